@@ -1,0 +1,115 @@
+/**
+ * A Retis event as a JavaScript value: the object Retis writes as one JSON line, with
+ * - u64/i64 and wider integers as `bigint` (addresses and tracking ids exceed 2^53),
+ *   narrower integers as `number`;
+ * - `packet.data` as raw bytes (`Uint8Array`), base64 only in JSON text;
+ * - absent optional fields absent (never `null`), as Retis's skip_serializing_none does.
+ *
+ * Events come out of DuckDB rows (`eventFromRow`) and go to JSON text (`eventToJson`).
+ */
+import { OVS_VARIANT_ORDER, SECTION_NAMES } from './schema.ts';
+
+export type JsonScalar = string | number | bigint | boolean;
+export type EventValue = JsonScalar | Uint8Array | EventValue[] | { [key: string]: EventValue };
+export type Section = { [key: string]: EventValue };
+export interface RetisEvent {
+  common: Section & { timestamp: bigint };
+  [section: string]: Section | undefined;
+}
+
+/** Drop nulls recursively; an all-null struct stays as `{}` (a present, empty section). */
+function stripNulls(v: unknown): EventValue | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v !== 'object') return v as JsonScalar;
+  if (v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map((x) => stripNulls(x) ?? null) as EventValue[];
+  const out: { [k: string]: EventValue } = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const s = stripNulls(x);
+    if (s !== undefined) out[k] = s;
+  }
+  return out;
+}
+
+/** Build a RetisEvent from a row object whose section columns are named as in SECTIONS. */
+export function eventFromRow(row: Record<string, unknown>): RetisEvent {
+  const ev: Record<string, Section> = {};
+  for (const name of SECTION_NAMES) {
+    const s = stripNulls(row[name]);
+    if (s !== undefined) ev[name] = s as Section;
+  }
+  return ev as unknown as RetisEvent;
+}
+
+function orderOvs(s: Section): Section {
+  const order = OVS_VARIANT_ORDER[String(s.event_type)];
+  if (!order) return s;
+  const out: Section = { event_type: s.event_type };
+  for (const k of order) if (k in s) out[k] = s[k];
+  for (const k of Object.keys(s)) if (!(k in out)) out[k] = s[k];
+  return out;
+}
+
+function writeValue(v: EventValue, parts: string[]): void {
+  switch (typeof v) {
+    case 'bigint':
+    case 'number':
+    case 'boolean':
+      parts.push(String(v));
+      return;
+    case 'string':
+      parts.push(JSON.stringify(v));
+      return;
+  }
+  if (v instanceof Uint8Array) {
+    parts.push('"', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), '"');
+    return;
+  }
+  if (Array.isArray(v)) {
+    parts.push('[');
+    v.forEach((x, i) => {
+      if (i) parts.push(',');
+      writeValue(x, parts);
+    });
+    parts.push(']');
+    return;
+  }
+  parts.push('{');
+  let first = true;
+  for (const [k, x] of Object.entries(v)) {
+    if (!first) parts.push(',');
+    first = false;
+    parts.push(JSON.stringify(k), ':');
+    writeValue(x, parts);
+  }
+  parts.push('}');
+}
+
+/**
+ * Serialise an event as Retis does: sections in native order, OVS variant fields in
+ * their struct order, integers exact (bigint printed bare), packet data base64.
+ */
+export function eventToJson(ev: RetisEvent, omit?: ReadonlySet<string>): string {
+  const parts: string[] = ['{'];
+  let first = true;
+  for (const name of SECTION_NAMES) {
+    const s = ev[name];
+    if (s === undefined || omit?.has(name)) continue;
+    if (!first) parts.push(',');
+    first = false;
+    parts.push(JSON.stringify(name), ':');
+    writeValue(name === 'ovs' ? orderOvs(s) : s, parts);
+  }
+  parts.push('}');
+  return parts.join('');
+}
+
+/** A series (one packet's events, as `retis sort` writes a line). */
+export function seriesToJson(events: RetisEvent[]): string {
+  return `[${events.map((e) => eventToJson(e)).join(',')}]`;
+}
+
+/** Tracking id (u128) of an skb-tracking section: timestamp << 64 | orig_head. */
+export function trackingId(t: Section): bigint {
+  return ((t.timestamp as bigint) << 64n) | (t.orig_head as bigint);
+}
