@@ -104,6 +104,51 @@ export function eventToJson(ev: RetisEvent, omit?: ReadonlySet<string>): string 
   return parts.join('');
 }
 
+/**
+ * Put an event back into the layout of the Retis version its file was written with:
+ * the inverse of the compat fixups the reader applied (spec §1.1), so that JSON we write
+ * for an older file is what Retis of that version writes (e.g. `sort` of a v1.6 file).
+ * `compat` is the file's level: 0 (1.5), 1 (1.6), 2 (latest: unchanged).
+ */
+export function downgradeEvent(ev: RetisEvent, compat: number): RetisEvent {
+  if (compat >= 2) return ev;
+  const out: Record<string, Section | undefined> = { ...ev };
+  // V2 list, reversed: Move ct/tcp_state ← proto_state; Remove startup cmdline, machine.
+  const ctBack = (ct: Section): Section => {
+    const { proto_state, parent, ...rest } = ct;
+    const back: Section = { ...rest };
+    if (proto_state !== undefined) back.tcp_state = proto_state;
+    if (parent !== undefined) back.parent = ctBack(parent as Section);
+    return back;
+  };
+  if (out.ct) out.ct = ctBack(out.ct);
+  if (out.startup) {
+    const { cmdline: _c, machine: _m, ...rest } = out.startup;
+    out.startup = rest;
+  }
+  if (compat < 1) {
+    // V1 list, reversed: packet/data → skb/packet/packet, dev → skb/dev, netns → skb/ns (inum → netns).
+    const skb: Section = { ...(out.skb ?? {}) };
+    if (out.packet) {
+      const { data, ...p } = out.packet;
+      skb.packet = { ...p, packet: data as EventValue };
+      delete out.packet;
+    }
+    if (out.dev) {
+      skb.dev = out.dev;
+      delete out.dev;
+    }
+    if (out.netns) {
+      const { inum, ...n } = out.netns;
+      skb.ns = { ...n, netns: inum as EventValue };
+      delete out.netns;
+    }
+    if (out.ct && out.ct.ct_status !== undefined) delete out.ct.ct_status;
+    if (Object.keys(skb).length > 0 || out.skb) out.skb = skb;
+  }
+  return out as RetisEvent;
+}
+
 /** A series (one packet's events, as `retis sort` writes a line). */
 export function seriesToJson(events: RetisEvent[]): string {
   return `[${events.map((e) => eventToJson(e)).join(',')}]`;

@@ -1,0 +1,192 @@
+/**
+ * Load inputs into the `events` table of an embedded DuckDB.
+ *
+ * One interface, several readers (Retis JSON, our Parquet, our Arrow stream): each
+ * produces model rows through SQL, and this module owns the table, the global arrival
+ * order (`eid`), shape validation and error reporting with line numbers.
+ */
+import fs from 'node:fs';
+import readline from 'node:readline';
+import type { Db } from '../db.ts';
+import { DbError } from '../db.ts';
+import { PACKET_MACROS_SQL } from '../model/derive.ts';
+import { FLAT_COLUMNS, SECTIONS, SCHEMA_VERSION, quoteIdent, sqlType } from '../model/schema.ts';
+import { InputError } from './errors.ts';
+import { resolveInputs, type InputFile } from './inputs.ts';
+import { retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
+import { problemExpr } from './validate.ts';
+import { Progress } from './progress.ts';
+import { arrowFileSelect } from './arrow.ts';
+
+export { InputError } from './errors.ts';
+export { resolveInputs, type InputFile } from './inputs.ts';
+
+export interface LoadedFile {
+  path: string;
+  format: InputFile['format'];
+  host: string | null;
+  kind: 'events' | 'series';
+  version: string;
+  compat: number;
+  offsetNs: bigint | null;
+  events: number;
+}
+
+export interface LoadOptions {
+  /** Show a progress line on stderr when stderr is a TTY and a load takes over a second. */
+  progress?: boolean;
+}
+
+export const EVENTS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS events (
+  ${[...FLAT_COLUMNS, ...SECTIONS].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(',\n  ')}
+)`;
+
+const FILES_TABLE_SQL = `CREATE TABLE IF NOT EXISTS files (
+  src VARCHAR, format VARCHAR, host VARCHAR, kind VARCHAR, version VARCHAR, compat INTEGER,
+  offset_ns BIGINT, events UBIGINT, first_eid UBIGINT
+)`;
+
+export async function prepareDb(db: Db): Promise<void> {
+  await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
+  await db.run(EVENTS_TABLE_SQL, undefined, 'creating the events table');
+  await db.run(FILES_TABLE_SQL, undefined, 'creating the files table');
+}
+
+
+/** Which 1-based line of `path` holds its `n`-th record (blank lines are not records). */
+async function lineOfRecord(path: string, n: bigint): Promise<number | null> {
+  const rl = readline.createInterface({ input: fs.createReadStream(path), crlfDelay: Infinity });
+  let line = 0;
+  let rec = 0n;
+  for await (const l of rl) {
+    line++;
+    if (l.trim() !== '') rec++;
+    if (rec === n) {
+      rl.close();
+      return line;
+    }
+  }
+  return null;
+}
+
+/**
+ * DuckDB rejected the file: find the first line that is not a JSON value of the expected
+ * kind, so the message names it exactly (DuckDB's own line numbers are approximate).
+ */
+async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<InputError> {
+  const rl = readline.createInterface({ input: fs.createReadStream(info.path), crlfDelay: Infinity });
+  let line = 0;
+  let last = '';
+  for await (const l of rl) {
+    line++;
+    last = l;
+    if (l.trim() === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch (e) {
+      rl.close();
+      return new InputError(info.path, line, `not valid JSON (${(e as Error).message})`);
+    }
+    const isSeries = Array.isArray(v);
+    if ((info.kind === 'series') !== isSeries || v === null || typeof v !== 'object') {
+      rl.close();
+      return new InputError(info.path, line, info.kind === 'series' ? 'expected a series (JSON array)' : 'expected an event (JSON object)');
+    }
+  }
+  // Every line is JSON: a value of the wrong type or shape. DuckDB names the line (1-based).
+  const msg = cause instanceof DbError && cause.cause instanceof Error ? cause.cause.message : String(cause);
+  const m = /line (\d+): (.*)/s.exec(msg);
+  if (m) return new InputError(info.path, Number(m[1]), `wrong type or shape: ${m[2]!.split('\n')[0]}`);
+  void last;
+  return new InputError(info.path, null, msg.split('\n')[0] ?? msg);
+}
+
+async function insertRetis(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
+  const info = sniffRetisFile(f.path);
+  const select = retisFileSelect(info, f.host);
+  try {
+    await db.run(`INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+  } catch (e) {
+    throw await locateJsonError(info, e);
+  }
+  return info;
+}
+
+async function insertParquet(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
+  const p = sqlLiteral(f.path);
+  let version: number | null = null;
+  try {
+    const kv = await db.rows<{ key: string; value: string }>(
+      `SELECT decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata(${p})`,
+      undefined,
+      `reading ${f.path}`,
+    );
+    const v = kv.find((r) => r.key === 'retis_ts.schema_version');
+    version = v ? Number(v.value) : null;
+  } catch (e) {
+    throw new InputError(f.path, null, `not a readable Parquet file (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (version === null) throw new InputError(f.path, null, 'Parquet file without retis_ts.schema_version metadata: not a retis-ts capture');
+  if (version > SCHEMA_VERSION) {
+    throw new InputError(f.path, null, `written with event schema ${version}, newer than this retis-query reads (${SCHEMA_VERSION}): upgrade retis-ts`);
+  }
+  await db.run(
+    `INSERT INTO events BY NAME SELECT * REPLACE (seq + ${base} AS eid, ${p} AS src, coalesce(host, ${sqlLiteral(f.host ?? '')}) AS host) FROM read_parquet(${p})`,
+    undefined,
+    `reading ${f.path}`,
+  );
+  const startup = await db.rows<{ v: string | null; off: bigint | null }>(
+    `SELECT startup.retis_version AS v, (wall_ns - ts::BIGINT) AS off FROM events WHERE src = ${p} ORDER BY seq LIMIT 1`,
+  );
+  return { path: f.path, kind: 'events', version: startup[0]?.v ?? 'unknown', compat: 2, offsetNs: startup[0]?.off ?? null };
+}
+
+async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
+  return arrowFileSelect(db, f, base);
+}
+
+/** Load every input into `events`; returns what was loaded per file. */
+export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}): Promise<LoadedFile[]> {
+  const files = resolveInputs(specs);
+  await prepareDb(db);
+  const loaded: LoadedFile[] = [];
+  const progress = opts.progress ? new Progress(db, files.length) : null;
+  try {
+    for (const [i, f] of files.entries()) {
+      progress?.file(i, f.path);
+      const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM events');
+      const base = n!;
+      const info =
+        f.format === 'retis-json' ? await insertRetis(db, f, base) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
+      const src = sqlLiteral(f.path);
+      const bad = await db.rows<{ seq: bigint; problem: string }>(
+        `SELECT seq, problem FROM (SELECT seq, ${problemExpr()} AS problem FROM events WHERE src = ${src}) WHERE problem IS NOT NULL ORDER BY seq LIMIT 1`,
+        undefined,
+        `checking ${f.path}`,
+      );
+      if (bad.length > 0) {
+        const { seq, problem } = bad[0]!;
+        const line = f.format === 'retis-json' ? await lineOfRecord(f.path, seq) : null;
+        throw new InputError(f.path, line, f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`);
+      }
+      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM events WHERE src = ${src}`);
+      if (c === 0n && f.format === 'retis-json') throw new InputError(f.path, null, 'File is empty');
+      await db.run(`INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+        f.path,
+        f.format,
+        f.host,
+        info.kind,
+        info.version,
+        info.compat,
+        info.offsetNs,
+        c!,
+        base + 1n,
+      ]);
+      loaded.push({ path: f.path, format: f.format, host: f.host, kind: info.kind, version: info.version, compat: info.compat, offsetNs: info.offsetNs, events: Number(c) });
+    }
+  } finally {
+    progress?.done();
+  }
+  return loaded;
+}

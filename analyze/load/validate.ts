@@ -1,0 +1,57 @@
+/**
+ * Shape checks Retis's own deserializer makes: a present section must hold its required
+ * fields (e.g. test_events_packets_invalid_ct.json's ct sections lack `ct_status`, which
+ * Retis rejects). Checked in SQL over the loaded rows; the first violation is reported
+ * with the file's line number.
+ */
+
+/** Section → required field paths (dot-separated inside the section), from Retis's schema. */
+const REQUIRED: Record<string, string[]> = {
+  common: ['timestamp'],
+  kernel: ['symbol', 'probe_type'],
+  userspace: ['probe_type', 'symbol', 'ip', 'path', 'pid', 'tid'],
+  tracking: ['skb', 'idx'],
+  'skb-tracking': ['orig_head', 'timestamp', 'skb'],
+  'skb-drop': ['drop_reason'],
+  packet: ['len', 'capture_len', 'data'],
+  netns: ['inum'],
+  dev: ['name', 'ifindex'],
+  ovs: ['event_type'],
+  'ovs-detrace': ['ufid', 'flow', 'sf_acts', 'dpflow', 'ofpflows'],
+  nft: ['table_name', 'chain_name', 'verdict', 'table_handle', 'chain_handle', 'policy'],
+  ct: ['state', 'zone_id', 'zone_dir', 'orig', 'reply', 'ct_status', 'orig.ip', 'orig.proto', 'reply.ip', 'reply.proto'],
+  startup: ['retis_version', 'clock_monotonic_offset', 'machine'],
+};
+
+/** Sub-structs whose fields are all required when the sub-struct is present. */
+const REQUIRED_SUB: Record<string, string[]> = {
+  'common.task': ['pid', 'tgid', 'comm'],
+  'skb.meta': ['len', 'data_len', 'hash', 'ip_summed', 'csum', 'csum_level', 'priority'],
+  'skb.data_ref': ['nohdr', 'cloned', 'fclone', 'users', 'dataref'],
+  'skb.gso': ['flags', 'frags', 'size', 'segs', 'type'],
+  'skb.vlan_accel': ['proto', 'pcp', 'dei', 'vid'],
+  'ct.parent': ['zone_id', 'zone_dir', 'orig', 'reply', 'ct_status'],
+};
+
+const ref = (p: string) =>
+  p
+    .split('.')
+    .map((x, i) => (i === 0 ? `"${x}"` : x))
+    .join('.');
+
+/** A SQL expression giving the first problem of a row as text, or NULL when the row is fine. */
+export function problemExpr(): string {
+  const cases: string[] = [];
+  for (const [section, fields] of Object.entries(REQUIRED)) {
+    for (const f of fields) {
+      cases.push(`WHEN ${ref(section)} IS NOT NULL AND ${ref(`${section}.${f}`)} IS NULL THEN 'section "${section}" lacks required field "${f}"'`);
+    }
+  }
+  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) {
+    for (const f of fields) {
+      cases.push(`WHEN ${ref(sub)} IS NOT NULL AND ${ref(`${sub}.${f}`)} IS NULL THEN '"${sub}" lacks required field "${f}"'`);
+    }
+  }
+  cases.push(`WHEN common IS NULL THEN 'event has no "common" section'`);
+  return `CASE ${cases.join('\n  ')} END`;
+}

@@ -1,0 +1,103 @@
+/**
+ * SQL that derives the flat columns of the event model from its sections.
+ *
+ * One definition serves every reader: Retis JSON files, our Parquet and Arrow captures
+ * all hold (or are converted to) section columns, and the flat columns are computed
+ * here, inside DuckDB, rather than row by row in JavaScript.
+ *
+ * Packet fields come from the raw bytes (packet.data, Ethernet first): VLAN tags are
+ * skipped, then IPv4/IPv6 addresses, the IP protocol and TCP/UDP/SCTP ports are read.
+ */
+
+/** Macros created once per connection (`CREATE OR REPLACE MACRO`). */
+export const PACKET_MACROS_SQL = `
+CREATE OR REPLACE MACRO rt_u8(b, o) AS
+  CASE WHEN octet_length(b) > o THEN b[o + 1 : o + 1]::BIT::UTINYINT END;
+CREATE OR REPLACE MACRO rt_u16(b, o) AS
+  CASE WHEN octet_length(b) >= o + 2 THEN b[o + 1 : o + 2]::BIT::USMALLINT END;
+-- Offset of the L3 header: 14, or past one or two 802.1Q/802.1ad tags.
+CREATE OR REPLACE MACRO rt_l3off(b) AS
+  CASE WHEN rt_u16(b, 12) IN (33024, 34984, 37120)
+       THEN CASE WHEN rt_u16(b, 16) IN (33024, 34984, 37120) THEN 22 ELSE 18 END
+       ELSE 14 END;
+CREATE OR REPLACE MACRO rt_etype(b, l3) AS rt_u16(b, l3 - 2);
+CREATE OR REPLACE MACRO rt_ipv4(b, o) AS
+  CASE WHEN octet_length(b) >= o + 4 THEN
+    concat_ws('.', rt_u8(b, o), rt_u8(b, o + 1), rt_u8(b, o + 2), rt_u8(b, o + 3)) END;
+-- RFC 5952 text: lowercase, no leading zeros, the longest run (>= 2, first on ties) of
+-- zero groups as '::'. Runs are found as maximal ':0:0:' matches of ':g1:...:g8:'.
+CREATE OR REPLACE MACRO rt_ipv6_groups(b, o) AS
+  ':' || array_to_string(list_transform(range(8), i -> printf('%x', rt_u16(b, o + 2 * i))), ':') || ':';
+CREATE OR REPLACE MACRO rt_ipv6_best(s) AS
+  list_reduce(list_prepend('', regexp_extract_all(s, '(?::0)+:')),
+              (a, x) -> CASE WHEN length(x) > length(a) THEN x ELSE a END);
+CREATE OR REPLACE MACRO rt_ipv6_fold(r) AS
+  CASE WHEN r = '::' THEN r
+       ELSE CASE WHEN starts_with(r, '::') THEN ':' ELSE '' END
+            || r[2 : length(r) - 1]
+            || CASE WHEN ends_with(r, '::') THEN ':' ELSE '' END END;
+CREATE OR REPLACE MACRO rt_ipv6_text(s) AS
+  CASE WHEN length(rt_ipv6_best(s)) >= 5 THEN rt_ipv6_fold(regexp_replace(s, rt_ipv6_best(s), '::'))
+       ELSE s[2 : length(s) - 1] END;
+CREATE OR REPLACE MACRO rt_ipv6(b, o) AS
+  CASE WHEN octet_length(b) >= o + 16 THEN rt_ipv6_text(rt_ipv6_groups(b, o)) END;
+CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
+  CASE WHEN et = 2054 THEN 'arp'
+       WHEN p IS NULL THEN NULL
+       WHEN p = 6 THEN 'tcp' WHEN p = 17 THEN 'udp' WHEN p = 1 THEN 'icmp' WHEN p = 58 THEN 'icmpv6'
+       WHEN p = 132 THEN 'sctp' WHEN p = 2 THEN 'igmp' WHEN p = 47 THEN 'gre' WHEN p = 50 THEN 'esp'
+       WHEN p = 51 THEN 'ah' WHEN p = 4 THEN 'ipip' WHEN p = 41 THEN 'ipv6' WHEN p = 136 THEN 'udplite'
+       ELSE p::VARCHAR END;
+`;
+
+/**
+ * Select-list that turns a relation with section columns (and `_b`, the packet bytes,
+ * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
+ * protocol) into the flat columns. See `flatSelect` for the layering.
+ */
+const FLAT_FROM_SECTIONS = `
+  common.timestamp AS ts,
+  common.smp_id AS cpu,
+  common.task.pid AS pid,
+  common.task.tgid AS tgid,
+  common.task.comm AS comm,
+  coalesce(kernel.probe_type, userspace.probe_type) AS probe_type,
+  coalesce(kernel.symbol, userspace.symbol) AS symbol,
+  CASE WHEN kernel IS NOT NULL THEN
+         CASE kernel.probe_type WHEN 'raw_tracepoint' THEN 'tp:' WHEN 'kprobe' THEN 'kprobe:'
+              WHEN 'kretprobe' THEN 'kretprobe:' ELSE kernel.probe_type || ':' END || kernel.symbol
+       WHEN userspace IS NOT NULL THEN userspace.probe_type || ':' || userspace.symbol END AS probe,
+  ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id,
+  "skb-tracking".skb AS skb_addr,
+  "skb-drop".drop_reason AS reason,
+  "skb-drop".subsys AS drop_subsys,
+  dev.name AS dev_name,
+  dev.ifindex AS ifindex,
+  netns.inum AS netns_inum,
+  packet.len AS len,
+  _et AS ethertype,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_ipv6(_b, _l3 + 8) END AS saddr,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_ipv6(_b, _l3 + 24) END AS daddr,
+  _p AS ip_proto,
+  rt_proto_name(_et, _p) AS proto,
+  CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
+  CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4 + 2) END AS dport`;
+
+/**
+ * Wrap `inner` (a SELECT yielding section columns plus any extra columns) into a SELECT
+ * that adds the flat columns. `extra` are select-list items evaluated on the inner
+ * relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
+ */
+export function flatSelect(inner: string, extra: string[], drop: string[] = []): string {
+  // Layered so each packet offset is computed once per row, not once per use.
+  const l1 = `SELECT *, packet.data AS _b FROM (${inner})`;
+  const l2 = `SELECT *, rt_l3off(_b) AS _l3 FROM (${l1})`;
+  const l3 = `SELECT *, rt_etype(_b, _l3) AS _et FROM (${l2})`;
+  const l4 = `SELECT *,
+      CASE _et WHEN 2048 THEN rt_u8(_b, _l3 + 9) WHEN 34525 THEN rt_u8(_b, _l3 + 6) END AS _p,
+      CASE _et WHEN 2048 THEN
+             CASE WHEN (rt_u16(_b, _l3 + 6) & 8191) = 0 THEN _l3 + 4 * (rt_u8(_b, _l3) & 15) END
+           WHEN 34525 THEN _l3 + 40 END AS _l4
+    FROM (${l3})`;
+  return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, '_b', '_l3', '_et', '_p', '_l4'].join(', ')}) FROM (${l4})`;
+}

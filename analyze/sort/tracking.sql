@@ -1,0 +1,74 @@
+-- Series reconstruction (Retis `sort`, spec §3), complete: every event of a packet is
+-- grouped whatever the interleaving, with no buffer limit, in one pass of set operations.
+--
+-- Input: the `events` table. Output: table `series_map(eid, series_tid, root_skb, idx,
+-- k_ts, k_kind, k_head)`, one row per event; `series_tid` is the tracking id of the series
+-- the event belongs to (NULL: an untracked event, a series of its own), `idx` its position
+-- in the series, and (k_ts, k_kind, k_head, eid) the output order of series.
+
+CREATE OR REPLACE TEMP TABLE _ovs AS
+SELECT eid, ts, track_id, ovs.event_type AS et, ovs.cpu AS cpu, ovs.upcall_ts AS upcall_ts,
+       ovs.upcall_cpu AS upcall_cpu, ovs.queue_id AS queue_id
+FROM events WHERE ovs IS NOT NULL;
+
+-- An enqueue belongs to the upcall it names by (timestamp, cpu).
+CREATE OR REPLACE TEMP TABLE _enq AS
+SELECT e.eid, e.queue_id, u.track_id AS up_track
+FROM _ovs e
+JOIN (SELECT ts, cpu, any_value(track_id ORDER BY eid) AS track_id FROM _ovs WHERE et = 'upcall' GROUP BY ts, cpu) u
+  ON u.ts = e.upcall_ts AND u.cpu = e.upcall_cpu
+WHERE e.et = 'upcall_enqueue';
+
+-- Userspace events and executed actions find their upcall through the latest enqueue of
+-- the same queue id before them (queue_id = hash of the packet's first 64 bytes).
+CREATE OR REPLACE TEMP TABLE _qref AS
+SELECT o.eid, o.et, o.track_id, q.up_track
+FROM (SELECT * FROM _ovs WHERE queue_id IS NOT NULL AND et IN ('recv_upcall', 'flow_operation', 'action_execute')) o
+ASOF JOIN _enq q ON o.queue_id = q.queue_id AND o.eid >= q.eid;
+
+-- The skb an executed action runs on is the packet re-injected by ovs-vswitchd: its
+-- tracking id is an alias of the upcall's series. Aliases can chain (the re-injected
+-- packet upcalls again), so each id is followed to its root.
+CREATE OR REPLACE TEMP TABLE _alias AS
+SELECT DISTINCT track_id AS tid, up_track AS parent
+FROM _qref WHERE et = 'action_execute' AND track_id IS NOT NULL AND up_track IS NOT NULL AND track_id <> up_track;
+
+CREATE OR REPLACE TEMP TABLE _root AS
+WITH RECURSIVE walk(tid, cur, depth) AS (
+  SELECT tid, parent, 1 FROM _alias
+  UNION ALL
+  SELECT w.tid, a.parent, w.depth + 1 FROM walk w JOIN _alias a ON a.tid = w.cur WHERE w.depth < 64
+)
+SELECT tid, arg_max(cur, depth) AS root FROM walk GROUP BY tid;
+
+CREATE OR REPLACE TEMP TABLE _membership AS
+SELECT e.eid, e.ts,
+       CASE WHEN q.eid IS NOT NULL THEN coalesce(rq.root, q.up_track, ra.root, e.track_id)
+            WHEN n.eid IS NOT NULL THEN coalesce(rn.root, n.up_track, ra.root, e.track_id)
+            ELSE coalesce(ra.root, e.track_id) END AS series_tid
+FROM events e
+LEFT JOIN _qref q ON q.eid = e.eid
+LEFT JOIN _enq n ON n.eid = e.eid
+LEFT JOIN _root rq ON rq.tid = q.up_track
+LEFT JOIN _root rn ON rn.tid = n.up_track
+LEFT JOIN _root ra ON ra.tid = e.track_id;
+
+-- A series' `tracking.skb` is the skb-tracking section first seen with its id.
+CREATE OR REPLACE TEMP TABLE _first_skb AS
+SELECT track_id AS tid, arg_min("skb-tracking", eid) AS skb FROM events WHERE track_id IS NOT NULL GROUP BY track_id;
+
+-- Output order: Retis pops the series with the oldest key (timestamp, orig_head) unless
+-- the oldest untracked event is older. Untracked events leave in arrival order, so an
+-- untracked event goes before every series whose timestamp is not below the running
+-- maximum of untracked timestamps up to it.
+CREATE OR REPLACE TABLE series_map AS
+SELECT m.eid, m.series_tid, f.skb AS root_skb,
+       (row_number() OVER (PARTITION BY m.series_tid ORDER BY m.eid) - 1)::UINTEGER AS idx,
+       CASE WHEN m.series_tid IS NULL THEN max(m.ts) OVER (PARTITION BY m.series_tid IS NULL ORDER BY m.eid ROWS UNBOUNDED PRECEDING)
+            ELSE (m.series_tid >> 64)::UBIGINT END AS k_ts,
+       CASE WHEN m.series_tid IS NULL THEN 0 ELSE 1 END AS k_kind,
+       CASE WHEN m.series_tid IS NULL THEN 0::UBIGINT ELSE (m.series_tid & 18446744073709551615::UHUGEINT)::UBIGINT END AS k_head
+FROM _membership m LEFT JOIN _first_skb f ON f.tid = m.series_tid;
+
+DROP TABLE _ovs; DROP TABLE _enq; DROP TABLE _qref; DROP TABLE _alias; DROP TABLE _root;
+DROP TABLE _membership; DROP TABLE _first_skb;
