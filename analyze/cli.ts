@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { Db, DbError } from './db.ts';
 import { InputError, loadInputs } from './load/index.ts';
 import { OUTPUT_FORMATS, Out, type OutputFormat } from './output.ts';
-import { printCommand, sortCommand, statsCommand, pcapCommand, type CommandContext } from './commands.ts';
+import { convertCommand, printCommand, sortCommand, statsCommand, pcapCommand, type CommandContext } from './commands.ts';
 
 const USAGE = `usage:
   retis-query [QUERY] [INPUT...] [--format text|table|json|csv] [--explain] [--sql "SQL"]
@@ -17,6 +17,8 @@ const USAGE = `usage:
   retis-query sort  [INPUT...] [-o FILE]  events grouped into per-packet series
   retis-query pcap  [--probe [TYPE:]TARGET] -o FILE [INPUT...]
   retis-query stats [INPUT...]            events per probe, collector, CPU; losses; time span
+  retis-query convert -o FILE.parquet|FILE.arrow [INPUT...]
+                                          write events as a file of our schema
 
 INPUT: a capture directory, .arrow, .parquet, a Retis event file (retis.data, sorted
 files too, FILE.. for split files), or a directory/glob of many (default ./retis.capture,
@@ -32,13 +34,14 @@ options:
   --explain         print the SQL a query compiles to
   --sql SQL         run SQL against the events table
   --db FILE         use a DuckDB database file instead of memory (loads larger than RAM)
+  --skip-bad-lines  load what is readable from a damaged Retis file, skipping bad lines
   -h, --help        this help
 `;
 
 export class UsageError extends Error {}
 
 export interface CliArgs {
-  command: 'print' | 'sort' | 'pcap' | 'stats' | 'query';
+  command: 'print' | 'sort' | 'pcap' | 'stats' | 'convert' | 'query';
   query?: string;
   inputs: string[];
   format: OutputFormat;
@@ -50,12 +53,13 @@ export interface CliArgs {
   explain: boolean;
   sql?: string;
   db?: string;
+  skipBadLines: boolean;
 }
 
-const COMMANDS = new Set(['print', 'sort', 'pcap', 'stats']);
+const COMMANDS = new Set(['print', 'sort', 'pcap', 'stats', 'convert']);
 
 export function parseArgs(argv: string[]): CliArgs | 'help' {
-  const args: CliArgs = { command: 'query', inputs: [], format: 'text', multiline: true, printLl: false, utc: false, explain: false };
+  const args: CliArgs = { command: 'query', inputs: [], format: 'text', multiline: true, printLl: false, utc: false, explain: false, skipBadLines: false };
   const positional: string[] = [];
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -110,6 +114,9 @@ export function parseArgs(argv: string[]): CliArgs | 'help' {
       case '--db':
         args.db = take();
         break;
+      case '--skip-bad-lines':
+        args.skipBadLines = true;
+        break;
       default:
         if (a.startsWith('-') && a !== '-' && a.length > 1) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -122,6 +129,7 @@ export function parseArgs(argv: string[]): CliArgs | 'help' {
   }
   args.inputs = positional;
   if (args.command === 'pcap' && !args.out) throw new UsageError('pcap needs -o FILE');
+  if (args.command === 'convert' && !/\.(parquet|arrow)$/.test(args.out ?? '')) throw new UsageError('convert needs -o FILE.parquet or -o FILE.arrow');
   return args;
 }
 
@@ -175,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
   let db: Db | undefined;
   try {
     db = await Db.open(args.db ? { path: args.db } : {});
-    const files = await loadInputs(db, args.inputs, { progress: true });
+    const files = await loadInputs(db, args.inputs, { progress: true, skipBadLines: args.skipBadLines });
     const ctx: CommandContext = { db, args, files, out };
     let code = 0;
     switch (args.command) {
@@ -190,6 +198,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'stats':
         code = await statsCommand(ctx);
+        break;
+      case 'convert':
+        code = await convertCommand(ctx);
         break;
     }
     await out.flush();

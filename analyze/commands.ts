@@ -13,6 +13,7 @@ import { buildSeries, inputIsSorted, streamSeries } from './sort/series.ts';
 import { formatEvent, formatSeries, type FormatOptions } from './format/event-text.ts';
 import { exportPcap, parseProbeFilter, ProbeNotFoundError } from './pcap/retis-pcap.ts';
 import fs from 'node:fs';
+import { exportArrow, exportParquet } from './export.ts';
 
 export interface CommandContext {
   db: Db;
@@ -78,7 +79,7 @@ export async function printCommand(ctx: CommandContext): Promise<number> {
   const sorted = await inputIsSorted(db);
   if (sorted && args.format === 'text') {
     // A sorted file prints as series, as `retis print` does.
-    for await (const s of streamSeries(db)) await out.write(`${formatSeries(s.events, opts(s.src))}\n`);
+    for await (const s of streamSeries(db)) await out.write(`${formatSeries(s.events, opts(s.src))}\n${args.multiline ? '\n' : ''}`);
     return 0;
   }
   for await (const rows of db.stream('SELECT * FROM events ORDER BY eid')) {
@@ -129,7 +130,7 @@ export async function sortCommand(ctx: CommandContext): Promise<number> {
       const c = compat.get(s.src) ?? 2;
       await target.write(`${seriesToJson(s.events.map((e) => downgradeEvent(e, c)))}\n`);
     } else {
-      await target.write(`${formatSeries(s.events, opts(s.src))}\n`);
+      await target.write(`${formatSeries(s.events, opts(s.src))}\n${args.multiline ? '\n' : ''}`);
     }
   }
   await target.flush();
@@ -256,4 +257,15 @@ async function lostEvents(ctx: CommandContext): Promise<{ key: string; count: bi
     }
   }
   return out;
+}
+
+export async function convertCommand(ctx: CommandContext): Promise<number> {
+  const { db, args, files } = ctx;
+  const out = args.out!;
+  if (files.some((f) => path.resolve(f.path) === path.resolve(out))) throw new InputError(out, null, 'the output file is also an input');
+  if (out.endsWith('.parquet')) await exportParquet(db, out);
+  else await exportArrow(db, out);
+  const [{ n }] = (await db.rows<{ n: bigint }>('SELECT count(*) AS n FROM events')) as [{ n: bigint }];
+  process.stderr.write(`retis-query: ${n} event(s) written to ${out}\n`);
+  return 0;
 }

@@ -1,24 +1,28 @@
 /**
  * Reader for Arrow IPC streams of our schema (`events.arrow`, written batch by batch by
- * retis-capture). DuckDB here has no Arrow scanner (no arrow extension offline, no Arrow
- * C API in the Node bindings), so batches are decoded with apache-arrow in JS.
+ * retis-capture; columns in model/arrow-schema.ts: `seq` + the sections). DuckDB here has
+ * no Arrow scanner (no arrow extension offline, no Arrow C API in the Node bindings), so
+ * batches are decoded with apache-arrow in JS.
  *
  * A capture killed mid-write leaves a stream whose last batch is incomplete: every
- * complete batch is loaded, and the loss is reported on stderr.
+ * complete batch is loaded and the cut is reported on stderr.
  *
- * Rows are handed to DuckDB as JSON lines through a temporary file read with the model's
- * exact column types (so u64 and nested sections take the same typed path as Retis
- * files). This is the crash-recovery path; clean captures are loaded from Parquet.
+ * Rows reach DuckDB as JSON lines through a temporary file read with the model's exact
+ * column types, so u64 values and nested sections take the same typed path as Retis
+ * files, and the flat columns are derived by the same SQL (model/derive.ts). This is the
+ * crash-recovery path; a cleanly stopped capture is loaded from its Parquet file.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RecordBatchReader, type Table } from 'apache-arrow';
+import { RecordBatchReader } from 'apache-arrow';
 import type { Db } from '../db.ts';
-import { FLAT_COLUMNS, SECTIONS, SCHEMA_VERSION, quoteIdent, sqlType, type Field, type FieldType } from '../model/schema.ts';
+import { ARROW_COLUMNS } from '../model/arrow-schema.ts';
+import { modelSelect, sqlString } from '../model/derive.ts';
+import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import type { InputFile } from './inputs.ts';
-import { sqlLiteral, type RetisFileInfo } from './retis-json.ts';
+import type { RetisFileInfo } from './retis-json.ts';
 
 /** Replace BLOB by VARCHAR (base64 in the JSON hand-over). */
 function jsonType(t: FieldType): FieldType {
@@ -35,7 +39,8 @@ function hasBlob(t: FieldType): boolean {
   return t.struct.some((x) => hasBlob(x.type));
 }
 
-function toJsonValue(v: unknown): string {
+/** JSON text of an Arrow value (bigint exact, bytes base64, struct rows and lists nested). */
+function jsonOf(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   switch (typeof v) {
     case 'bigint':
@@ -46,85 +51,90 @@ function toJsonValue(v: unknown): string {
       return JSON.stringify(v);
   }
   if (v instanceof Uint8Array) return `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"`;
-  if (ArrayBuffer.isView(v)) return `[${Array.from(v as unknown as ArrayLike<number | bigint>, toJsonValue).join(',')}]`;
-  if (Array.isArray(v)) return `[${v.map(toJsonValue).join(',')}]`;
-  const obj = v as { toJSON?: () => unknown; toArray?: () => unknown };
-  if (typeof obj.toArray === 'function' && !('toJSON' in obj && typeof (obj as { get?: unknown }).get !== 'function')) {
-    const arr = obj.toArray();
-    if (Array.isArray(arr) || ArrayBuffer.isView(arr)) return toJsonValue(arr);
-  }
-  const plain = typeof obj.toJSON === 'function' ? obj.toJSON() : v;
+  if (ArrayBuffer.isView(v)) return `[${Array.from(v as unknown as ArrayLike<number | bigint>, jsonOf).join(',')}]`;
+  if (Array.isArray(v)) return `[${v.map(jsonOf).join(',')}]`;
+  // apache-arrow Vector (a list cell) has `data` and `type`; a StructRow has neither.
+  const vec = v as { toJSON?: () => unknown };
+  if ('data' in vec && 'type' in vec) return `[${Array.from(vec as unknown as Iterable<unknown>, jsonOf).join(',')}]`;
+  // StructRow: its toJSON() gives a plain object of its fields.
+  const plain = typeof vec.toJSON === 'function' ? vec.toJSON() : v;
   return `{${Object.entries(plain as Record<string, unknown>)
-    .map(([k, x]) => `${JSON.stringify(k)}:${toJsonValue(x)}`)
+    .map(([k, x]) => `${JSON.stringify(k)}:${jsonOf(x)}`)
     .join(',')}}`;
 }
 
-/** Convert a blob column from base64 back to bytes, keeping struct nesting. */
+/** Convert base64 back to bytes inside (possibly nested) BLOB fields. */
 function blobFix(expr: string, t: FieldType): string {
   if (t === 'BLOB') return `from_base64(${expr})`;
   if (typeof t === 'string' || 'list' in t || !hasBlob(t)) return expr;
-  const parts = t.struct.map((x) => `${sqlLiteral(x.name)}: ${blobFix(`${expr}.${quoteIdent(x.name)}`, x.type)}`);
+  const parts = t.struct.map((x) => `${sqlString(x.name)}: ${blobFix(`${expr}.${quoteIdent(x.name)}`, x.type)}`);
   return `CASE WHEN ${expr} IS NULL THEN NULL ELSE {${parts.join(', ')}} END`;
 }
 
-export async function arrowFileSelect(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-arrow-'));
-  const ndjson = path.join(tmp, 'rows.json');
-  const out = fs.openSync(ndjson, 'w', 0o600);
-  const columns: Field[] = [...FLAT_COLUMNS, ...SECTIONS];
-  let rows = 0;
-  let truncated: string | null = null;
+export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
+  let reader: RecordBatchReader;
   try {
-    let reader: RecordBatchReader;
-    try {
-      reader = RecordBatchReader.from(fs.readFileSync(f.path));
-      reader.open();
-    } catch (e) {
-      throw new InputError(f.path, null, `not an Arrow IPC stream (${(e as Error).message})`);
-    }
-    const meta = reader.schema?.metadata;
-    const version = meta?.get('retis_ts.schema_version');
-    if (version === undefined) throw new InputError(f.path, null, 'Arrow stream without retis_ts.schema_version metadata: not a retis-ts capture');
-    if (Number(version) > SCHEMA_VERSION) {
-      throw new InputError(f.path, null, `written with event schema ${version}, newer than this retis-query reads (${SCHEMA_VERSION}): upgrade retis-ts`);
-    }
-    const names = new Set(reader.schema.fields.map((x) => x.name));
-    const present = columns.filter((c) => names.has(c.name));
+    reader = RecordBatchReader.from(fs.readFileSync(f.path));
+    reader.open();
+  } catch (e) {
+    throw new InputError(f.path, null, `not an Arrow IPC stream (${(e as Error).message})`);
+  }
+  const version = reader.schema?.metadata.get('retis_ts.schema_version');
+  if (version === undefined) throw new InputError(f.path, null, 'Arrow stream without retis_ts.schema_version metadata: not a retis-ts capture');
+  if (Number(version) > SCHEMA_VERSION) {
+    throw new InputError(f.path, null, `written with event schema ${version}, newer than this retis-query reads (${SCHEMA_VERSION}): upgrade retis-ts`);
+  }
+  const names = new Set(reader.schema.fields.map((x) => x.name));
+  if (!names.has('seq') || !names.has('common')) throw new InputError(f.path, null, 'Arrow stream lacks the seq and common columns of our schema');
+  const present = ARROW_COLUMNS.filter((c) => names.has(c.name));
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-arrow-'));
+  try {
+    const ndjson = path.join(tmp, 'rows.json');
+    const out = fs.openSync(ndjson, 'w', 0o600);
+    let rows = 0;
+    let offsetNs: bigint | null = null;
+    let retisVersion = 'unknown';
     try {
       for (const batch of reader) {
         const vectors = present.map((c) => batch.getChild(c.name));
         const lines: string[] = [];
         for (let i = 0; i < batch.numRows; i++) {
-          lines.push(`{${present.map((c, j) => `${JSON.stringify(c.name)}:${toJsonValue(vectors[j]?.get(i))}`).join(',')}}`);
+          lines.push(`{${present.map((c, j) => `${JSON.stringify(c.name)}:${jsonOf(vectors[j]?.get(i))}`).join(',')}}`);
         }
         if (lines.length) fs.writeSync(out, `${lines.join('\n')}\n`);
         rows += batch.numRows;
       }
     } catch (e) {
-      // A killed capture: the last batch is cut short. Everything before it is loaded.
-      truncated = (e as Error).message;
+      // A killed capture: the stream ends inside a batch. Everything before it is kept.
+      process.stderr.write(`retis-query: ${f.path}: the stream ends inside a batch (${(e as Error).message}); loaded the ${rows} events of its complete batches\n`);
+    } finally {
+      fs.closeSync(out);
     }
-    fs.closeSync(out);
-    if (truncated !== null) {
-      process.stderr.write(`retis-query: ${f.path}: stream ends inside a batch (${truncated}); loaded the ${rows} events of its complete batches\n`);
+    if (rows === 0) throw new InputError(f.path, null, 'no complete batch of events in this Arrow stream');
+    const spec = `{${present.map((c) => `${sqlString(c.name)}: ${sqlString(sqlType(jsonType(c.type)))}`).join(', ')}}`;
+    const raw = `read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${spec})`;
+    const [startup] = await db.rows<{ v: string | null; sec: bigint | null; nsec: bigint | null }>(
+      `SELECT startup.retis_version AS v, startup.clock_monotonic_offset.sec AS sec, startup.clock_monotonic_offset.nsec AS nsec
+       FROM ${raw} WHERE startup IS NOT NULL ORDER BY seq LIMIT 1`,
+      undefined,
+      `reading ${f.path}`,
+    );
+    if (startup) {
+      retisVersion = startup.v ?? retisVersion;
+      if (startup.sec !== null && startup.nsec !== null) offsetNs = startup.sec * 1_000_000_000n + startup.nsec;
     }
-    if (rows > 0) {
-      const spec = `{${present.map((c) => `${sqlLiteral(c.name)}: ${sqlLiteral(sqlType(jsonType(c.type)))}`).join(', ')}}`;
-      const select = present.map((c) => `${blobFix(quoteIdent(c.name), c.type)} AS ${quoteIdent(c.name)}`).join(', ');
-      await db.run(
-        `INSERT INTO events BY NAME SELECT * REPLACE (seq + ${base} AS eid, ${sqlLiteral(f.path)} AS src, coalesce(host, ${sqlLiteral(f.host ?? '')}) AS host)
-         FROM (SELECT ${select} FROM read_json(${sqlLiteral(ndjson)}, format = 'newline_delimited', columns = ${spec}))`,
-        undefined,
-        `reading ${f.path}`,
-      );
-    }
+    const sections = `SELECT seq AS _seq, NULL::UBIGINT AS _series, ${present
+      .filter((c) => c.name !== 'seq')
+      .map((c) => `${blobFix(quoteIdent(c.name), c.type)} AS ${quoteIdent(c.name)}`)
+      .join(', ')} FROM ${raw}`;
+    await db.run(
+      `INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${modelSelect(sections, { src: f.path, host: f.host, offsetNs })})`,
+      undefined,
+      `reading ${f.path}`,
+    );
+    return { path: f.path, kind: 'events', version: retisVersion, compat: 2, offsetNs };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const startup = await db.rows<{ v: string | null; off: bigint | null }>(
-    `SELECT startup.retis_version AS v, (wall_ns - ts::BIGINT) AS off FROM events WHERE src = ${sqlLiteral(f.path)} ORDER BY seq LIMIT 1`,
-  );
-  return { path: f.path, kind: 'events', version: startup[0]?.v ?? 'unknown', compat: 2, offsetNs: startup[0]?.off ?? null };
 }
-
-export type { Table };

@@ -16,7 +16,7 @@ import { resolveInputs, type InputFile } from './inputs.ts';
 import { retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
 import { problemExpr } from './validate.ts';
 import { Progress } from './progress.ts';
-import { arrowFileSelect } from './arrow.ts';
+import { insertArrow } from './arrow.ts';
 
 export { InputError } from './errors.ts';
 export { resolveInputs, type InputFile } from './inputs.ts';
@@ -35,6 +35,11 @@ export interface LoadedFile {
 export interface LoadOptions {
   /** Show a progress line on stderr when stderr is a TTY and a load takes over a second. */
   progress?: boolean;
+  /**
+   * Skip damaged lines of Retis files (not JSON, cut short, wrong types or shapes) with
+   * a warning instead of failing: everything else in the file is loaded.
+   */
+  skipBadLines?: boolean;
 }
 
 export const EVENTS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS events (
@@ -102,13 +107,14 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
   return new InputError(info.path, null, msg.split('\n')[0] ?? msg);
 }
 
-async function insertRetis(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
+async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<RetisFileInfo> {
   const info = sniffRetisFile(f.path);
-  const select = retisFileSelect(info, f.host);
+  const select = retisFileSelect(info, f.host, skipBad);
   try {
     await db.run(`INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
   } catch (e) {
-    throw await locateJsonError(info, e);
+    const err = await locateJsonError(info, e);
+    throw new InputError(err.file, err.line, `${err.detail} (--skip-bad-lines loads the rest of the file)`);
   }
   return info;
 }
@@ -132,7 +138,11 @@ async function insertParquet(db: Db, f: InputFile, base: bigint): Promise<RetisF
     throw new InputError(f.path, null, `written with event schema ${version}, newer than this retis-query reads (${SCHEMA_VERSION}): upgrade retis-ts`);
   }
   await db.run(
-    `INSERT INTO events BY NAME SELECT * REPLACE (seq + ${base} AS eid, ${p} AS src, coalesce(host, ${sqlLiteral(f.host ?? '')}) AS host) FROM read_parquet(${p})`,
+    // track_id is hex text in Parquet (no 128-bit integers there): rebuilt from its section.
+    `INSERT INTO events BY NAME SELECT seq + ${base} AS eid, ${p} AS src, * REPLACE (
+       coalesce(host, ${f.host === null ? 'NULL' : sqlLiteral(f.host)}) AS host,
+       ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id)
+     FROM read_parquet(${p})`,
     undefined,
     `reading ${f.path}`,
   );
@@ -140,10 +150,6 @@ async function insertParquet(db: Db, f: InputFile, base: bigint): Promise<RetisF
     `SELECT startup.retis_version AS v, (wall_ns - ts::BIGINT) AS off FROM events WHERE src = ${p} ORDER BY seq LIMIT 1`,
   );
   return { path: f.path, kind: 'events', version: startup[0]?.v ?? 'unknown', compat: 2, offsetNs: startup[0]?.off ?? null };
-}
-
-async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
-  return arrowFileSelect(db, f, base);
 }
 
 /** Load every input into `events`; returns what was loaded per file. */
@@ -158,7 +164,7 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
       const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM events');
       const base = n!;
       const info =
-        f.format === 'retis-json' ? await insertRetis(db, f, base) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
+        f.format === 'retis-json' ? await insertRetis(db, f, base, opts.skipBadLines === true) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
       const src = sqlLiteral(f.path);
       const bad = await db.rows<{ seq: bigint; problem: string }>(
         `SELECT seq, problem FROM (SELECT seq, ${problemExpr()} AS problem FROM events WHERE src = ${src}) WHERE problem IS NOT NULL ORDER BY seq LIMIT 1`,
@@ -168,7 +174,12 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
       if (bad.length > 0) {
         const { seq, problem } = bad[0]!;
         const line = f.format === 'retis-json' ? await lineOfRecord(f.path, seq) : null;
-        throw new InputError(f.path, line, f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`);
+        const where = f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`;
+        if (!opts.skipBadLines) throw new InputError(f.path, line, `${where} (--skip-bad-lines loads the rest of the file)`);
+        const damaged = `src = ${src} AND (${problemExpr()}) IS NOT NULL`;
+        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM events WHERE ${damaged}`)) as [{ n: bigint }];
+        await db.run(`DELETE FROM events WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
+        process.stderr.write(`retis-query: ${f.path}: skipped ${dropped} damaged record(s); first at ${line === null ? `record ${seq}` : `line ${line}`}: ${problem}\n`);
       }
       const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM events WHERE src = ${src}`);
       if (c === 0n && f.format === 'retis-json') throw new InputError(f.path, null, 'File is empty');

@@ -9,7 +9,7 @@
  * version) and, when DuckDB rejects the file, scans it to name the offending line.
  */
 import fs from 'node:fs';
-import { flatSelect } from '../model/derive.ts';
+import { modelSelect, sqlString as sqlLiteral } from '../model/derive.ts';
 import { SECTIONS, sqlType, quoteIdent, type Field, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 
@@ -33,7 +33,10 @@ export function compatLevel(version: string, path: string): 0 | 1 | 2 {
   const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version.replace(/^v/, '').split(/[-+]/)[0] ?? '');
   if (!m) throw new InputError(path, 1, `cannot parse Retis version "${version}" of the startup event`);
   const [maj, min] = [Number(m[1]), Number(m[2])];
-  if (maj > 1 || (maj === 1 && min >= 7)) return 2;
+  if (maj > 1) {
+    throw new InputError(path, 1, `written by Retis ${version}, a format newer than this reader knows (Retis 1.5 to 1.x)`);
+  }
+  if (maj === 1 && min >= 7) return 2;
   if (maj === 1 && min === 6) return 1;
   if (maj === 1 && min === 5) return 0;
   throw new InputError(path, 1, `Retis ${version} files are older than any version Retis reads (1.5.0)`);
@@ -128,9 +131,7 @@ function readTypes(): Field[] {
   return Object.entries(types).map(([name, type]) => field(name, type));
 }
 
-export function sqlLiteral(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
+export { sqlLiteral };
 
 /**
  * Section expressions over the raw read relation, applying Retis's compat fixups for
@@ -169,11 +170,13 @@ function sectionExprs(compat: number): string[] {
  * The SELECT that reads one Retis file into model rows (sections + flat columns +
  * `src`, `seq`, `series`, `host`, `wall_ns`; `eid` is added by the loader).
  */
-export function retisFileSelect(info: RetisFileInfo, host: string | null): string {
+export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false): string {
   const path = sqlLiteral(info.path);
   const types = readTypes();
   const cols = `{${types.map((t) => `${sqlLiteral(t.name)}: ${sqlLiteral(sqlType(t.type))}`).join(', ')}}`;
-  const opts = `format = 'newline_delimited', maximum_object_size = 268435456`;
+  // ignore_errors keeps a row (all NULL) for each damaged line, so record numbers stay
+  // line numbers and the validation step can name and drop those rows.
+  const opts = `format = 'newline_delimited', maximum_object_size = 268435456${ignoreErrors ? ', ignore_errors = true' : ''}`;
   let raw: string;
   if (info.kind === 'events') {
     raw = `SELECT ordinality AS _seq, NULL::UBIGINT AS _series, * FROM read_json(${path}, ${opts}, columns = ${cols}) WITH ORDINALITY`;
@@ -184,12 +187,5 @@ export function retisFileSelect(info: RetisFileInfo, host: string | null): strin
              SELECT ordinality AS _line, generate_subscripts(s, 1) AS _pos, unnest(s) AS _ev FROM ${arr})`;
   }
   const sections = `SELECT _seq, _series, ${sectionExprs(info.compat).join(', ')} FROM (${raw})`;
-  const offset = info.offsetNs === null ? 'NULL' : `${info.offsetNs}`;
-  return flatSelect(sections, [
-    `${path} AS src`,
-    `_seq::UBIGINT AS seq`,
-    `_series::UBIGINT AS series`,
-    `${host === null ? 'NULL' : sqlLiteral(host)}::VARCHAR AS host`,
-    `(common.timestamp::HUGEINT + ${offset})::BIGINT AS wall_ns`,
-  ], ['_seq', '_series']);
+  return modelSelect(sections, { src: info.path, host, offsetNs: info.offsetNs });
 }

@@ -101,3 +101,35 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = []):
     FROM (${l3})`;
   return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, '_b', '_l3', '_et', '_p', '_l4'].join(', ')}) FROM (${l4})`;
 }
+
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export interface ModelSource {
+  /** File the rows come from (the `src` column). */
+  src: string;
+  host: string | null;
+  /** Monotonic → wall clock offset of the recording host, ns; NULL wall_ns without it. */
+  offsetNs: bigint | null;
+}
+
+/**
+ * Model rows from a relation holding `_seq`, `_series` and the section columns: adds
+ * src, seq, series, host, wall_ns and the derived flat columns. Shared by every reader
+ * whose files hold sections only (Retis JSON, our Arrow streams).
+ */
+export function modelSelect(sections: string, from: ModelSource): string {
+  const offset = from.offsetNs === null ? 'NULL' : `${from.offsetNs}`;
+  return flatSelect(
+    sections,
+    [
+      `${sqlString(from.src)} AS src`,
+      `_seq::UBIGINT AS seq`,
+      `_series::UBIGINT AS series`,
+      `${from.host === null ? 'NULL' : sqlString(from.host)}::VARCHAR AS host`,
+      `(common.timestamp::HUGEINT + ${offset})::BIGINT AS wall_ns`,
+    ],
+    ['_seq', '_series'],
+  );
+}

@@ -232,7 +232,7 @@ export class PcapngWriter {
     if (this.closed) this.checkOpen();
     const capLen = data.length;
     const dataLen = pad4(capLen);
-    // Header (28) + data + trailer (4) + option worst case.
+    // Body: 20 fixed bytes, padded data, options at their worst-case size.
     const optReserve = options === undefined ? 0 : this.packetOptionsReserve(options);
     const start = this.beginBlock(BLOCK_EPB, 20 + dataLen + optReserve);
     const v = this.view;
@@ -273,7 +273,12 @@ export class PcapngWriter {
     const start = this.beginBlock(copiable ? BLOCK_CUSTOM_COPIABLE : BLOCK_CUSTOM_NOCOPY, 4 + pad4(reserve));
     this.view.setUint32(start + 8, pen, true);
     let p = start + 12;
-    p += typeof payload === 'string' ? this.buf.write(payload, p, 'utf8') : (this.buf.set(payload, p), payload.length);
+    if (typeof payload === 'string') {
+      p += this.buf.write(payload, p, 'utf8');
+    } else {
+      this.buf.set(payload, p);
+      p += payload.length;
+    }
     while (p & 3) this.buf[p++] = 0;
     this.pos = p;
     this.endBlock(start);
@@ -338,15 +343,25 @@ export class PcapngWriter {
   /** Worst-case bytes for string options (UTF-8 is at most 3 bytes per UTF-16 unit) + opt_endofopt. */
   private stringOptionsReserve(...values: (string | undefined)[]): number {
     let n = 4;
-    for (const s of values) if (s !== undefined) n += 4 + pad4(s.length * 3);
+    for (const s of values) if (s !== undefined) n += this.stringReserve(s);
     return n;
+  }
+
+  /**
+   * Worst case for one string option. Rejects strings that cannot fit before anything is
+   * reserved: a UTF-8 encoding is never shorter than the string's UTF-16 length.
+   */
+  private stringReserve(s: string, extra = 0): number {
+    // Nothing is written yet: throw without touching the buffer.
+    if (s.length + extra > MAX_OPTION_LEN) throw optionTooLong(s.length + extra);
+    return 4 + extra + pad4(s.length * 3);
   }
 
   private packetOptionsReserve(o: PacketOptions): number {
     let n = 4; // opt_endofopt
-    if (o.comment !== undefined) n += 4 + pad4(o.comment.length * 3);
+    if (o.comment !== undefined) n += this.stringReserve(o.comment);
     if (o.custom !== undefined) {
-      for (const c of o.custom) n += 8 + pad4(typeof c.value === 'string' ? c.value.length * 3 : c.value.length);
+      for (const c of o.custom) n += typeof c.value === 'string' ? this.stringReserve(c.value, 4) : 8 + pad4(c.value.length);
     }
     if (o.flags !== undefined) n += 8;
     if (o.packetId !== undefined) n += 12;
@@ -424,7 +439,7 @@ export class PcapngWriter {
     if (len > MAX_OPTION_LEN) {
       // The block is half-written in the buffer; drop it so the file stays well-formed.
       this.pos = this.blockStart;
-      throw new RangeError(`pcap-ng option value of ${len} bytes exceeds the 65535-byte limit`);
+      throw optionTooLong(len);
     }
   }
 
@@ -440,6 +455,10 @@ export class PcapngWriter {
     }
     writeAll(this.fd, chunk);
   }
+}
+
+function optionTooLong(len: number): RangeError {
+  return new RangeError(`pcap-ng option value of at least ${len} bytes exceeds the 65535-byte limit`);
 }
 
 /**

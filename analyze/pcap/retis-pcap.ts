@@ -13,6 +13,7 @@
  * by probe with `frame.interface_name`.
  */
 import { readFileSync } from 'node:fs';
+import { formatEvent } from '../format/event-text.ts';
 import { eventToJson, type RetisEvent, type Section } from '../model/event.ts';
 import {
   LINKTYPE_ETHERNET,
@@ -59,6 +60,9 @@ export interface PcapExportResult {
 
 /** Renders an event as Retis's multi-line text (no link layer, monotonic timestamps). */
 export type EventFormatter = (ev: RetisEvent) => string;
+
+/** The comment `retis pcap` puts on each packet: `retis print`'s default multi-line text. */
+export const retisComment: EventFormatter = (ev) => formatEvent(ev, { multiline: true, utc: false, printLl: false });
 
 /** Where to write: an output for a new PcapngWriter, or a factory. Used only at the first packet. */
 export type PcapTarget = PcapngOutput | (() => PcapngWriter);
@@ -261,7 +265,7 @@ function isAsyncIterable<T>(x: Iterable<T> | AsyncIterable<T>): x is AsyncIterab
 
 /**
  * Export `events` (in file order) as `retis pcap` would. `format` renders an event's
- * comment (`formatEvent(ev, {multiline: true, utc: false, printLl: false})`).
+ * comment: pass `retisComment` for Retis's output (injectable for tests and variants).
  * Resolves to the counts; rejects with ProbeNotFoundError if nothing matched the filter.
  * The output is closed (and flushed) whatever happens.
  */

@@ -149,7 +149,11 @@ describe('PcapngWriter', () => {
     const f = capture((w) => {
       w.addInterface({});
       w.writePacket(0, 1n, bytes(10), 10, { comment: 'ok' });
+      // Too long once encoded (80,000 bytes): detected while writing, the block is dropped.
       expect(() => w.writePacket(0, 2n, bytes(10), 10, { comment: 'é'.repeat(40_000) })).toThrow(RangeError);
+      // Too long already as a string: rejected before anything is written.
+      expect(() => w.writePacket(0, 2n, bytes(10), 10, { comment: 'x'.repeat(70_000) })).toThrow(RangeError);
+      expect(() => w.addInterface({ name: 'x'.repeat(70_000) })).toThrow(RangeError);
       expect(() => w.writePacket(0, 2n, bytes(10), 10, { custom: [{ pen: 1, value: new Uint8Array(65532) }] })).toThrow(RangeError);
       w.writePacket(0, 3n, bytes(10), 10, { comment: 'ok again', custom: [{ pen: 1, value: new Uint8Array(65531) }] });
     });

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { eventToJson, type RetisEvent } from '../../analyze/model/event.ts';
 import { EPB_PACKETID, EPB_VERDICT, OPT_COMMENT, OPT_CUSTOM_STR_COPY } from '../../analyze/pcap/pcapng-writer.ts';
 import {
@@ -14,6 +14,7 @@ import {
   parseProbeFilter,
   ProbeNotFoundError,
   RETIS_PEN,
+  retisComment,
   retisSchemaJson,
   type EventFormatter,
   type PcapExportOptions,
@@ -43,24 +44,16 @@ const customJson = (p: Epb): string => {
 };
 const fixtureEpbs = epbs(fixtureBlocks);
 
-/** Stand-in formatter: the comment Retis wrote for the event with the same JSON. */
+/**
+ * Stand-in formatter: the comment Retis wrote for the event with the same JSON. Keeps the
+ * block-layout tests independent of the text formatter (analyze/format/event-text.ts).
+ */
 const fixtureComments = new Map(fixtureEpbs.map((p) => [customJson(p), optionText(p.options, OPT_COMMENT) ?? '']));
 const commentFromFixture: EventFormatter = (ev) => {
   const c = fixtureComments.get(eventToJson(ev, new Set(['packet'])));
   if (c === undefined) throw new Error(`no fixture comment for event at ${ev.common.timestamp}`);
   return c;
 };
-
-/** The real text formatter, once analyze/format/event-text.ts exists (written in parallel). */
-let realFormatter: EventFormatter | undefined;
-beforeAll(async () => {
-  const url = new URL('../../analyze/format/event-text.ts', import.meta.url);
-  if (!existsSync(url)) return;
-  const mod = (await import(url.href)) as Record<string, unknown>;
-  const fmt = mod.formatEvent;
-  if (typeof fmt !== 'function') return;
-  realFormatter = (ev) => (fmt as (e: RetisEvent, o: { multiline: boolean; utc: boolean; printLl: boolean }) => string)(ev, { multiline: true, utc: false, printLl: false });
-});
 
 let n = 0;
 async function exportTo(events: Iterable<RetisEvent> | AsyncIterable<RetisEvent>, format: EventFormatter, opts?: PcapExportOptions) {
@@ -180,18 +173,14 @@ describe('retis pcap compatibility (test_events_packets)', () => {
     expect(info).toMatch(/Number of interfaces in file:\s+6\n/);
   });
 
-  it.runIf(existsSync(new URL('../../analyze/format/event-text.ts', import.meta.url)))(
-    'renders the same comments as Retis with the real formatter (analyze/format/event-text.ts)',
-    async () => {
-      if (realFormatter === undefined) throw new Error('event-text.ts has no formatEvent export');
-      const { bytes } = await exportTo(events, realFormatter);
-      const ours = epbs(readPcapng(bytes!)).map((p) => optionText(p.options, OPT_COMMENT));
-      const retis = fixtureEpbs.map((p) => optionText(p.options, OPT_COMMENT));
-      const diffs = ours.flatMap((c, i) => (c === retis[i] ? [] : [`event ${i}:\n  ours : ${JSON.stringify(c)}\n  Retis: ${JSON.stringify(retis[i])}`]));
-      expect(diffs.join('\n')).toBe('');
-      expect(firstDifference(bytes!, fixture)).toBeUndefined();
-    },
-  );
+  it('renders the same comments as Retis with the real formatter, and the same file', async () => {
+    const { bytes } = await exportTo(events, retisComment);
+    const ours = epbs(readPcapng(bytes!)).map((p) => optionText(p.options, OPT_COMMENT));
+    const retis = fixtureEpbs.map((p) => optionText(p.options, OPT_COMMENT));
+    const diffs = ours.flatMap((c, i) => (c === retis[i] ? [] : [`event ${i}:\n  ours : ${JSON.stringify(c)}\n  Retis: ${JSON.stringify(retis[i])}`]));
+    expect(diffs.join('\n')).toBe('');
+    expect(firstDifference(bytes!, fixture)).toBeUndefined();
+  });
 });
 
 describe('retis pcap probe filter and edge cases', () => {

@@ -1,0 +1,1589 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * retis_bpf: a thin N-API binding over the system libbpf (>= 1.0, Debian 12 ships 1.1.2).
+ *
+ * Control plane: one JS function per libbpf call we need (open/load/attach/maps). Handles are
+ * type-tagged externals; programs and maps are addressed by name inside their object. Every libbpf
+ * return is checked; failures throw an Error carrying `op`, `errno` and `libbpfLog` (what libbpf
+ * printed during the call, including the verifier log), which bpf/errors.ts turns into a message a
+ * user can act on.
+ *
+ * Data plane: ringbufOpen() starts a native thread that waits on the ring buffers, copies records
+ * into large batches and hands each batch to JS as one external ArrayBuffer through a
+ * threadsafe function (one JS call per batch, never per record). The call blocks when the JS queue
+ * is full: that backpressure makes the BPF side fail reservations, which it counts per probe/CPU.
+ *
+ * Batch format, records back to back, each 8-byte aligned:
+ *     u32 size | u32 ring index | payload[size] | pad to 8
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <node_api.h>
+
+//// ERRORS & LIBBPF LOG ////
+
+/* Everything libbpf prints during one binding call, so errors can carry it (verifier log incl.).
+ * libbpf calls the print callback from whichever thread runs it: guarded by a mutex. */
+#define LOG_CAP (256 * 1024)
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[LOG_CAP];
+static size_t log_len;
+static bool log_debug; /* RETIS_BPF_DEBUG=1: keep LIBBPF_DEBUG lines too */
+static bool log_echo;  /* RETIS_BPF_DEBUG=2: also echo to stderr */
+
+static int libbpf_print_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n;
+
+	if (level == LIBBPF_DEBUG && !log_debug)
+		return 0;
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (log_echo)
+		fputs(line, stderr);
+	pthread_mutex_lock(&log_mu);
+	if (log_len + (size_t)n >= LOG_CAP) {
+		/* Keep the newest half: the end of a verifier log is where the error is. */
+		size_t keep = LOG_CAP / 2;
+		memmove(log_buf, log_buf + log_len - keep, keep);
+		log_len = keep;
+	}
+	memcpy(log_buf + log_len, line, (size_t)n);
+	log_len += (size_t)n;
+	log_buf[log_len] = 0;
+	pthread_mutex_unlock(&log_mu);
+	return n;
+}
+
+static void log_reset(void)
+{
+	pthread_mutex_lock(&log_mu);
+	log_len = 0;
+	log_buf[0] = 0;
+	pthread_mutex_unlock(&log_mu);
+}
+
+static const char *errno_name(int e)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+	const char *n = strerrorname_np(e);
+	if (n)
+		return n;
+#endif
+	switch (e) {
+	case 524: return "ENOTSUPP"; /* kernel-internal, leaks out of bpf() */
+	default: return "E?";
+	}
+}
+
+/* Throw Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog. err > 0. */
+static napi_value throw_errno(napi_env env, const char *op, int err, const char *detail)
+{
+	char msg[1024];
+	napi_value jmsg, jerr, v;
+	bool pending = false;
+
+	if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+		return NULL;
+	if (err < 0)
+		err = -err;
+	snprintf(msg, sizeof(msg), "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
+		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
+	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+	    napi_create_error(env, NULL, jmsg, &jerr) != napi_ok) {
+		napi_throw_error(env, NULL, msg);
+		return NULL;
+	}
+	if (napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "op", v);
+	if (napi_create_int32(env, err, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "errno", v);
+	if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "code", v);
+	pthread_mutex_lock(&log_mu);
+	if (napi_create_string_utf8(env, log_buf, log_len, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "libbpfLog", v);
+	pthread_mutex_unlock(&log_mu);
+	napi_throw(env, jerr);
+	return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg)
+{
+	napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+	return NULL;
+}
+
+/* N-API calls themselves only fail on programming errors; still never ignore them. */
+#define NAPI_CALL(env, call)                                                                        \
+	do {                                                                                        \
+		napi_status __s = (call);                                                           \
+		if (__s != napi_ok) {                                                               \
+			const napi_extended_error_info *__i = NULL;                                 \
+			bool __p = false;                                                           \
+			napi_get_last_error_info((env), &__i);                                      \
+			napi_is_exception_pending((env), &__p);                                     \
+			if (!__p)                                                                   \
+				napi_throw_error((env), NULL,                                       \
+						 __i && __i->error_message ? __i->error_message     \
+									   : "N-API call failed: " #call); \
+			return NULL;                                                                \
+		}                                                                                   \
+	} while (0)
+
+//// ARGUMENT HELPERS ////
+
+#define MAX_ARGS 10
+#define GET_ARGS(n)                                                                                \
+	size_t argc = (n);                                                                         \
+	napi_value argv[MAX_ARGS];                                                                 \
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                     \
+	if (argc < (n))                                                                            \
+		return throw_type(env, "missing arguments");
+
+/* Returns malloc'd string or NULL (exception thrown). */
+static char *get_string(napi_env env, napi_value v, const char *what)
+{
+	size_t len = 0;
+	char *s;
+	napi_valuetype t;
+
+	if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) {
+		char m[128];
+		snprintf(m, sizeof(m), "%s must be a string", what);
+		throw_type(env, m);
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok)
+		return NULL;
+	s = malloc(len + 1);
+	if (!s) {
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Optional string: undefined/null -> *out = NULL, returns true; false on error (thrown). */
+static bool get_opt_string(napi_env env, napi_value v, const char *what, char **out)
+{
+	napi_valuetype t;
+
+	*out = NULL;
+	if (napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_undefined || t == napi_null)
+		return true;
+	*out = get_string(env, v, what);
+	return *out != NULL;
+}
+
+static bool get_i64(napi_env env, napi_value v, int64_t *out)
+{
+	napi_valuetype t;
+
+	if (napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_bigint) {
+		bool lossless;
+		return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
+	}
+	if (t != napi_number) {
+		throw_type(env, "expected a number or bigint");
+		return false;
+	}
+	return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+static bool get_u64(napi_env env, napi_value v, uint64_t *out)
+{
+	napi_valuetype t;
+
+	if (napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_bigint) {
+		bool lossless;
+		return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+	}
+	int64_t i;
+	if (!get_i64(env, v, &i))
+		return false;
+	*out = (uint64_t)i;
+	return true;
+}
+
+static bool get_bytes(napi_env env, napi_value v, void **data, size_t *len)
+{
+	bool is_ta = false;
+	napi_typedarray_type tt;
+	napi_value ab;
+	size_t off;
+
+	if (napi_is_typedarray(env, v, &is_ta) != napi_ok)
+		return false;
+	if (!is_ta) {
+		throw_type(env, "expected a Uint8Array");
+		return false;
+	}
+	return napi_get_typedarray_info(env, v, &tt, len, data, &ab, &off) == napi_ok;
+}
+
+static napi_value make_u8(napi_env env, const void *src, size_t len)
+{
+	napi_value ab, ta;
+	void *dst = NULL;
+
+	NAPI_CALL(env, napi_create_arraybuffer(env, len, &dst, &ab));
+	if (len)
+		memcpy(dst, src, len);
+	NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, len, ab, 0, &ta));
+	return ta;
+}
+
+static napi_value make_i32(napi_env env, int32_t v)
+{
+	napi_value r;
+	NAPI_CALL(env, napi_create_int32(env, v, &r));
+	return r;
+}
+
+static napi_value make_str(napi_env env, const char *s)
+{
+	napi_value r;
+	if (!s)
+		NAPI_CALL(env, napi_get_null(env, &r));
+	else
+		NAPI_CALL(env, napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &r));
+	return r;
+}
+
+static napi_value undefined(napi_env env)
+{
+	napi_value r;
+	NAPI_CALL(env, napi_get_undefined(env, &r));
+	return r;
+}
+
+static bool set_prop(napi_env env, napi_value obj, const char *k, napi_value v)
+{
+	return v && napi_set_named_property(env, obj, k, v) == napi_ok;
+}
+
+//// HANDLES ////
+
+/* Type tags keep a link handle from being passed where an object is expected (and so on). */
+static const napi_type_tag OBJ_TAG = { 0x7265746973627066ULL, 0x6f626a6563740001ULL };
+static const napi_type_tag LINK_TAG = { 0x7265746973627066ULL, 0x6c696e6b00000002ULL };
+static const napi_type_tag READER_TAG = { 0x7265746973627066ULL, 0x7265616465720003ULL };
+
+struct obj_h {
+	struct bpf_object *obj; /* NULL once closed */
+};
+
+struct link_h {
+	struct bpf_link *link; /* NULL once destroyed */
+};
+
+static void obj_finalize(napi_env env, void *data, void *hint)
+{
+	struct obj_h *h = data;
+	(void)env;
+	(void)hint;
+	/* Safety net only: BpfObject.close() is the normal path (and runs on exit/signals). */
+	if (h->obj)
+		bpf_object__close(h->obj);
+	free(h);
+}
+
+static void link_finalize(napi_env env, void *data, void *hint)
+{
+	struct link_h *h = data;
+	(void)env;
+	(void)hint;
+	if (h->link)
+		bpf_link__destroy(h->link);
+	free(h);
+}
+
+static void *unwrap(napi_env env, napi_value v, const napi_type_tag *tag, const char *what)
+{
+	bool ok = false;
+	void *p = NULL;
+	napi_valuetype t;
+
+	if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+	    napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok ||
+	    napi_get_value_external(env, v, &p) != napi_ok) {
+		char m[128];
+		snprintf(m, sizeof(m), "expected a %s handle", what);
+		throw_type(env, m);
+		return NULL;
+	}
+	return p;
+}
+
+static struct bpf_object *get_obj(napi_env env, napi_value v)
+{
+	struct obj_h *h = unwrap(env, v, &OBJ_TAG, "BPF object");
+	if (!h)
+		return NULL;
+	if (!h->obj) {
+		napi_throw_error(env, "ERR_BPF_CLOSED", "BPF object is closed");
+		return NULL;
+	}
+	return h->obj;
+}
+
+static struct bpf_program *get_prog(napi_env env, struct bpf_object *obj, napi_value name_v)
+{
+	char *name = get_string(env, name_v, "program name");
+	struct bpf_program *p;
+
+	if (!name)
+		return NULL;
+	p = bpf_object__find_program_by_name(obj, name);
+	if (!p) {
+		char m[300];
+		snprintf(m, sizeof(m), "no program named '%s' in object '%s'", name, bpf_object__name(obj));
+		napi_throw_error(env, "ERR_BPF_NO_PROGRAM", m);
+	}
+	free(name);
+	return p;
+}
+
+static struct bpf_map *get_map(napi_env env, struct bpf_object *obj, napi_value name_v)
+{
+	char *name = get_string(env, name_v, "map name");
+	struct bpf_map *m;
+
+	if (!name)
+		return NULL;
+	m = bpf_object__find_map_by_name(obj, name);
+	if (!m) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "no map named '%s' in object '%s'", name, bpf_object__name(obj));
+		napi_throw_error(env, "ERR_BPF_NO_MAP", msg);
+	}
+	free(name);
+	return m;
+}
+
+static napi_value wrap_link(napi_env env, struct bpf_link *link)
+{
+	struct link_h *h = calloc(1, sizeof(*h));
+	napi_value ext;
+
+	if (!h) {
+		bpf_link__destroy(link);
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	h->link = link;
+	if (napi_create_external(env, h, link_finalize, NULL, &ext) != napi_ok) {
+		bpf_link__destroy(link);
+		free(h);
+		napi_throw_error(env, NULL, "napi_create_external failed");
+		return NULL;
+	}
+	NAPI_CALL(env, napi_type_tag_object(env, ext, &LINK_TAG));
+	return ext;
+}
+
+//// OBJECT LIFECYCLE ////
+
+/* objectOpen(path, { name?, btfCustomPath? }) -> handle */
+static napi_value object_open(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	char *path = NULL, *name = NULL, *btf_path = NULL;
+	napi_value v, ext = NULL;
+	struct bpf_object *obj;
+	struct obj_h *h;
+
+	path = get_string(env, argv[0], "path");
+	if (!path)
+		return NULL;
+	if (napi_get_named_property(env, argv[1], "name", &v) != napi_ok || !get_opt_string(env, v, "name", &name))
+		goto out;
+	if (napi_get_named_property(env, argv[1], "btfCustomPath", &v) != napi_ok ||
+	    !get_opt_string(env, v, "btfCustomPath", &btf_path))
+		goto out;
+
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name, .btf_custom_path = btf_path);
+	log_reset();
+	obj = bpf_object__open_file(path, &opts);
+	if (!obj) {
+		throw_errno(env, "bpf_object__open_file", errno, path);
+		goto out;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		bpf_object__close(obj);
+		napi_throw_error(env, NULL, "out of memory");
+		goto out;
+	}
+	h->obj = obj;
+	if (napi_create_external(env, h, obj_finalize, NULL, &ext) != napi_ok ||
+	    napi_type_tag_object(env, ext, &OBJ_TAG) != napi_ok) {
+		ext = NULL;
+		napi_throw_error(env, NULL, "napi_create_external failed");
+	}
+out:
+	free(path);
+	free(name);
+	free(btf_path);
+	return ext;
+}
+
+static napi_value object_close(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct obj_h *h = unwrap(env, argv[0], &OBJ_TAG, "BPF object");
+
+	if (!h)
+		return NULL;
+	if (h->obj) {
+		bpf_object__close(h->obj);
+		h->obj = NULL;
+	}
+	return undefined(env);
+}
+
+static napi_value object_load(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	int err;
+
+	if (!obj)
+		return NULL;
+	log_reset();
+	err = bpf_object__load(obj);
+	if (err)
+		return throw_errno(env, "bpf_object__load", err, bpf_object__name(obj));
+	return undefined(env);
+}
+
+/* objectPrograms(h) -> [{ name, section, type, expectedAttachType, autoload, fd }] */
+static napi_value object_programs(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	napi_value arr, o;
+	uint32_t i = 0;
+
+	if (!obj)
+		return NULL;
+	NAPI_CALL(env, napi_create_array(env, &arr));
+	bpf_object__for_each_program(p, obj) {
+		NAPI_CALL(env, napi_create_object(env, &o));
+		if (!set_prop(env, o, "name", make_str(env, bpf_program__name(p))) ||
+		    !set_prop(env, o, "section", make_str(env, bpf_program__section_name(p))) ||
+		    !set_prop(env, o, "type", make_i32(env, bpf_program__type(p))) ||
+		    !set_prop(env, o, "expectedAttachType", make_i32(env, bpf_program__expected_attach_type(p))) ||
+		    !set_prop(env, o, "fd", make_i32(env, bpf_program__fd(p))))
+			return NULL;
+		napi_value b;
+		NAPI_CALL(env, napi_get_boolean(env, bpf_program__autoload(p), &b));
+		NAPI_CALL(env, napi_set_named_property(env, o, "autoload", b));
+		NAPI_CALL(env, napi_set_element(env, arr, i++, o));
+	}
+	return arr;
+}
+
+/* objectMaps(h) -> [{ name, type, keySize, valueSize, maxEntries, fd }] */
+static napi_value object_maps(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+	napi_value arr, o;
+	uint32_t i = 0;
+
+	if (!obj)
+		return NULL;
+	NAPI_CALL(env, napi_create_array(env, &arr));
+	bpf_object__for_each_map(m, obj) {
+		NAPI_CALL(env, napi_create_object(env, &o));
+		if (!set_prop(env, o, "name", make_str(env, bpf_map__name(m))) ||
+		    !set_prop(env, o, "type", make_i32(env, bpf_map__type(m))) ||
+		    !set_prop(env, o, "keySize", make_i32(env, (int32_t)bpf_map__key_size(m))) ||
+		    !set_prop(env, o, "valueSize", make_i32(env, (int32_t)bpf_map__value_size(m))) ||
+		    !set_prop(env, o, "maxEntries", make_i32(env, (int32_t)bpf_map__max_entries(m))) ||
+		    !set_prop(env, o, "fd", make_i32(env, bpf_map__fd(m))))
+			return NULL;
+		NAPI_CALL(env, napi_set_element(env, arr, i++, o));
+	}
+	return arr;
+}
+
+/* objectBtf(h) -> Uint8Array (copy of the object's raw BTF) | null */
+static napi_value object_btf(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct btf *btf;
+	const void *raw;
+	__u32 size = 0;
+	napi_value r;
+
+	if (!obj)
+		return NULL;
+	btf = bpf_object__btf(obj);
+	if (!btf) {
+		NAPI_CALL(env, napi_get_null(env, &r));
+		return r;
+	}
+	raw = btf__raw_data(btf, &size);
+	if (!raw)
+		return throw_errno(env, "btf__raw_data", errno ? errno : ENOMEM, NULL);
+	return make_u8(env, raw, size);
+}
+
+static napi_value program_set_autoload(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	bool on;
+	int err;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	NAPI_CALL(env, napi_get_value_bool(env, argv[2], &on));
+	err = bpf_program__set_autoload(p, on);
+	if (err)
+		return throw_errno(env, "bpf_program__set_autoload", err, bpf_program__name(p));
+	return undefined(env);
+}
+
+static napi_value program_set_attach_target(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *target;
+	int err;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	target = get_string(env, argv[2], "attach target");
+	if (!target)
+		return NULL;
+	log_reset();
+	err = bpf_program__set_attach_target(p, 0, target);
+	free(target);
+	if (err)
+		return throw_errno(env, "bpf_program__set_attach_target", err, bpf_program__name(p));
+	return undefined(env);
+}
+
+static napi_value program_fd(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	return make_i32(env, bpf_program__fd(p));
+}
+
+static napi_value map_fd(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+
+	if (!obj || !(m = get_map(env, obj, argv[1])))
+		return NULL;
+	return make_i32(env, bpf_map__fd(m));
+}
+
+static napi_value map_set_max_entries(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+	uint32_t n;
+	int err;
+
+	if (!obj || !(m = get_map(env, obj, argv[1])))
+		return NULL;
+	NAPI_CALL(env, napi_get_value_uint32(env, argv[2], &n));
+	err = bpf_map__set_max_entries(m, n);
+	if (err)
+		return throw_errno(env, "bpf_map__set_max_entries", err, bpf_map__name(m));
+	return undefined(env);
+}
+
+static napi_value map_reuse_fd(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+	int32_t fd;
+	int err;
+
+	if (!obj || !(m = get_map(env, obj, argv[1])))
+		return NULL;
+	NAPI_CALL(env, napi_get_value_int32(env, argv[2], &fd));
+	log_reset();
+	err = bpf_map__reuse_fd(m, fd);
+	if (err)
+		return throw_errno(env, "bpf_map__reuse_fd", err, bpf_map__name(m));
+	return undefined(env);
+}
+
+static napi_value map_set_initial_value(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+	void *data;
+	size_t len;
+	int err;
+
+	if (!obj || !(m = get_map(env, obj, argv[1])) || !get_bytes(env, argv[2], &data, &len))
+		return NULL;
+	err = bpf_map__set_initial_value(m, data, len);
+	if (err)
+		return throw_errno(env, "bpf_map__set_initial_value", err, bpf_map__name(m));
+	return undefined(env);
+}
+
+static napi_value map_initial_value(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_map *m;
+	const void *p;
+	size_t size = 0;
+
+	if (!obj || !(m = get_map(env, obj, argv[1])))
+		return NULL;
+	p = bpf_map__initial_value(m, &size);
+	if (!p) {
+		napi_value n;
+		NAPI_CALL(env, napi_get_null(env, &n));
+		return n;
+	}
+	return make_u8(env, p, size);
+}
+
+//// ATTACH ////
+
+static napi_value attach_result(napi_env env, struct bpf_link *link, const char *op, const char *what)
+{
+	if (!link)
+		return throw_errno(env, op, errno ? errno : EINVAL, what);
+	return wrap_link(env, link);
+}
+
+/* attachTracepoint(h, prog, group, name, cookie) */
+static napi_value attach_tracepoint(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(5);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *grp = NULL, *name = NULL, what[512];
+	uint64_t cookie = 0;
+	struct bpf_link *link;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])) || !(grp = get_string(env, argv[2], "group")))
+		return NULL;
+	if (!(name = get_string(env, argv[3], "name")) || !get_u64(env, argv[4], &cookie)) {
+		free(grp);
+		free(name);
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_tracepoint_opts, opts, .bpf_cookie = cookie);
+	snprintf(what, sizeof(what), "%s:%s", grp, name);
+	log_reset();
+	errno = 0;
+	link = bpf_program__attach_tracepoint_opts(p, grp, name, &opts);
+	free(grp);
+	free(name);
+	return attach_result(env, link, "bpf_program__attach_tracepoint", what);
+}
+
+/* attachRawTracepoint(h, prog, name) */
+static napi_value attach_raw_tracepoint(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *name;
+	struct bpf_link *link;
+	napi_value r;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])) || !(name = get_string(env, argv[2], "name")))
+		return NULL;
+	log_reset();
+	errno = 0;
+	link = bpf_program__attach_raw_tracepoint(p, name);
+	r = attach_result(env, link, "bpf_program__attach_raw_tracepoint", name);
+	free(name);
+	return r;
+}
+
+/* attachTrace(h, prog): tp_btf, fentry, fexit (target fixed at load). */
+static napi_value attach_trace(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	log_reset();
+	errno = 0;
+	return attach_result(env, bpf_program__attach_trace(p), "bpf_program__attach_trace", bpf_program__name(p));
+}
+
+/* attachKprobe(h, prog, fn, retprobe, cookie) */
+static napi_value attach_kprobe(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(5);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *fn;
+	bool ret;
+	uint64_t cookie;
+	struct bpf_link *link;
+	napi_value r;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])) || !(fn = get_string(env, argv[2], "function")))
+		return NULL;
+	if (napi_get_value_bool(env, argv[3], &ret) != napi_ok || !get_u64(env, argv[4], &cookie)) {
+		free(fn);
+		return throw_type(env, "retprobe must be a boolean, cookie a bigint");
+	}
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .bpf_cookie = cookie, .retprobe = ret);
+	log_reset();
+	errno = 0;
+	link = bpf_program__attach_kprobe_opts(p, fn, &opts);
+	r = attach_result(env, link, ret ? "bpf_program__attach_kretprobe" : "bpf_program__attach_kprobe", fn);
+	free(fn);
+	return r;
+}
+
+/* attachUprobe(h, prog, retprobe, pid, binary, func|null, offset, cookie) */
+static napi_value attach_uprobe(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(8);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *bin = NULL, *fn = NULL, what[512];
+	bool ret;
+	int32_t pid;
+	int64_t off;
+	uint64_t cookie;
+	struct bpf_link *link;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	if (napi_get_value_bool(env, argv[2], &ret) != napi_ok || napi_get_value_int32(env, argv[3], &pid) != napi_ok)
+		return throw_type(env, "retprobe must be a boolean, pid a number");
+	if (!(bin = get_string(env, argv[4], "binary")))
+		return NULL;
+	if (!get_opt_string(env, argv[5], "function", &fn) || !get_i64(env, argv[6], &off) || !get_u64(env, argv[7], &cookie)) {
+		free(bin);
+		free(fn);
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = ret, .func_name = fn);
+	snprintf(what, sizeof(what), "%s:%s", bin, fn ? fn : "(offset)");
+	log_reset();
+	errno = 0;
+	link = bpf_program__attach_uprobe_opts(p, pid, bin, (size_t)off, &opts);
+	free(bin);
+	free(fn);
+	return attach_result(env, link, ret ? "bpf_program__attach_uretprobe" : "bpf_program__attach_uprobe", what);
+}
+
+/* attachUsdt(h, prog, pid, binary, provider, name, cookie) */
+static napi_value attach_usdt(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(7);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct bpf_program *p;
+	char *bin = NULL, *prov = NULL, *name = NULL, what[768];
+	int32_t pid;
+	uint64_t cookie = 0;
+	struct bpf_link *link = NULL;
+	napi_value r = NULL;
+
+	if (!obj || !(p = get_prog(env, obj, argv[1])))
+		return NULL;
+	if (napi_get_value_int32(env, argv[2], &pid) != napi_ok)
+		return throw_type(env, "pid must be a number");
+	if (!(bin = get_string(env, argv[3], "binary")) || !(prov = get_string(env, argv[4], "provider")) ||
+	    !(name = get_string(env, argv[5], "name")) || !get_u64(env, argv[6], &cookie))
+		goto out;
+	LIBBPF_OPTS(bpf_usdt_opts, opts, .usdt_cookie = cookie);
+	snprintf(what, sizeof(what), "%s:%s:%s", bin, prov, name);
+	log_reset();
+	errno = 0;
+	link = bpf_program__attach_usdt(p, pid, bin, prov, name, &opts);
+	r = attach_result(env, link, "bpf_program__attach_usdt", what);
+out:
+	free(bin);
+	free(prov);
+	free(name);
+	return r;
+}
+
+static napi_value link_destroy(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct link_h *h = unwrap(env, argv[0], &LINK_TAG, "BPF link");
+	int err;
+
+	if (!h)
+		return NULL;
+	if (h->link) {
+		err = bpf_link__destroy(h->link);
+		h->link = NULL;
+		if (err)
+			return throw_errno(env, "bpf_link__destroy", err, NULL);
+	}
+	return undefined(env);
+}
+
+//// MAPS (by fd) ////
+
+/* mapLookup(fd, key, valueSize) -> Uint8Array | null (no such key) */
+static napi_value map_lookup(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	int32_t fd;
+	uint32_t vsize;
+	void *key, *val;
+	size_t klen;
+	napi_value r;
+
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+	if (!get_bytes(env, argv[1], &key, &klen))
+		return NULL;
+	NAPI_CALL(env, napi_get_value_uint32(env, argv[2], &vsize));
+	val = calloc(1, vsize ? vsize : 1);
+	if (!val) {
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	if (bpf_map_lookup_elem(fd, key, val)) {
+		int e = errno;
+		free(val);
+		if (e == ENOENT) {
+			NAPI_CALL(env, napi_get_null(env, &r));
+			return r;
+		}
+		return throw_errno(env, "bpf_map_lookup_elem", e, NULL);
+	}
+	r = make_u8(env, val, vsize);
+	free(val);
+	return r;
+}
+
+/* mapUpdate(fd, key, value, flags) */
+static napi_value map_update(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	int32_t fd;
+	int64_t flags;
+	void *key, *val;
+	size_t klen, vlen;
+
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+	if (!get_bytes(env, argv[1], &key, &klen) || !get_bytes(env, argv[2], &val, &vlen) || !get_i64(env, argv[3], &flags))
+		return NULL;
+	if (bpf_map_update_elem(fd, key, val, (__u64)flags))
+		return throw_errno(env, "bpf_map_update_elem", errno, NULL);
+	return undefined(env);
+}
+
+static napi_value map_delete(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	int32_t fd;
+	void *key;
+	size_t klen;
+
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &fd));
+	if (!get_bytes(env, argv[1], &key, &klen))
+		return NULL;
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		return throw_errno(env, "bpf_map_delete_elem", errno, NULL);
+	return undefined(env);
+}
+
+//// FEATURE PROBES ////
+
+static napi_value num_possible_cpus(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	int n = libbpf_num_possible_cpus();
+	if (n < 0)
+		return throw_errno(env, "libbpf_num_possible_cpus", n, NULL);
+	return make_i32(env, n);
+}
+
+/* probeProgType(type) -> 1 | 0 | -errno */
+static napi_value probe_prog_type(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	int32_t t;
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &t));
+	log_reset();
+	return make_i32(env, libbpf_probe_bpf_prog_type((enum bpf_prog_type)t, NULL));
+}
+
+static napi_value probe_map_type(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	int32_t t;
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &t));
+	log_reset();
+	return make_i32(env, libbpf_probe_bpf_map_type((enum bpf_map_type)t, NULL));
+}
+
+static napi_value probe_helper(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	int32_t t, h;
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &t));
+	NAPI_CALL(env, napi_get_value_int32(env, argv[1], &h));
+	log_reset();
+	return make_i32(env, libbpf_probe_bpf_helper((enum bpf_prog_type)t, (enum bpf_func_id)h, NULL));
+}
+
+/*
+ * probeProgLoad(progType, expectedAttachType, attachBtfId) -> { errno, log }
+ * Loads the smallest valid program ("r0 = 0; exit") and closes it: tells whether this kernel
+ * lets us load that program type with that attach point (fentry is EPERM on some sandboxes even
+ * as root, while tp_btf of the same prog type works).
+ */
+static napi_value probe_prog_load(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	int32_t type, attach;
+	uint32_t btf_id;
+	char log[8192] = "";
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	napi_value o;
+	int fd, err = 0;
+
+	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &type));
+	NAPI_CALL(env, napi_get_value_int32(env, argv[1], &attach));
+	NAPI_CALL(env, napi_get_value_uint32(env, argv[2], &btf_id));
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = (enum bpf_attach_type)attach,
+		    .attach_btf_id = btf_id, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
+	fd = bpf_prog_load((enum bpf_prog_type)type, "retis_probe", "GPL", insns, 2, &opts);
+	if (fd < 0)
+		err = errno;
+	else
+		close(fd);
+	NAPI_CALL(env, napi_create_object(env, &o));
+	if (!set_prop(env, o, "errno", make_i32(env, err)) || !set_prop(env, o, "log", make_str(env, log)))
+		return NULL;
+	return o;
+}
+
+static napi_value version(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	char v[64];
+	snprintf(v, sizeof(v), "%u.%u", libbpf_major_version(), libbpf_minor_version());
+	return make_str(env, v);
+}
+
+//// RING BUFFER READER ////
+
+/* Batch buffers are recycled through a small process-wide pool: at millions of records/s a fresh
+ * malloc per batch means a fresh mmap and page faults on every batch. The pool is global because a
+ * batch handed to JS may be collected after its reader is gone. */
+#define POOL_MAX 32
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	void *p;
+	size_t cap;
+} pool[POOL_MAX];
+static int pool_n;
+
+static void *pool_take(size_t cap)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	for (int i = pool_n - 1; i >= 0; i--) {
+		if (pool[i].cap == cap) {
+			p = pool[i].p;
+			pool[i] = pool[--pool_n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool_mu);
+	return p ? p : malloc(cap);
+}
+
+static void pool_give(void *p, size_t cap)
+{
+	if (!p)
+		return;
+	void *evict = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (pool_n == POOL_MAX) {
+		/* Full (e.g. of odd-sized buffers nobody asks for): drop the oldest. */
+		evict = pool[0].p;
+		memmove(&pool[0], &pool[1], sizeof(pool[0]) * (POOL_MAX - 1));
+		pool_n--;
+	}
+	pool[pool_n].p = p;
+	pool[pool_n].cap = cap;
+	pool_n++;
+	pthread_mutex_unlock(&pool_mu);
+	free(evict);
+}
+
+struct batch_msg {
+	uint8_t *buf;
+	size_t cap, len;
+	uint32_t count;
+	uint32_t flush_seq; /* non-zero: this batch completes the flush with that sequence number */
+	int32_t err;        /* non-zero: the reader thread stopped on this errno */
+};
+
+struct reader;
+struct ring_ctx {
+	struct reader *r;
+	uint32_t idx;
+};
+
+struct reader {
+	struct ring_buffer *rb;
+	struct ring_ctx *ctxs;
+	int nrings;
+	int epfd, evfd;
+	pthread_t thread;
+	bool thread_started;
+	bool closed;
+	napi_threadsafe_function tsfn;
+	napi_env env;
+
+	atomic_bool stop;
+	atomic_uint flush_req; /* bumped by JS; the thread answers with a batch tagged with it */
+	unsigned flush_done;
+
+	/* Current batch (reader thread only). */
+	uint8_t *buf;
+	size_t cap, len;
+	uint32_t count;
+	uint64_t batch_start_ns;
+
+	size_t batch_bytes;
+	int poll_ms;
+	uint64_t flush_ns;
+
+	atomic_uint_fast64_t records, bytes, batches, oversize;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Hand the current batch to JS (blocking: backpressure) and start a new one. Returns false when
+ * the threadsafe function is closing (reader being closed). */
+static bool emit_batch(struct reader *r, uint32_t flush_seq, int32_t err)
+{
+	struct batch_msg *m = malloc(sizeof(*m));
+	napi_status s;
+
+	if (!m)
+		return false;
+	m->buf = r->buf;
+	m->cap = r->cap;
+	m->len = r->len;
+	m->count = r->count;
+	m->flush_seq = flush_seq;
+	m->err = err;
+	if (r->count == 0) {
+		/* Nothing to hand over: keep the buffer, send an empty batch (flush ack/error). */
+		m->buf = NULL;
+		m->len = 0;
+	} else {
+		r->buf = NULL;
+		r->len = 0;
+		r->count = 0;
+	}
+	s = napi_call_threadsafe_function(r->tsfn, m, napi_tsfn_blocking);
+	if (s != napi_ok) {
+		pool_give(m->buf, m->cap);
+		free(m);
+		return false;
+	}
+	atomic_fetch_add(&r->batches, 1);
+	return true;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct ring_ctx *rc = ctx;
+	struct reader *r = rc->r;
+	size_t need = 8 + ((size + 7) & ~(size_t)7);
+
+	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+		return -ECANCELED; /* stops ring_buffer__consume() */
+	if (r->buf && r->len + need > r->cap) {
+		if (!emit_batch(r, 0, 0))
+			return -ECANCELED;
+	}
+	if (!r->buf) {
+		size_t cap = r->batch_bytes;
+		if (need > cap) {
+			/* A record larger than a batch: give it a batch of its own (not pooled). */
+			cap = need;
+			atomic_fetch_add(&r->oversize, 1);
+		}
+		r->buf = cap == r->batch_bytes ? pool_take(cap) : malloc(cap);
+		if (!r->buf)
+			return -ENOMEM;
+		r->cap = cap;
+		r->len = 0;
+		r->count = 0;
+		r->batch_start_ns = now_ns();
+	}
+	uint8_t *dst = r->buf + r->len;
+	uint32_t hdr[2] = { (uint32_t)size, rc->idx };
+	memcpy(dst, hdr, 8);
+	memcpy(dst + 8, data, size);
+	r->len += need;
+	r->count++;
+	atomic_fetch_add_explicit(&r->records, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->bytes, size, memory_order_relaxed);
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct epoll_event evs[4];
+	int32_t fatal = 0;
+
+	while (!atomic_load(&r->stop)) {
+		int timeout = r->poll_ms;
+		if (r->count) {
+			uint64_t age = now_ns() - r->batch_start_ns;
+			int left = age >= r->flush_ns ? 0 : (int)((r->flush_ns - age) / 1000000ULL) + 1;
+			if (left < timeout)
+				timeout = left;
+		}
+		int n = epoll_wait(r->epfd, evs, 4, timeout);
+		if (n < 0 && errno != EINTR) {
+			fatal = errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == r->evfd) {
+				uint64_t v;
+				/* Only a wakeup: the value does not matter; EAGAIN is fine. */
+				if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+					fatal = errno;
+					break;
+				}
+			}
+		}
+		if (fatal || atomic_load(&r->stop))
+			break;
+		/* The BPF side mostly submits without wakeup: always drain, woken or timed out. */
+		int err = ring_buffer__consume(r->rb);
+		if (err < 0 && err != -ECANCELED) {
+			fatal = -err;
+			break;
+		}
+		if (atomic_load(&r->stop))
+			break;
+		unsigned fr = atomic_load(&r->flush_req);
+		if (fr != r->flush_done) {
+			r->flush_done = fr;
+			if (!emit_batch(r, fr, 0))
+				break;
+		} else if (r->count && now_ns() - r->batch_start_ns >= r->flush_ns) {
+			if (!emit_batch(r, 0, 0))
+				break;
+		}
+	}
+	if (fatal && !atomic_load(&r->stop)) {
+		/* Tell JS why data stopped; pending records go with it. */
+		emit_batch(r, 0, fatal);
+	}
+	/* Drop this thread's reference; after an abort this may return an error, harmlessly. */
+	napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+	return NULL;
+}
+
+static void reader_batch_finalize(napi_env env, void *data, void *hint);
+
+/* Runs on the JS thread for each batch; env == NULL when the function is being torn down with
+ * batches still queued: then only free them. */
+static void reader_call_js(napi_env env, napi_value cb, void *context, void *data)
+{
+	struct batch_msg *m = data;
+	napi_value ab = NULL, args[4], undef;
+	(void)context;
+
+	if (!env || !cb) {
+		pool_give(m->buf, m->cap);
+		free(m);
+		return;
+	}
+	if (m->buf) {
+		/* Zero copy: JS gets the batch memory itself; the finalizer returns it to the pool
+		 * (the capacity travels as the finalize hint). */
+		if (napi_create_external_arraybuffer(env, m->buf, m->len, reader_batch_finalize,
+						     (void *)(uintptr_t)m->cap, &ab) != napi_ok) {
+			/* Runtimes that forbid external buffers: copy instead. */
+			void *dst = NULL;
+			if (napi_create_arraybuffer(env, m->len, &dst, &ab) == napi_ok)
+				memcpy(dst, m->buf, m->len);
+			else
+				ab = NULL;
+			pool_give(m->buf, m->cap);
+		}
+	} else {
+		void *dst = NULL;
+		if (napi_create_arraybuffer(env, 0, &dst, &ab) != napi_ok)
+			ab = NULL;
+	}
+	if (ab && napi_get_undefined(env, &undef) == napi_ok &&
+	    napi_create_uint32(env, m->count, &args[1]) == napi_ok &&
+	    napi_create_uint32(env, m->flush_seq, &args[2]) == napi_ok &&
+	    napi_create_int32(env, m->err, &args[3]) == napi_ok) {
+		args[0] = ab;
+		/* An exception here surfaces as an uncaught exception: the TS wrapper never throws. */
+		napi_call_function(env, undef, cb, 4, args, NULL);
+	}
+	free(m);
+}
+
+static void reader_batch_finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	pool_give(data, (size_t)(uintptr_t)hint);
+}
+
+static void reader_stop(struct reader *r)
+{
+	uint64_t one = 1;
+
+	if (r->closed)
+		return;
+	r->closed = true;
+	atomic_store(&r->stop, true);
+	if (r->thread_started) {
+		/* Wake the thread if it sleeps in epoll_wait... */
+		if (write(r->evfd, &one, sizeof(one)) < 0) {
+			/* eventfd write can only fail on overflow: the thread is awake anyway. */
+		}
+		/* ...or unblock it if it waits for room in the JS queue. */
+		napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
+		pthread_join(r->thread, NULL);
+		r->thread_started = false;
+	}
+	if (r->rb)
+		ring_buffer__free(r->rb);
+	r->rb = NULL;
+	if (r->epfd >= 0)
+		close(r->epfd);
+	if (r->evfd >= 0)
+		close(r->evfd);
+	r->epfd = r->evfd = -1;
+	if (r->buf)
+		pool_give(r->buf, r->cap);
+	r->buf = NULL;
+}
+
+static void reader_env_cleanup(void *arg)
+{
+	/* Environment teardown (process exit) with the reader still open: stop the thread first. */
+	reader_stop(arg);
+}
+
+static void reader_finalize(napi_env env, void *data, void *hint)
+{
+	struct reader *r = data;
+	(void)hint;
+	if (!r->closed) {
+		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
+		reader_stop(r);
+	}
+	free(r->ctxs);
+	free(r);
+}
+
+static bool opt_u32(napi_env env, napi_value o, const char *k, uint32_t def, uint32_t *out)
+{
+	napi_value v;
+	napi_valuetype t;
+
+	*out = def;
+	if (napi_get_named_property(env, o, k, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_undefined)
+		return true;
+	return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+/* ringbufOpen(mapFds[], { batchBytes, pollMs, flushMs, queue }, cb(ab, count, flushSeq, err)) */
+static napi_value ringbuf_open(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	uint32_t nfds, batch_bytes, poll_ms, flush_ms, queue;
+	struct reader *r;
+	napi_value name, ext;
+	struct epoll_event ev;
+	int err;
+
+	NAPI_CALL(env, napi_get_array_length(env, argv[0], &nfds));
+	if (nfds == 0)
+		return throw_type(env, "ringbufOpen: at least one ring buffer map fd");
+	if (!opt_u32(env, argv[1], "batchBytes", 1 << 20, &batch_bytes) || !opt_u32(env, argv[1], "pollMs", 10, &poll_ms) ||
+	    !opt_u32(env, argv[1], "flushMs", 10, &flush_ms) || !opt_u32(env, argv[1], "queue", 16, &queue))
+		return throw_type(env, "ringbufOpen: bad options");
+	if (batch_bytes < 4096)
+		batch_bytes = 4096;
+
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->ctxs = calloc(nfds, sizeof(*r->ctxs)))) {
+		free(r);
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	r->epfd = r->evfd = -1;
+	r->batch_bytes = batch_bytes;
+	r->poll_ms = (int)poll_ms;
+	r->flush_ns = (uint64_t)flush_ms * 1000000ULL;
+	r->env = env;
+
+	log_reset();
+	for (uint32_t i = 0; i < nfds; i++) {
+		napi_value v;
+		int32_t fd;
+		if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
+			throw_type(env, "ringbufOpen: map fds must be numbers");
+			goto fail;
+		}
+		r->ctxs[i].r = r;
+		r->ctxs[i].idx = i;
+		if (i == 0) {
+			r->rb = ring_buffer__new(fd, on_record, &r->ctxs[0], NULL);
+			if (!r->rb) {
+				throw_errno(env, "ring_buffer__new", errno, NULL);
+				goto fail;
+			}
+		} else if ((err = ring_buffer__add(r->rb, fd, on_record, &r->ctxs[i])) != 0) {
+			throw_errno(env, "ring_buffer__add", err, NULL);
+			goto fail;
+		}
+	}
+	r->nrings = (int)nfds;
+	/* Our own epoll over libbpf's (nested) plus an eventfd, so close/flush wake the thread
+	 * immediately instead of after the poll timeout. */
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->epfd < 0 || r->evfd < 0) {
+		throw_errno(env, r->epfd < 0 ? "epoll_create1" : "eventfd", errno, NULL);
+		goto fail;
+	}
+	ev.events = EPOLLIN;
+	ev.data.fd = ring_buffer__epoll_fd(r->rb);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+		throw_errno(env, "epoll_ctl", errno, "ring buffer");
+		goto fail;
+	}
+	ev.data.fd = r->evfd;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev)) {
+		throw_errno(env, "epoll_ctl", errno, "eventfd");
+		goto fail;
+	}
+	if (napi_create_string_utf8(env, "retis_bpf.ringbuf", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    /* 2 users: the reader thread and the JS side (which aborts on close). */
+	    napi_create_threadsafe_function(env, argv[2], NULL, name, queue ? queue : 16, 2, NULL, NULL, NULL,
+					    reader_call_js, &r->tsfn) != napi_ok) {
+		napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
+		goto fail;
+	}
+	if ((err = pthread_create(&r->thread, NULL, reader_main, r)) != 0) {
+		napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
+		napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+		throw_errno(env, "pthread_create", err, NULL);
+		goto fail;
+	}
+	r->thread_started = true;
+	if (napi_add_env_cleanup_hook(env, reader_env_cleanup, r) != napi_ok ||
+	    napi_create_external(env, r, reader_finalize, NULL, &ext) != napi_ok ||
+	    napi_type_tag_object(env, ext, &READER_TAG) != napi_ok) {
+		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
+		reader_stop(r);
+		free(r->ctxs);
+		free(r);
+		napi_throw_error(env, NULL, "napi_create_external failed");
+		return NULL;
+	}
+	return ext;
+fail:
+	r->closed = false;
+	reader_stop(r);
+	free(r->ctxs);
+	free(r);
+	return NULL;
+}
+
+static struct reader *get_reader(napi_env env, napi_value v)
+{
+	return unwrap(env, v, &READER_TAG, "ring buffer reader");
+}
+
+/* ringbufFlush(r) -> sequence number the flush batch will carry */
+static napi_value ringbuf_flush(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct reader *r = get_reader(env, argv[0]);
+	uint64_t one = 1;
+	unsigned seq;
+
+	if (!r)
+		return NULL;
+	if (r->closed) {
+		napi_throw_error(env, "ERR_BPF_CLOSED", "ring buffer reader is closed");
+		return NULL;
+	}
+	seq = atomic_fetch_add(&r->flush_req, 1) + 1;
+	if (seq == 0) /* 0 means "not a flush batch": skip it on wrap-around */
+		seq = atomic_fetch_add(&r->flush_req, 1) + 1;
+	if (write(r->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return throw_errno(env, "write(eventfd)", errno, NULL);
+	napi_value v;
+	NAPI_CALL(env, napi_create_uint32(env, seq, &v));
+	return v;
+}
+
+static napi_value ringbuf_stats(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct reader *r = get_reader(env, argv[0]);
+	napi_value o, v;
+
+	if (!r)
+		return NULL;
+	NAPI_CALL(env, napi_create_object(env, &o));
+#define STAT(k, field)                                                                            \
+	NAPI_CALL(env, napi_create_bigint_uint64(env, atomic_load(&r->field), &v));             \
+	NAPI_CALL(env, napi_set_named_property(env, o, k, v));
+	STAT("records", records);
+	STAT("bytes", bytes);
+	STAT("batches", batches);
+	STAT("oversize", oversize);
+#undef STAT
+	return o;
+}
+
+static napi_value ringbuf_close(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct reader *r = get_reader(env, argv[0]);
+
+	if (!r)
+		return NULL;
+	if (!r->closed) {
+		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
+		reader_stop(r);
+	}
+	return undefined(env);
+}
+
+//// MODULE ////
+
+static napi_value init(napi_env env, napi_value exports)
+{
+	const char *dbg = getenv("RETIS_BPF_DEBUG");
+	log_debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+	log_echo = dbg && strcmp(dbg, "2") == 0;
+	libbpf_set_print(libbpf_print_cb);
+
+#define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
+	const napi_property_descriptor props[] = {
+		FN("version", version),
+		FN("objectOpen", object_open),
+		FN("objectClose", object_close),
+		FN("objectLoad", object_load),
+		FN("objectPrograms", object_programs),
+		FN("objectMaps", object_maps),
+		FN("objectBtf", object_btf),
+		FN("programSetAutoload", program_set_autoload),
+		FN("programSetAttachTarget", program_set_attach_target),
+		FN("programFd", program_fd),
+		FN("mapFd", map_fd),
+		FN("mapSetMaxEntries", map_set_max_entries),
+		FN("mapReuseFd", map_reuse_fd),
+		FN("mapSetInitialValue", map_set_initial_value),
+		FN("mapInitialValue", map_initial_value),
+		FN("attachTracepoint", attach_tracepoint),
+		FN("attachRawTracepoint", attach_raw_tracepoint),
+		FN("attachTrace", attach_trace),
+		FN("attachKprobe", attach_kprobe),
+		FN("attachUprobe", attach_uprobe),
+		FN("attachUsdt", attach_usdt),
+		FN("linkDestroy", link_destroy),
+		FN("mapLookup", map_lookup),
+		FN("mapUpdate", map_update),
+		FN("mapDelete", map_delete),
+		FN("numPossibleCpus", num_possible_cpus),
+		FN("probeProgType", probe_prog_type),
+		FN("probeMapType", probe_map_type),
+		FN("probeHelper", probe_helper),
+		FN("probeProgLoad", probe_prog_load),
+		FN("ringbufOpen", ringbuf_open),
+		FN("ringbufFlush", ringbuf_flush),
+		FN("ringbufStats", ringbuf_stats),
+		FN("ringbufClose", ringbuf_close),
+	};
+#undef FN
+	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
