@@ -47,15 +47,14 @@ function log(line) {
 /** Run a command; returns stdout. Throws BuildError with the tail of its output on failure. */
 function run(cmd, argv, opts = {}) {
   log(`$ ${cmd} ${argv.join(' ')}`);
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...opts });
+  const { quietStdout, ...spawnOpts } = opts;
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...spawnOpts });
   if (r.error) {
     const missing = r.error.code === 'ENOENT';
     throw new BuildError(missing ? `${cmd} not found` : `${cmd}: ${r.error.message}`, missing ? INSTALL_HINT : undefined);
   }
-  if (!opts.stdio) {
-    log(r.stdout ?? '');
-    log(r.stderr ?? '');
-  }
+  if (!quietStdout) log(r.stdout ?? '');
+  log(r.stderr ?? '');
   if (r.status !== 0) {
     const tail = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').slice(-25).join('\n');
     throw new BuildError(`${basename(cmd)} failed (exit ${r.status}):\n${tail}`);
@@ -133,7 +132,7 @@ function generateVmlinux(inc) {
   }
   const bpftool = which(['bpftool', '/usr/sbin/bpftool']);
   if (!bpftool) throw new BuildError('bpftool not found (needed to generate vmlinux.h)', INSTALL_HINT);
-  const header = run(bpftool, ['btf', 'dump', 'file', src, 'format', 'c']);
+  const header = run(bpftool, ['btf', 'dump', 'file', src, 'format', 'c'], { quietStdout: true });
   writeFileSync(out, header);
   return out;
 }

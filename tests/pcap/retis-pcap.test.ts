@@ -154,7 +154,7 @@ describe('retis pcap compatibility (test_events_packets)', () => {
   });
 
   it.skipIf(!haveTshark)('reads the same through tshark (blocks, interfaces, timestamps, lengths, bytes, comments)', async () => {
-    const { path } = await exportTo(events, commentFromFixture);
+    const { path } = await exportTo(events, retisComment);
     const fields = (f: string) =>
       tshark(['-r', f, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.time_epoch', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'frame.comment']);
     const ours = fields(path);
