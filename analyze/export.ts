@@ -19,16 +19,21 @@ export const PARQUET_SELECT = `* EXCLUDE (eid, src) REPLACE (
   CASE WHEN track_id IS NULL THEN NULL ELSE lower(lpad(hex(track_id), 32, '0')) END AS track_id)`;
 
 export async function exportParquet(db: Db, file: string, where = 'TRUE'): Promise<void> {
-  // Create the file 0600 first: DuckDB's COPY keeps an existing file's mode on truncation.
-  fs.closeSync(fs.openSync(file, 'w', 0o600));
-  fs.chmodSync(file, 0o600);
-  await db.run(
+  // DuckDB creates the file itself, honouring the umask: narrow it so the file is never
+  // readable by others, even for a moment.
+  const umask = process.umask(0o077);
+  try {
+    await db.run(
     `COPY (SELECT ${PARQUET_SELECT} FROM events WHERE ${where} ORDER BY eid)
      TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880,
                             KV_METADATA {'retis_ts.schema_version': '${SCHEMA_VERSION}'})`,
     undefined,
     `writing ${file}`,
-  );
+    );
+  } finally {
+    process.umask(umask);
+  }
+  fs.chmodSync(file, 0o600);
 }
 
 /** Write events as an Arrow IPC stream, one record batch per DuckDB chunk. */

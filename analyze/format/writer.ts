@@ -1,14 +1,18 @@
 /**
- * Indenting text writer: a port of the semantics of Retis's display `Formatter`
+ * Indenting text writer with the semantics of Retis's display `Formatter`
  * (retis-events/src/display.rs), which decides where spaces go in multi-line output.
  *
- * Why a port and not plain concatenation: Retis buffers what is written at one
- * indentation level and only prefixes lines when the level changes or at the end.
- * Text written at a level is prefixed with that many spaces at each line start, and
- * the very first chunk of an event can carry an item char (`↳` in sorted series) two
- * columns left of the text. Some sections change the level mid-way (stack traces,
- * OVS flows) and the exact spacing of those corner cases falls out of the buffering,
- * so we reproduce the buffering itself.
+ * Retis buffers what is written at one indentation level (a "chunk") and prefixes its
+ * lines when the level changes or at the end:
+ * - the chunk's first line gets the prefix only if the previous chunk ended with a
+ *   newline (or it is the very first chunk), even when that first line is empty;
+ * - every later line gets the prefix unless it is empty;
+ * - the very first chunk of an event may carry an item char (`↳` in sorted series)
+ *   two columns left of the text.
+ * Some sections change the level part-way (stack traces, OVS flows) and the exact
+ * spacing of those corner cases falls out of these rules, so we apply the same rules;
+ * but we do it as text streams in rather than by buffering and splitting, which is
+ * equivalent and cheaper (most writes hold no newline at all).
  */
 
 /** Cached runs of spaces: levels are small (0..10), so build each once. */
@@ -23,13 +27,13 @@ function spaces(n: number): string {
 }
 
 /**
- * Indentation configuration shared by the sections of one event. `incLevel` /
- * `resetLevel` nest like Retis's FormatterConf.
+ * Indentation configuration of one event's rendering. `incLevel` / `resetLevel`
+ * nest like Retis's FormatterConf.
  */
 export class WriterConf {
   level: number;
   private saved: number[] = [];
-  item: string | undefined;
+  readonly item: string | undefined;
 
   constructor(level = 0, item?: string) {
     this.level = level;
@@ -50,13 +54,16 @@ export class WriterConf {
 export class TextWriter {
   readonly conf: WriterConf;
   private out = '';
-  private buf = '';
-  /** Level the buffered text was written at. */
+  /** Level of the current chunk. */
   private level: number;
-  /** True until the first chunk is flushed: only it gets the item char. */
+  /** Whether the current chunk has received text yet. */
+  private inChunk = false;
+  /** True until the first chunk starts: only it gets the item char. */
   private first = true;
-  /** True when the next output starts a line (and so needs a prefix). */
+  /** The previous chunk ended with a newline: the next chunk's first line is prefixed. */
   private start = true;
+  /** Inside a chunk, the last text written was a newline: a non-empty line needs the prefix. */
+  private pending = false;
 
   constructor(conf: WriterConf) {
     this.conf = conf;
@@ -65,45 +72,52 @@ export class TextWriter {
 
   write(s: string): void {
     if (this.conf.level !== this.level) {
-      if (this.buf.length !== 0) this.flush();
+      this.endChunk();
       this.level = this.conf.level;
     }
-    this.buf += s;
-  }
+    if (s.length === 0) return;
 
-  private flush(): void {
-    const buf = this.buf;
-    if (buf.length === 0) return;
     const level = this.level;
-    let prefix = spaces(level);
-    const item = this.first && level >= 2 ? this.conf.item : undefined;
-    this.first = false;
-
-    let nl = buf.indexOf('\n');
-    const firstLine = nl === -1 ? buf : buf.slice(0, nl);
-    if (this.start) {
-      this.start = false;
-      // The item char replaces the space two columns left of the text.
-      this.out += item === undefined ? prefix : spaces(level - 2) + item + ' ';
+    if (!this.inChunk) {
+      this.inChunk = true;
+      if (this.start) {
+        const item = this.first && level >= 2 ? this.conf.item : undefined;
+        // The item char replaces the space two columns left of the text.
+        this.out += item === undefined ? spaces(level) : spaces(level - 2) + item + ' ';
+        this.start = false;
+      }
+      this.first = false;
+      this.pending = false;
     }
-    this.out += firstLine;
-    prefix = spaces(level);
 
-    while (nl !== -1) {
-      const from = nl + 1;
-      nl = buf.indexOf('\n', from);
-      const line = nl === -1 ? buf.slice(from) : buf.slice(from, nl);
+    let from = 0;
+    for (;;) {
+      const nl = s.indexOf('\n', from);
+      const end = nl === -1 ? s.length : nl;
+      if (end > from) {
+        if (this.pending) {
+          this.out += spaces(level);
+          this.pending = false;
+        }
+        this.out += from === 0 && end === s.length ? s : s.slice(from, end);
+      }
+      if (nl === -1) return;
       this.out += '\n';
-      if (line.length !== 0) this.out += prefix + line;
+      this.pending = true;
+      from = nl + 1;
     }
-
-    if (buf.charCodeAt(buf.length - 1) === 10) this.start = true;
-    this.buf = '';
   }
 
-  /** Flush what is pending and return everything written. */
+  private endChunk(): void {
+    if (!this.inChunk) return;
+    this.inChunk = false;
+    this.start = this.pending;
+    this.pending = false;
+  }
+
+  /** Everything written. */
   finish(): string {
-    this.flush();
+    this.endChunk();
     return this.out;
   }
 }

@@ -50,39 +50,48 @@ function orderOvs(s: Section): Section {
   return out;
 }
 
-function writeValue(v: EventValue, parts: string[]): void {
+// JSON text is built by string concatenation (V8 ropes): measurably faster here than
+// pushing parts and joining. Keys are few and repeat, so their quoted form is cached;
+// plain strings skip JSON.stringify.
+const quotedKeys = new Map<string, string>();
+function key(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = `${JSON.stringify(k)}:`;
+    quotedKeys.set(k, q);
+  }
+  return q;
+}
+
+// Characters that need escaping in JSON strings (quote, backslash, controls, surrogates).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function str(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+function valueJson(v: EventValue): string {
   switch (typeof v) {
     case 'bigint':
     case 'number':
     case 'boolean':
-      parts.push(String(v));
-      return;
+      return String(v);
     case 'string':
-      parts.push(JSON.stringify(v));
-      return;
+      return str(v);
   }
-  if (v instanceof Uint8Array) {
-    parts.push('"', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), '"');
-    return;
-  }
+  if (v instanceof Uint8Array) return `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"`;
   if (Array.isArray(v)) {
-    parts.push('[');
-    v.forEach((x, i) => {
-      if (i) parts.push(',');
-      writeValue(x, parts);
-    });
-    parts.push(']');
-    return;
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + valueJson(v[i]!);
+    return `${out}]`;
   }
-  parts.push('{');
+  let out = '{';
   let first = true;
-  for (const [k, x] of Object.entries(v)) {
-    if (!first) parts.push(',');
+  for (const k in v) {
+    out += (first ? '' : ',') + key(k) + valueJson(v[k]!);
     first = false;
-    parts.push(JSON.stringify(k), ':');
-    writeValue(x, parts);
   }
-  parts.push('}');
+  return `${out}}`;
 }
 
 /**
@@ -90,18 +99,15 @@ function writeValue(v: EventValue, parts: string[]): void {
  * their struct order, integers exact (bigint printed bare), packet data base64.
  */
 export function eventToJson(ev: RetisEvent, omit?: ReadonlySet<string>): string {
-  const parts: string[] = ['{'];
+  let out = '{';
   let first = true;
   for (const name of SECTION_NAMES) {
     const s = ev[name];
     if (s === undefined || omit?.has(name)) continue;
-    if (!first) parts.push(',');
+    out += (first ? '' : ',') + key(name) + valueJson(name === 'ovs' ? orderOvs(s) : s);
     first = false;
-    parts.push(JSON.stringify(name), ':');
-    writeValue(name === 'ovs' ? orderOvs(s) : s, parts);
   }
-  parts.push('}');
-  return parts.join('');
+  return `${out}}`;
 }
 
 /**

@@ -1238,6 +1238,13 @@ static void *reader_main(void *arg)
 			break;
 		unsigned fr = atomic_load(&r->flush_req);
 		if (fr != r->flush_done) {
+			/* Records committed before the flush request may have landed after the drain
+			 * above finished: drain once more after seeing the request, then acknowledge. */
+			err = ring_buffer__consume(r->rb);
+			if (err < 0 && err != -ECANCELED) {
+				fatal = -err;
+				break;
+			}
 			r->flush_done = fr;
 			if (!emit_batch(r, fr, 0))
 				break;

@@ -1,0 +1,2045 @@
+/**
+ * Synthetic Retis event files: fast, deterministic, realistic.
+ *
+ * Produces what `retis collect -o FILE` (Retis v1.7) would write on a busy host running
+ * Open vSwitch: a startup event, then one JSON event per line, many packets in flight
+ * at once, each seen at several probes, with OVS upcall round trips that correlate
+ * exactly the way Retis's `sort` expects (spec §3, §6). Used as benchmark input (10M+
+ * events) and as test fixtures, so alongside the events it computes the ground truth
+ * (FILE.truth.json) that sort / drop / upcall analyses must reproduce.
+ *
+ * CLI:
+ *   npx tsx bench/gen/generate.ts --events N [--seed S] [--ovs-ratio R] [--drop-ratio R]
+ *                                 [--clone-ratio R] -o FILE
+ * Library: generateEvents(opts), expectedStats(opts), writeEventFile(opts, path),
+ * class RetisEventGenerator.
+ *
+ * Topology (fixed; only traffic is random):
+ *   - the traced host: eth0 (ifindex 2) towards LAN peers and, via a gateway MAC,
+ *     internet hosts; conntrack (firewalld-like) and nftables on host traffic;
+ *   - an OVS bridge with four containers (netns ns01..ns04, veth pairs
+ *     veth-ns0X (in the netns) <-> veth-ns0X-ovs (OVS port X+2)) and an uplink eth1
+ *     (OVS port 1) trunking VLAN 100 to two external hosts;
+ *   - a service VIP DNAT-ed by OVS conntrack (ct(commit,nat(dst=...))).
+ *
+ * Why it is fast: every string fragment that does not change per event (task, probe,
+ * skb-tracking, packet, netns/dev, conntrack tuples) is rendered once and events are
+ * concatenations of them; packets are built once per packet (not per event); events
+ * are merged into time order through a small heap holding only packets in flight.
+ */
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ovsQueueId } from './jhash.ts';
+
+// ---------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------
+
+export interface GenOptions {
+  /** Number of events after the startup line (what `retis stats` calls "Number of events"). */
+  events: number;
+  /** PRNG seed (uint32). Same options + seed => byte-identical output. Default 1. */
+  seed?: number;
+  /** Probability that a packet arrival starts an OVS upcall batch (1-3 upcalls). Default 0.05. */
+  ovsRatio?: number;
+  /** Probability that a packet arrival is a packet that will be dropped. Default 0.05. */
+  dropRatio?: number;
+  /** Probability that a host-stack packet is also cloned to a packet socket (tcpdump). Default 0.05. */
+  cloneRatio?: number;
+  /**
+   * `retis sort --max-buffer` values to simulate exactly (series counts depend on the
+   * buffer because a flushed series that later gets more events is written twice).
+   * Default [1000], Retis's default.
+   */
+  sortBuffers?: number[];
+}
+
+export interface UpcallTruth {
+  /** openvswitch:ovs_dp_upcall events. */
+  total: number;
+  /** Upcalls whose packet userspace executed (flow_operation exec + action_execute with queue_id). */
+  executed: number;
+  /** Upcalls whose queue_userspace_packet returned -EAGAIN (no recv_upcall follows). */
+  enqueue_failed: number;
+  /** Upcalls received by ovs-vswitchd (recv_upcall) but never acted upon (no flow_operation). */
+  lost_in_userspace: number;
+}
+
+export interface Truth {
+  generator: string;
+  options: { events: number; seed: number; ovs_ratio: number; drop_ratio: number; clone_ratio: number };
+  /** Events after the startup line. */
+  events: number;
+  /** Lines in the file (events + the startup event). */
+  lines: number;
+  /** Distinct skb tracking ids ((timestamp << 64) | orig_head) in the file. */
+  packets: number;
+  /** Skbs re-injected by OVS userspace (new tracking id, aliased into the upcalled packet's series). */
+  reinjected: number;
+  /** Extra skbs sharing a tracking id with another skb (clones, different `skb` address). */
+  clones: number;
+  /**
+   * Series `retis sort --max-buffer 0` (unbounded) produces: the startup event's own
+   * series + one per tracking id, re-injected OVS skbs counted in their original series.
+   */
+  series: number;
+  /** Exact series count for each simulated `retis sort --max-buffer N` (key = N). */
+  series_by_max_buffer: Record<string, number>;
+  /** kfree_skb events (all carry an skb-drop section). */
+  drops: number;
+  /** Keyed as `retis print` shows it: `REASON` or `subsys/REASON`. */
+  drops_by_reason: Record<string, number>;
+  upcalls: UpcallTruth;
+  /** Events per probe, keyed like `retis stats`: `{probe_type}/{symbol}`. */
+  probes: Record<string, number>;
+  first_timestamp: number;
+  last_timestamp: number;
+}
+
+const GENERATOR_ID = 'retis-ts bench/gen/generate.ts v1';
+
+// ---------------------------------------------------------------------------
+// PRNG: sfc32 (small, fast, good statistical quality, trivially seedable)
+// ---------------------------------------------------------------------------
+
+class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    this.a = 0x9e3779b9;
+    this.b = 0x243f6a88;
+    this.c = 0xb7e15162;
+    this.d = seed >>> 0;
+    for (let i = 0; i < 15; i++) this.u32();
+  }
+
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  float(): number {
+    return this.u32() / 4294967296;
+  }
+
+  /** Uniform integer in [lo, hi] (inclusive). */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.float() * (hi - lo + 1));
+  }
+
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+
+  pick<T>(arr: readonly T[]): T {
+    return arr[Math.floor(this.float() * arr.length)];
+  }
+
+  /** Index drawn with the given (unnormalised) weights. */
+  weighted(weights: readonly number[]): number {
+    let total = 0;
+    for (const w of weights) total += w;
+    let r = this.float() * total;
+    for (let i = 0; i < weights.length; i++) {
+      r -= weights[i];
+      if (r < 0) return i;
+    }
+    return weights.length - 1;
+  }
+
+  /** Exponentially distributed integer with the given mean (>= 1). */
+  exp(mean: number): number {
+    return 1 + Math.floor(-Math.log(1 - this.float()) * mean);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Static topology: tasks, probes, interfaces, hosts
+// ---------------------------------------------------------------------------
+
+const NCPU = 8;
+const CAPTURE = 255; // PACKET_CAPTURE_SIZE in Retis's skb hook
+const TCP_MSS4 = 1448; // 1500 - 20 (IP) - 32 (TCP with timestamps)
+const TCP_MSS6 = 1428;
+
+interface Task {
+  json: string;
+}
+function task(pid: number, tgid: number, comm: string): Task {
+  return { json: `{"pid":${pid},"tgid":${tgid},"comm":${JSON.stringify(comm)}}` };
+}
+
+const SWAPPER: Task[] = Array.from({ length: NCPU }, (_, c) => task(0, 0, `swapper/${c}`));
+const KSOFTIRQD: Task[] = Array.from({ length: NCPU }, (_, c) => task(15 + 7 * c, 15 + 7 * c, `ksoftirqd/${c}`));
+const TCPDUMP = task(7731, 7731, 'tcpdump');
+const OVS_TGID = 1210;
+const HANDLERS: { task: Task; tid: number }[] = Array.from({ length: NCPU }, (_, i) => ({
+  task: task(1241 + i, OVS_TGID, `handler${i + 1}`),
+  tid: 1241 + i,
+}));
+
+/** Probes. `name` is the `retis stats` key; `json` the rendered kernel/userspace section start. */
+interface Probe {
+  name: string;
+  json: string;
+}
+function kprobe(type: string, symbol: string): Probe {
+  return { name: `${type}/${symbol}`, json: `{"symbol":"${symbol}","probe_type":"${type}"}` };
+}
+const PROBES: Probe[] = [];
+function defProbe(p: Probe): number {
+  PROBES.push(p);
+  return PROBES.length - 1;
+}
+const P_RECV = defProbe(kprobe('raw_tracepoint', 'net:netif_receive_skb'));
+const P_XMIT = defProbe(kprobe('raw_tracepoint', 'net:net_dev_start_xmit'));
+const P_IP_RCV = defProbe(kprobe('kprobe', 'ip_rcv'));
+const P_IPV6_RCV = defProbe(kprobe('kprobe', 'ipv6_rcv'));
+const P_TCP4 = defProbe(kprobe('kprobe', 'tcp_v4_rcv'));
+const P_TCP6 = defProbe(kprobe('kprobe', 'tcp_v6_rcv'));
+const P_UDP4 = defProbe(kprobe('kprobe', 'udp_rcv'));
+const P_UDP6 = defProbe(kprobe('kprobe', 'udpv6_rcv'));
+const P_CONSUME = defProbe(kprobe('raw_tracepoint', 'skb:consume_skb'));
+const P_KFREE = defProbe(kprobe('raw_tracepoint', 'skb:kfree_skb'));
+const P_NFT = defProbe(kprobe('kprobe', '__nft_trace_packet'));
+const P_UPCALL = defProbe(kprobe('raw_tracepoint', 'openvswitch:ovs_dp_upcall'));
+const P_ENQUEUE = defProbe(kprobe('kretprobe', 'queue_userspace_packet'));
+const P_UPCALL_RET = defProbe(kprobe('kretprobe', 'ovs_dp_upcall'));
+const P_EXEC = defProbe(kprobe('raw_tracepoint', 'openvswitch:ovs_do_execute_action'));
+const P_LOOKUP = defProbe(kprobe('kretprobe', 'ovs_flow_tbl_lookup_stats'));
+
+// USDT probes of ovs-vswitchd: the userspace section carries the probe address (ip), the
+// binary and pid (= tgid) / tid, in UserEvent's field order.
+function usdt(symbol: string, ip: number): Probe {
+  return {
+    name: `usdt/${symbol}`,
+    json: `{"probe_type":"usdt","symbol":"${symbol}","ip":${ip},"path":"/usr/sbin/ovs-vswitchd","pid":${OVS_TGID},"tid":`,
+  };
+}
+const U_RECV = defProbe(usdt('dpif_recv:recv_upcall', 0x55c4a3f2b6e4));
+const U_PUT = defProbe(usdt('dpif_netlink_operate__:op_flow_put', 0x55c4a3fd1a3c));
+const U_EXEC = defProbe(usdt('dpif_netlink_operate__:op_flow_execute', 0x55c4a3fd1b90));
+
+interface Iface {
+  ifindex: number;
+  /** `"netns":{...},"dev":{"name":..,"ifindex":N` — closed by devFrag(). */
+  nsdev: string;
+}
+function iface(name: string, ifindex: number, cookie: number, inum: number): Iface {
+  return { ifindex, nsdev: `"netns":{"cookie":${cookie},"inum":${inum}},"dev":{"name":"${name}","ifindex":${ifindex}` };
+}
+function devFrag(i: Iface, rx?: number): string {
+  return rx === undefined ? `${i.nsdev}}` : `${i.nsdev},"rx_ifindex":${rx}}`;
+}
+const INIT_INUM = 4026531840;
+const ETH0 = iface('eth0', 2, 1, INIT_INUM);
+const ETH1 = iface('eth1', 3, 1, INIT_INUM);
+const OVS_UPLINK_PORT = 1;
+const VLAN_ID = 100;
+const VLAN_ACCEL = `"vlan_accel":{"proto":33024,"pcp":0,"dei":false,"vid":${VLAN_ID}},`;
+
+function mac(s: string): Uint8Array {
+  return Uint8Array.from(s.split(':').map((x) => parseInt(x, 16)));
+}
+function ip4(s: string): Uint8Array {
+  return Uint8Array.from(s.split('.').map((x) => parseInt(x, 10)));
+}
+/** Parses a (canonical, possibly `::`-compressed) IPv6 address. */
+function ip6(s: string): Uint8Array {
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, ''];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[2 * i] = v >> 8;
+    out[2 * i + 1] = v & 0xff;
+  });
+  return out;
+}
+
+type HostKind = 'local' | 'remote' | 'container' | 'external';
+interface Host {
+  kind: HostKind;
+  mac: Uint8Array;
+  /** MAC this host's frames carry on our link (the gateway's for internet hosts). */
+  l2: Uint8Array;
+  ip4: Uint8Array;
+  ip6: Uint8Array;
+  ip4s: string;
+  ip6s: string;
+  /** TTL / hop limit of its packets when they reach us. */
+  ttl: number;
+  apps: Task[];
+  veth?: Iface;
+  ovsIf?: Iface;
+  ovsPort?: number;
+}
+function host(kind: HostKind, macS: string, v4: string, v6: string, ttl: number, apps: Task[], l2?: string): Host {
+  const m = mac(macS);
+  return { kind, mac: m, l2: l2 ? mac(l2) : m, ip4: ip4(v4), ip6: ip6(v6), ip4s: v4, ip6s: v6, ttl, apps };
+}
+
+const LOCAL = host('local', '52:54:00:3b:9c:10', '10.0.0.10', '2001:db8:1::10', 64, [
+  task(1532, 1532, 'sshd'),
+  task(2210, 2208, 'nginx'),
+  task(98765, 98765, 'curl'),
+  task(4322, 4321, 'iperf3'),
+  task(812, 812, 'chronyd'),
+  task(745, 745, 'systemd-resolve'),
+  task(11330, 11330, 'ping'),
+]);
+const GW_MAC = '52:54:00:00:00:01';
+const REMOTES: Host[] = [
+  host('remote', '52:54:00:a1:00:21', '10.0.0.21', '2001:db8:1::21', 64, []),
+  host('remote', '52:54:00:a1:00:22', '10.0.0.22', '2001:db8:1::22', 64, []),
+  host('remote', '52:54:00:a1:00:23', '10.0.0.23', '2001:db8:1::23', 64, []),
+  host('remote', '00:00:00:00:00:00', '93.184.216.34', '2606:2800:220:1::248', 53, [], GW_MAC),
+  host('remote', '00:00:00:00:00:00', '140.82.112.4', '2606:4700::6810:84e5', 49, [], GW_MAC),
+];
+/** Destination of OTHERHOST drops: unicast frames for someone else seen in promiscuous mode. */
+const OTHER = host('remote', '52:54:00:de:ad:99', '10.0.0.99', '2001:db8:1::99', 64, []);
+
+const CONTAINER_APPS: Task[][] = [
+  [task(3301, 3301, 'redis-server'), task(3305, 3305, 'curl')],
+  [task(3402, 3402, 'postgres'), task(3410, 3410, 'ping')],
+  [task(3510, 3510, 'python3'), task(3518, 3518, 'nc')],
+  [task(3620, 3620, 'nginx'), task(3633, 3633, 'dig')],
+];
+const NS_INUMS = [4026532741, 4026532867, 4026532993, 4026533119];
+const CONTAINERS: Host[] = CONTAINER_APPS.map((apps, i) => {
+  const h = host(
+    'container',
+    `0a:58:c0:a8:7d:${(0x0a + i).toString(16).padStart(2, '0')}`,
+    `192.168.125.${10 + i}`,
+    `fd00:125::${(0x10 + i).toString(16)}`,
+    64,
+    apps,
+  );
+  h.ovsIf = iface(`veth-ns0${i + 1}-ovs`, 10 + 2 * i, 1, INIT_INUM);
+  h.veth = iface(`veth-ns0${i + 1}`, 11 + 2 * i, 2 + i, NS_INUMS[i]);
+  h.ovsPort = 3 + i;
+  return h;
+});
+const EXTERNALS: Host[] = [
+  host('external', '3c:fd:fe:9e:7a:05', '172.16.100.5', 'fd00:172:16::5', 64, []),
+  host('external', '3c:fd:fe:9e:7a:06', '172.16.100.6', 'fd00:172:16::6', 64, []),
+];
+/** Service VIP that OVS conntrack DNATs to a backend container. */
+const VIP = { ip4: ip4('10.96.0.10'), ip6: ip6('fd00:96::10'), ip4s: '10.96.0.10', ip6s: 'fd00:96::10', port: 80 };
+
+// ---------------------------------------------------------------------------
+// Kernel-ish addresses (u64 > 2^53, kept as decimal strings rendered from BigInt)
+// ---------------------------------------------------------------------------
+
+const HEAD_BASE = 0xffff888100000000n; // skb data heads: kmalloc'ed, 1 KiB steps
+const SKB_BASE = 0xffff888600000000n; // struct sk_buff objects (skbuff_head_cache), 256 B steps
+const FLOW_BASE = 0xffff888700000000n; // OVS sw_flow / sw_flow_actions objects
+
+/** A bijection of [0, 2^24): consecutive counters -> scattered but never-repeating slots. */
+function perm24(x: number): number {
+  let y = Math.imul(x & 0xffffff, 0x2c1b3c6d | 1) & 0xffffff;
+  y ^= y >>> 12;
+  y = Math.imul(y, 0x297a2d39 | 1) & 0xffffff;
+  y ^= y >>> 11;
+  return y;
+}
+
+// ---------------------------------------------------------------------------
+// Packets
+// ---------------------------------------------------------------------------
+
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_PSH = 0x08;
+const TCP_ACK = 0x10;
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+const PROTO_ICMP = 1; // ICMP or ICMPv6, depending on the flow's family
+
+/** A packet as Retis captures it: bytes from the Ethernet header, at most 255 of them. */
+interface Pkt {
+  bytes: Uint8Array;
+  len: number;
+  l3: number;
+  l4: number;
+  /** Rendered `packet` section. */
+  json: string;
+}
+
+type CsumMode = 'full' | 'partial' | 'bad';
+
+interface FrameSpec {
+  src: Host;
+  dst: Host;
+  srcMac: Uint8Array;
+  dstMac: Uint8Array;
+  srcIp: Uint8Array;
+  dstIp: Uint8Array;
+  vlan: number;
+  v6: boolean;
+  ttl: number;
+  ipId: number;
+  label: number;
+  proto: number;
+  sport: number;
+  dport: number;
+  flags: number;
+  seq: number;
+  ack: number;
+  tsval: number;
+  tsecr: number;
+  icmpType: number;
+  icmpId: number;
+  icmpSeq: number;
+  stampSec: number;
+  stampUsec: number;
+  payload: number;
+  payloadOff: number;
+  csum: CsumMode;
+  /** Paged (GSO) packet: only the headers are in the linear area, so only they are captured. */
+  headersOnly: boolean;
+  /** Bytes the IPv4/IPv6 length field claims beyond the real packet (PKT_TOO_SMALL). */
+  ipLenExtra: number;
+}
+
+function sum16(b: Uint8Array, off: number, len: number, acc: number): number {
+  const end = off + (len & ~1);
+  for (let i = off; i < end; i += 2) acc += (b[i] << 8) | b[i + 1];
+  if (len & 1) acc += b[off + len - 1] << 8;
+  return acc;
+}
+function fold(acc: number): number {
+  while (acc > 0xffff) acc = (acc & 0xffff) + Math.floor(acc / 65536);
+  return acc;
+}
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 24) & 0xff;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+function put32le(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
+}
+
+function tcpHeaderLen(flags: number): number {
+  // Linux SYNs carry mss,sackOK,TS,nop,wscale (20 bytes); later segments nop,nop,TS (12).
+  return flags & TCP_SYN ? 40 : 32;
+}
+
+/**
+ * Builds a real Ethernet frame (optionally 802.1Q-tagged) with correct IPv4 header
+ * checksum and L4 checksum: complete for packets that crossed a wire, pseudo-header
+ * only (what the kernel leaves for offload) for CHECKSUM_PARTIAL ones, corrupted for
+ * TCP_CSUM drops. Only the bytes Retis would capture are materialised when the
+ * checksum does not need the full payload.
+ */
+function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
+  const l2 = sp.vlan ? 18 : 14;
+  const l3h = sp.v6 ? 40 : 20;
+  const l4h = sp.proto === PROTO_TCP ? tcpHeaderLen(sp.flags) : 8;
+  const l4 = l4h + sp.payload;
+  const l3 = l3h + l4;
+  const len = l2 + l3;
+  const hdr = l2 + l3h + l4h;
+  const needAll = sp.csum !== 'partial' || sp.proto === PROTO_ICMP;
+  if (needAll && len > 1522) throw new Error(`internal: full-checksum frame too long (${len})`);
+  const phys = sp.headersOnly ? hdr : needAll ? len : Math.min(len, CAPTURE);
+  const b = new Uint8Array(phys);
+
+  // Ethernet
+  b.set(sp.dstMac, 0);
+  b.set(sp.srcMac, 6);
+  let o = 12;
+  if (sp.vlan) {
+    put16(b, 12, 0x8100);
+    put16(b, 14, sp.vlan & 0x0fff);
+    o = 16;
+  }
+  put16(b, o, sp.v6 ? 0x86dd : 0x0800);
+  o += 2;
+
+  // IP
+  const ipOff = o;
+  const l4proto = sp.proto === PROTO_ICMP ? (sp.v6 ? 58 : 1) : sp.proto;
+  if (sp.v6) {
+    put32(b, o, (6 << 28) | (sp.label & 0xfffff));
+    put16(b, o + 4, l4 + sp.ipLenExtra);
+    b[o + 6] = l4proto;
+    b[o + 7] = sp.ttl;
+    b.set(sp.srcIp, o + 8);
+    b.set(sp.dstIp, o + 24);
+  } else {
+    b[o] = 0x45;
+    b[o + 1] = 0;
+    put16(b, o + 2, l3 + sp.ipLenExtra);
+    put16(b, o + 4, sp.ipId);
+    put16(b, o + 6, sp.proto === PROTO_UDP && sp.payload > 1400 ? 0 : 0x4000); // DF
+    b[o + 8] = sp.ttl;
+    b[o + 9] = l4proto;
+    b.set(sp.srcIp, o + 12);
+    b.set(sp.dstIp, o + 16);
+    put16(b, o + 10, 0xffff ^ fold(sum16(b, o, 20, 0)));
+  }
+  o += l3h;
+
+  // L4 header
+  const l4Off = o;
+  let csumOff: number;
+  if (sp.proto === PROTO_TCP) {
+    put16(b, o, sp.sport);
+    put16(b, o + 2, sp.dport);
+    put32(b, o + 4, sp.seq);
+    put32(b, o + 8, sp.ack);
+    b[o + 12] = (l4h / 4) << 4;
+    b[o + 13] = sp.flags;
+    put16(b, o + 14, sp.flags & TCP_SYN ? (sp.v6 ? 64800 : 64240) : 502);
+    csumOff = o + 16;
+    let p = o + 20;
+    if (sp.flags & TCP_SYN) {
+      b.set([2, 4], p);
+      put16(b, p + 2, sp.v6 ? 1440 : 1460);
+      b.set([4, 2, 8, 10], p + 4);
+      put32(b, p + 8, sp.tsval);
+      put32(b, p + 12, sp.tsecr);
+      b.set([1, 3, 3, 7], p + 16);
+    } else {
+      b.set([1, 1, 8, 10], p);
+      put32(b, p + 4, sp.tsval);
+      put32(b, p + 8, sp.tsecr);
+    }
+    p = 0;
+  } else if (sp.proto === PROTO_UDP) {
+    put16(b, o, sp.sport);
+    put16(b, o + 2, sp.dport);
+    put16(b, o + 4, l4);
+    csumOff = o + 6;
+  } else {
+    b[o] = sp.icmpType;
+    b[o + 1] = 0;
+    put16(b, o + 4, sp.icmpId);
+    put16(b, o + 6, sp.icmpSeq);
+    csumOff = o + 2;
+  }
+  o += l4h;
+
+  // Payload: ping's struct timeval + 0x10.. pattern, else bytes from the seeded table.
+  const n = phys - o;
+  if (n > 0) {
+    if (sp.proto === PROTO_ICMP) {
+      for (let i = 0; i < n; i++) b[o + i] = i < 16 ? 0 : (i + 0x10 - 16) & 0xff;
+      if (n >= 16) {
+        put32le(b, o, sp.stampSec);
+        put32le(b, o + 8, sp.stampUsec);
+      }
+    } else {
+      const start = sp.payloadOff % (payloadTable.length - 2048);
+      b.set(payloadTable.subarray(start, start + n), o);
+    }
+  }
+
+  // L4 checksum
+  let pseudo = 0;
+  if (sp.proto !== PROTO_ICMP || sp.v6) {
+    pseudo = sum16(sp.srcIp, 0, sp.srcIp.length, 0);
+    pseudo = sum16(sp.dstIp, 0, sp.dstIp.length, pseudo);
+    pseudo += l4proto + l4;
+  }
+  let check: number;
+  if (sp.csum === 'partial' && sp.proto !== PROTO_ICMP) {
+    check = fold(pseudo); // what tcp_v4_send_check & co leave for the NIC
+  } else {
+    check = 0xffff ^ fold(sum16(b, l4Off, l4, pseudo));
+    if (sp.proto === PROTO_UDP && check === 0) check = 0xffff;
+    if (sp.csum === 'bad') check ^= 0x5a5a;
+  }
+  put16(b, csumOff, check);
+
+  const cap = Math.min(phys, CAPTURE);
+  const data = Buffer.from(b.buffer, b.byteOffset, cap).toString('base64');
+  return {
+    bytes: b,
+    len,
+    l3,
+    l4,
+    json: `{"len":${len},"capture_len":${cap},"data":"${data}"}`,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Flows and their packets
+// ---------------------------------------------------------------------------
+
+type Cat = 'host' | 'ovs' | 'uplink';
+
+interface Ep {
+  host: Host;
+  port: number;
+  app: Task;
+  cpu: number;
+  seq: number;
+  tsval: number;
+  ipId: number;
+}
+
+interface DpFlow {
+  flow: string;
+  sfActs: string;
+  ufid: string;
+}
+
+interface Flow {
+  cat: Cat;
+  proto: number;
+  v6: boolean;
+  c: Ep;
+  s: Ep;
+  /** DNAT service flow (OVS ct with nat): the client talks to VIP:80. */
+  svc: boolean;
+  /** Host conntrack (firewalld-like) on host flows. */
+  hostCt: boolean;
+  /** OVS conntrack: ct(zone) + recirc on both directions. */
+  ovsCt: { zone: number; recirc: [number, number] } | null;
+  /** Rendered conntrack tuple part `"zone_id":..,"zone_dir":..,"orig":..,"reply":..`. */
+  ctBase: string;
+  n: number;
+  life: number;
+  label: [number, number];
+  rss: [number, number];
+  dp: [DpFlow, DpFlow];
+  dpRecirc: [DpFlow, DpFlow];
+  icmpId: number;
+  icmpSeq: number;
+  seenReply: boolean;
+  done: boolean;
+  /** Key size ovs-vswitchd reports for this flow's upcalls. */
+  keySize: number;
+}
+
+/** One packet of a flow, as planned by the flow's little state machine. */
+interface Plan {
+  dir: 0 | 1;
+  flags: number;
+  payload: number;
+  seq: number;
+  ack: number;
+  tsval: number;
+  tsecr: number;
+  ipId: number;
+  icmpSeq: number;
+  ctState: string;
+  ctStatus: number;
+  protoState: string;
+}
+
+// ---------------------------------------------------------------------------
+// Pending events, heap, sort simulation
+// ---------------------------------------------------------------------------
+
+/** The sort's TrackingInfo identity: BTreeMap key (skb.timestamp, orig_head). */
+interface TrackInfo {
+  ts: number;
+  /** orig_head index: heads are HEAD_BASE + idx * 1024, so ordering by idx is exact. */
+  head: number;
+}
+
+interface Pending {
+  key: number;
+  seq: number;
+  line: string;
+  ti: TrackInfo | null;
+  ts: number;
+}
+
+function before(a: Pending, b: Pending): boolean {
+  return a.key < b.key || (a.key === b.key && a.seq < b.seq);
+}
+
+class EventHeap {
+  private h: Pending[] = [];
+  get size(): number {
+    return this.h.length;
+  }
+  top(): Pending {
+    return this.h[0];
+  }
+  push(e: Pending): void {
+    const h = this.h;
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(e, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = e;
+  }
+  pop(): Pending {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop() as Pending;
+    const n = h.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const m = r < n && before(h[r], h[l]) ? r : l;
+        if (!before(h[m], last)) break;
+        h[i] = h[m];
+        i = m;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
+
+function tiLess(a: TrackInfo, b: TrackInfo): boolean {
+  return a.ts < b.ts || (a.ts === b.ts && a.head < b.head);
+}
+
+/**
+ * Exact replica of what `retis sort --max-buffer N` does to series boundaries
+ * (retis/src/process/series.rs + cli/sort.rs): events join the buffered series of their
+ * TrackingInfo; while >= N events are buffered the oldest series (by skb.timestamp,
+ * orig_head) or untracked event is flushed. A flushed series that receives more
+ * events later starts a new one, so the series count depends on N.
+ */
+class SortSim {
+  private live = new Map<TrackInfo, number>();
+  private heap: TrackInfo[] = [];
+  private untracked: number[] = [];
+  private uHead = 0;
+  private n = 0;
+  series = 0;
+
+  constructor(private readonly maxBuffer: number) {}
+
+  add(ti: TrackInfo | null, ts: number): void {
+    if (ti) {
+      const c = this.live.get(ti);
+      if (c === undefined) {
+        this.live.set(ti, 1);
+        this.heapPush(ti);
+      } else {
+        this.live.set(ti, c + 1);
+      }
+    } else {
+      this.untracked.push(ts);
+    }
+    this.n++;
+    if (this.maxBuffer !== 0) while (this.n >= this.maxBuffer) this.popOldest();
+  }
+
+  finish(): number {
+    while (this.n > 0) this.popOldest();
+    return this.series;
+  }
+
+  private popOldest(): void {
+    const hasU = this.uHead < this.untracked.length;
+    if (this.heap.length > 0 && (!hasU || this.heap[0].ts < this.untracked[this.uHead])) {
+      const ti = this.heapPop();
+      this.n -= this.live.get(ti) as number;
+      this.live.delete(ti);
+    } else {
+      this.uHead++;
+      this.n--;
+      if (this.uHead > 4096 && this.uHead * 2 > this.untracked.length) {
+        this.untracked = this.untracked.slice(this.uHead);
+        this.uHead = 0;
+      }
+    }
+    this.series++;
+  }
+
+  private heapPush(e: TrackInfo): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!tiLess(e, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = e;
+  }
+
+  private heapPop(): TrackInfo {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop() as TrackInfo;
+    const n = h.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const m = r < n && tiLess(h[r], h[l]) ? r : l;
+        if (!tiLess(h[m], last)) break;
+        h[i] = h[m];
+        i = m;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Journeys: all events of one packet (or one upcall batch), built at once
+// ---------------------------------------------------------------------------
+
+/** Mutable per-skb state rendered into each event's skb-tracking and skb sections. */
+interface Skb {
+  trk: string;
+  ti: TrackInfo;
+  hash: number;
+  ipSummed: number;
+  csum: number;
+  cloned: boolean;
+  fclone: number;
+  dataref: number;
+  dataLen: number;
+  vlan: string;
+  gso: string;
+}
+
+type UpcallOutcome = 'executed' | 'enqueue_failed' | 'lost_in_userspace';
+
+class Journey {
+  evs: Pending[] = [];
+  drops: string[] = [];
+  upcalls: UpcallOutcome[] = [];
+  newIds = 0;
+  reinjected = 0;
+  clones = 0;
+}
+
+type DropKind = 'NO_SOCKET' | 'NETFILTER_DROP' | 'TCP_CSUM' | 'PKT_TOO_SMALL' | 'OTHERHOST' | 'OVS_DROP_LAST_ACTION';
+const DROP_KINDS: DropKind[] = ['NO_SOCKET', 'NETFILTER_DROP', 'TCP_CSUM', 'PKT_TOO_SMALL', 'OTHERHOST', 'OVS_DROP_LAST_ACTION'];
+const DROP_WEIGHTS = [25, 25, 10, 10, 15, 15];
+function dropSection(k: DropKind): string {
+  return k === 'OVS_DROP_LAST_ACTION'
+    ? `,"skb-drop":{"subsys":"openvswitch","drop_reason":"${k}"}`
+    : `,"skb-drop":{"drop_reason":"${k}"}`;
+}
+function dropKey(k: DropKind): string {
+  return k === 'OVS_DROP_LAST_ACTION' ? `openvswitch/${k}` : k;
+}
+
+// Conntrack status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
+const IPS_SEEN_REPLY = 0x2;
+const IPS_ASSURED = 0x4;
+const IPS_CONFIRMED = 0x8;
+const IPS_DST_NAT = 0x20;
+const IPS_SRC_NAT_DONE = 0x80;
+const IPS_DST_NAT_DONE = 0x100;
+
+// OVS ct action flags (retis-events ovs.rs R_OVS_CT_*).
+const CT_COMMIT = 1 << 0;
+const CT_IP4 = 1 << 2;
+const CT_IP6 = 1 << 3;
+const CT_NAT = 1 << 4;
+const CT_NAT_DST = 1 << 6;
+const CT_RANGE_MAP_IPS = 1 << 7;
+const CT_RANGE_PROTO = 1 << 8;
+
+// ---------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------
+
+interface Resolved {
+  events: number;
+  seed: number;
+  ovsRatio: number;
+  dropRatio: number;
+  cloneRatio: number;
+  sortBuffers: number[];
+}
+
+function resolve(o: GenOptions): Resolved {
+  const r: Resolved = {
+    events: o.events,
+    seed: (o.seed ?? 1) >>> 0,
+    ovsRatio: o.ovsRatio ?? 0.05,
+    dropRatio: o.dropRatio ?? 0.05,
+    cloneRatio: o.cloneRatio ?? 0.05,
+    sortBuffers: o.sortBuffers ?? [1000],
+  };
+  if (!Number.isInteger(r.events) || r.events < 0) throw new Error(`events must be a non-negative integer (got ${o.events})`);
+  for (const [k, v] of [['ovs-ratio', r.ovsRatio], ['drop-ratio', r.dropRatio], ['clone-ratio', r.cloneRatio]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1] (got ${v})`);
+  }
+  if (r.ovsRatio + r.dropRatio > 1) throw new Error('ovs-ratio + drop-ratio must not exceed 1');
+  for (const b of r.sortBuffers) if (!Number.isInteger(b) || b < 0) throw new Error(`bad sort buffer ${b}`);
+  return r;
+}
+
+/** Longest time between an upcall's enqueue and its last correlated event (generous). */
+const MAX_UPCALL_SPAN_NS = 5_000_000;
+
+export class RetisEventGenerator {
+  private readonly o: Resolved;
+  private readonly rng: Rng;
+  private readonly payload: Uint8Array;
+  private readonly lag: number[];
+  private readonly portIds: number[];
+  private readonly startupTs: number;
+  private readonly offsetSec: number;
+  private readonly offsetNsec: number;
+
+  private heap = new EventHeap();
+  private seq = 0;
+  private committed = 0;
+  private headCtr: number;
+  private skbCtr: number;
+  private flowCtr: number;
+  private nextStart: number;
+  private pools: Record<Cat, Flow[]>;
+  /** queue_id -> [first enqueue ts, last correlated ts] of upcalls still relevant to the sort. */
+  private inflightQ = new Map<number, [number, number]>();
+  private journeys = 0;
+
+  // truth
+  private packets = 0;
+  private reinjected = 0;
+  private clones = 0;
+  private drops = new Map<string, number>();
+  private up: UpcallTruth = { total: 0, executed: 0, enqueue_failed: 0, lost_in_userspace: 0 };
+  private probeCounts = new Array<number>(PROBES.length).fill(0);
+  private sims: SortSim[];
+  private firstTs = -1;
+  private lastTs = 0;
+  private finished = false;
+
+  constructor(opts: GenOptions) {
+    this.o = resolve(opts);
+    this.rng = new Rng(this.o.seed);
+    const rng = this.rng;
+    this.payload = new Uint8Array(1 << 17);
+    for (let i = 0; i < this.payload.length; i += 4) put32(this.payload, i, rng.u32());
+    // Per-CPU delivery delay: events reach the file roughly in time order, with small
+    // inversions between CPUs only (never within one CPU, as per-CPU order is kept).
+    this.lag = Array.from({ length: NCPU }, () => rng.int(0, 1500));
+    this.portIds = Array.from({ length: NCPU }, () => rng.int(0x80000000, 0xfffffff0));
+    this.startupTs = 30_000_000_000_000 + rng.int(0, 2_000_000_000) * 1000 + rng.int(0, 999);
+    this.offsetSec = 1_742_000_000 + rng.int(0, 30_000_000);
+    this.offsetNsec = rng.int(0, 999_999) * 1000;
+    this.nextStart = this.startupTs + rng.int(50_000_000, 400_000_000);
+    this.headCtr = rng.int(0, 0xffffff);
+    this.skbCtr = rng.int(0, 0xffffff);
+    this.flowCtr = rng.int(0, 0xffffff);
+    this.pools = { host: [], ovs: [], uplink: [] };
+    for (let i = 0; i < 48; i++) this.pools.host.push(this.newFlow('host'));
+    for (let i = 0; i < 24; i++) this.pools.ovs.push(this.newFlow('ovs'));
+    for (let i = 0; i < 8; i++) this.pools.uplink.push(this.newFlow('uplink'));
+    this.sims = this.o.sortBuffers.map((b) => new SortSim(b));
+  }
+
+  /** The startup event line (first line of the file). */
+  startupLine(): string {
+    const cmdline =
+      'retis collect --allow-system-changes --ovs-track -c skb,skb-tracking,skb-drop,dev,ns,ct,nft,ovs ' +
+      '--skb-sections meta,dataref,gso -p tp:net:netif_receive_skb -p tp:net:net_dev_start_xmit ' +
+      '-p kprobe:ip_rcv -p kprobe:ipv6_rcv -p kprobe:tcp_v4_rcv -p kprobe:tcp_v6_rcv -p kprobe:udp_rcv ' +
+      '-p kprobe:udpv6_rcv -p tp:skb:consume_skb -o retis.data';
+    return (
+      `{"common":{"timestamp":${this.startupTs}},"startup":{"retis_version":"v1.7.0","cmdline":${JSON.stringify(cmdline)},` +
+      `"clock_monotonic_offset":{"sec":${this.offsetSec},"nsec":${this.offsetNsec}},` +
+      `"machine":{"kernel_release":"6.12.0-55.9.1.el10_0.x86_64","kernel_version":"#1 SMP PREEMPT_DYNAMIC Tue Apr 29 08:49:52 EDT 2025","hardware_name":"x86_64"}}}`
+    );
+  }
+
+  /** All lines of the file (no trailing newlines), startup event first. Single use. */
+  *lines(): Generator<string> {
+    if (this.finished) throw new Error('RetisEventGenerator.lines() can only be iterated once');
+    const N = this.o.events;
+    const startup = this.startupLine();
+    for (const s of this.sims) s.add(null, this.startupTs);
+    yield startup;
+    const heap = this.heap;
+    for (;;) {
+      while (this.committed < N && (heap.size === 0 || this.nextStart <= heap.top().key)) {
+        this.startJourney(this.nextStart);
+        // Poisson-ish arrivals, ~3 us apart on average with occasional bursts.
+        this.nextStart += this.rng.chance(0.2) ? this.rng.exp(300) : this.rng.exp(3500);
+      }
+      if (heap.size === 0) break;
+      const e = heap.pop();
+      for (const s of this.sims) s.add(e.ti, e.ts);
+      if (this.firstTs < 0) this.firstTs = e.ts;
+      if (e.ts > this.lastTs) this.lastTs = e.ts;
+      yield e.line;
+    }
+    this.finished = true;
+  }
+
+  /** Ground truth; valid once lines() has been fully consumed. */
+  truth(): Truth {
+    if (!this.finished) throw new Error('truth() is only available after lines() is exhausted');
+    const byReason: Record<string, number> = {};
+    for (const k of [...this.drops.keys()].sort()) byReason[k] = this.drops.get(k) as number;
+    let drops = 0;
+    for (const v of this.drops.values()) drops += v;
+    const probes: Record<string, number> = {};
+    PROBES.map((p, i) => [p.name, this.probeCounts[i]] as const)
+      .filter(([, c]) => c > 0)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .forEach(([n, c]) => (probes[n] = c));
+    const byBuf: Record<string, number> = {};
+    this.o.sortBuffers.forEach((b, i) => (byBuf[String(b)] = this.sims[i].finish()));
+    return {
+      generator: GENERATOR_ID,
+      options: {
+        events: this.o.events,
+        seed: this.o.seed,
+        ovs_ratio: this.o.ovsRatio,
+        drop_ratio: this.o.dropRatio,
+        clone_ratio: this.o.cloneRatio,
+      },
+      events: this.committed,
+      lines: this.committed + 1,
+      packets: this.packets,
+      reinjected: this.reinjected,
+      clones: this.clones,
+      series: 1 + this.packets - this.reinjected,
+      series_by_max_buffer: byBuf,
+      drops,
+      drops_by_reason: byReason,
+      upcalls: { ...this.up },
+      probes,
+      first_timestamp: this.firstTs < 0 ? this.startupTs : this.firstTs,
+      last_timestamp: this.lastTs || this.startupTs,
+    };
+  }
+
+  // ----- journey scheduling -------------------------------------------------
+
+  private startJourney(t: number): void {
+    const remaining = this.o.events - this.committed;
+    let j = this.buildJourney(t);
+    // Keep the event count exact without truncating a packet's story (a half-written
+    // upcall chain would change the truth): swap an oversized last journey for a
+    // 1-2 event transmit that fits.
+    if (j.evs.length > remaining) j = this.buildFiller(t, remaining);
+    this.commit(j);
+  }
+
+  private commit(j: Journey): void {
+    for (const e of j.evs) {
+      e.seq = this.seq++;
+      this.heap.push(e);
+    }
+    this.committed += j.evs.length;
+    this.packets += j.newIds;
+    this.reinjected += j.reinjected;
+    this.clones += j.clones;
+    for (const d of j.drops) this.drops.set(d, (this.drops.get(d) ?? 0) + 1);
+    for (const u of j.upcalls) {
+      this.up.total++;
+      this.up[u]++;
+    }
+    if (++this.journeys % 4096 === 0) this.pruneQueueIds(j.evs.length ? j.evs[0].ts : 0);
+  }
+
+  private buildJourney(t: number): Journey {
+    const rng = this.rng;
+    const j = new Journey();
+    const r = rng.float();
+    if (r < this.o.ovsRatio) {
+      this.upcallBatch(j, t);
+    } else if (r < this.o.ovsRatio + this.o.dropRatio) {
+      this.dropJourney(j, t, DROP_KINDS[rng.weighted(DROP_WEIGHTS)]);
+    } else {
+      const cat: Cat = (['host', 'ovs', 'uplink'] as const)[rng.weighted([55, 30, 15])];
+      const f = this.pickFlow(cat);
+      const pl = this.nextPlan(f);
+      const src = pl.dir === 0 ? f.c : f.s;
+      if (cat === 'host') {
+        if (src.host.kind === 'local') this.hostTx(j, f, pl, t, Infinity);
+        else this.hostRx(j, f, pl, t, null);
+      } else if (cat === 'ovs') {
+        this.ovsFast(j, f, pl, t, false);
+      } else if (src.host.kind === 'container') {
+        this.uplinkEgress(j, f, pl, t);
+      } else {
+        this.uplinkIngress(j, f, pl, t);
+      }
+    }
+    return j;
+  }
+
+  private buildFiller(t: number, budget: number): Journey {
+    const j = new Journey();
+    for (;;) {
+      const f = this.pickFlow('host');
+      const pl = this.nextPlan(f);
+      if ((pl.dir === 0 ? f.c : f.s).host.kind !== 'local') continue;
+      this.hostTx(j, f, pl, t, Math.min(budget, 2));
+      return j;
+    }
+  }
+
+  private pruneQueueIds(now: number): void {
+    for (const [q, [, last]] of this.inflightQ) if (last + MAX_UPCALL_SPAN_NS < now) this.inflightQ.delete(q);
+  }
+
+  // ----- primitives ---------------------------------------------------------
+
+  private dt(lo: number, hi: number): number {
+    return this.rng.int(lo, hi);
+  }
+
+  private softirq(cpu: number): Task {
+    const r = this.rng.float();
+    return r < 0.75 ? SWAPPER[cpu] : r < 0.95 ? KSOFTIRQD[cpu] : this.rng.pick(LOCAL.apps);
+  }
+
+  private newSkb(j: Journey, ts: number, alias: TrackInfo | null): Skb {
+    const idx = perm24(this.headCtr++);
+    const head = (HEAD_BASE + BigInt(idx) * 1024n).toString();
+    const s: Skb = {
+      trk: `"skb-tracking":{"orig_head":${head},"timestamp":${ts},"skb":${this.skbAddr()}}`,
+      ti: alias ?? { ts, head: idx },
+      hash: 0,
+      ipSummed: 0,
+      csum: 0,
+      cloned: false,
+      fclone: 0,
+      dataref: 1,
+      dataLen: 0,
+      vlan: '',
+      gso: '',
+    };
+    j.newIds++;
+    if (alias) j.reinjected++;
+    return s;
+  }
+
+  /** A clone: same data (head, hence same tracking id), its own struct sk_buff. */
+  private cloneSkb(j: Journey, s: Skb): Skb {
+    s.cloned = true;
+    s.dataref++;
+    const trk = s.trk.replace(/"skb":\d+\}$/, `"skb":${this.skbAddr()}}`);
+    j.clones++;
+    return { ...s, trk };
+  }
+
+  private skbAddr(): string {
+    return (SKB_BASE + BigInt(perm24(this.skbCtr++)) * 256n).toString();
+  }
+
+  private kernelPtr(): string {
+    return (FLOW_BASE + BigInt(perm24(this.flowCtr++)) * 512n).toString();
+  }
+
+  private skbSec(s: Skb, metaLen: number): string {
+    return (
+      `{${s.vlan}"meta":{"len":${metaLen},"data_len":${s.dataLen},"hash":${s.hash},"ip_summed":${s.ipSummed},` +
+      `"csum":${s.csum},"csum_level":0,"priority":0},"data_ref":{"nohdr":false,"cloned":${s.cloned},` +
+      `"fclone":${s.fclone},"users":1,"dataref":${s.dataref}}${s.gso}}`
+    );
+  }
+
+  /** Appends a kernel event. `drop` / `tail` are pre-rendered `,"section":{...}` strings. */
+  private kev(
+    j: Journey,
+    ts: number,
+    cpu: number,
+    tk: Task,
+    probe: number,
+    s: Skb,
+    p: Pkt,
+    metaLen: number,
+    dev: string,
+    drop: string,
+    tail: string,
+  ): void {
+    this.probeCounts[probe]++;
+    j.evs.push({
+      key: ts + this.lag[cpu],
+      seq: 0,
+      ts,
+      ti: s.ti,
+      line:
+        `{"common":{"timestamp":${ts},"smp_id":${cpu},"task":${tk.json}},"kernel":${PROBES[probe].json},` +
+        `${s.trk}${drop},"packet":${p.json},"skb":${this.skbSec(s, metaLen)},${dev}${tail}}`,
+    });
+  }
+
+  /** Appends an ovs-vswitchd USDT event (no skb: correlated by queue_id only). */
+  private uev(j: Journey, ts: number, cpu: number, h: { task: Task; tid: number }, probe: number, ti: TrackInfo, ovs: string): void {
+    this.probeCounts[probe]++;
+    j.evs.push({
+      key: ts + this.lag[cpu],
+      seq: 0,
+      ts,
+      ti,
+      line: `{"common":{"timestamp":${ts},"smp_id":${cpu},"task":${h.task.json}},"userspace":${PROBES[probe].json}${h.tid}},"ovs":${ovs}}`,
+    });
+  }
+
+  // ----- flows --------------------------------------------------------------
+
+  private pickFlow(cat: Cat): Flow {
+    const pool = this.pools[cat];
+    const i = Math.floor(this.rng.float() * pool.length);
+    if (pool[i].done) pool[i] = this.newFlow(cat);
+    return pool[i];
+  }
+
+  private ep(h: Host, port: number, app: Task): Ep {
+    const rng = this.rng;
+    return { host: h, port, app, cpu: rng.int(0, NCPU - 1), seq: rng.u32(), tsval: rng.u32(), ipId: rng.int(0, 0xffff) };
+  }
+
+  private dpFlow(): DpFlow {
+    const r = this.rng;
+    return { flow: this.kernelPtr(), sfActs: this.kernelPtr(), ufid: `[${r.u32()},${r.u32()},${r.u32()},${r.u32()}]` };
+  }
+
+  private newFlow(cat: Cat): Flow {
+    const rng = this.rng;
+    const proto = [PROTO_TCP, PROTO_UDP, PROTO_ICMP][rng.weighted([65, 25, 10])];
+    const v6 = rng.chance(0.15);
+    const eph = rng.int(32768, 60999);
+    let c: Ep;
+    let s: Ep;
+    let svc = false;
+    if (cat === 'host') {
+      const remote = rng.pick(REMOTES);
+      const localIsClient = proto === PROTO_UDP || rng.chance(0.5);
+      if (localIsClient) {
+        const [app, port] =
+          proto === PROTO_TCP
+            ? rng.pick([[LOCAL.apps[2], 443], [LOCAL.apps[3], 5201], [LOCAL.apps[2], 80]] as const)
+            : proto === PROTO_UDP
+              ? rng.pick([[LOCAL.apps[5], 53], [LOCAL.apps[4], 123]] as const)
+              : [LOCAL.apps[6], 0];
+        c = this.ep(LOCAL, eph, app);
+        s = this.ep(remote, port, SWAPPER[0]);
+      } else {
+        const [app, port] = proto === PROTO_TCP ? rng.pick([[LOCAL.apps[0], 22], [LOCAL.apps[1], 443], [LOCAL.apps[1], 80]] as const) : [SWAPPER[0], 0];
+        c = this.ep(remote, eph, SWAPPER[0]);
+        s = this.ep(LOCAL, port, app);
+      }
+    } else if (cat === 'ovs') {
+      const a = rng.int(0, CONTAINERS.length - 1);
+      const b = (a + rng.int(1, CONTAINERS.length - 1)) % CONTAINERS.length;
+      const ca = CONTAINERS[a];
+      const cb = CONTAINERS[b];
+      const port = proto === PROTO_TCP ? rng.pick([6379, 5432, 8080]) : proto === PROTO_UDP ? rng.pick([5353, 9999]) : 0;
+      c = this.ep(ca, eph, ca.apps[proto === PROTO_ICMP ? 1 : 1 - (a & 1)]);
+      s = this.ep(cb, port, cb.apps[0]);
+      svc = proto === PROTO_TCP && rng.chance(0.3);
+      if (svc) s.port = 8080;
+    } else {
+      const ci = rng.int(0, CONTAINERS.length - 1);
+      const ch = CONTAINERS[ci];
+      c = this.ep(ch, eph, ch.apps[1]);
+      s = this.ep(rng.pick(EXTERNALS), proto === PROTO_TCP ? 443 : proto === PROTO_UDP ? 53 : 0, SWAPPER[0]);
+    }
+    const hostCt = cat === 'host' && !(proto === PROTO_ICMP && v6);
+    const ovsCt =
+      cat === 'ovs' && (svc || (!(proto === PROTO_ICMP && v6) && rng.chance(0.35)))
+        ? { zone: rng.int(1, 64), recirc: [rng.int(1, 0xff), rng.int(1, 0xff)] as [number, number] }
+        : null;
+    const f: Flow = {
+      cat,
+      proto,
+      v6,
+      c,
+      s,
+      svc,
+      hostCt,
+      ovsCt,
+      ctBase: '',
+      n: 0,
+      life: proto === PROTO_TCP ? rng.int(6, 40) : rng.int(2, 12) & ~1,
+      label: [rng.int(1, 0xfffff), rng.int(1, 0xfffff)],
+      rss: [rng.u32(), rng.u32()],
+      dp: [this.dpFlow(), this.dpFlow()],
+      dpRecirc: [this.dpFlow(), this.dpFlow()],
+      icmpId: rng.int(1, 0xffff),
+      icmpSeq: 0,
+      seenReply: false,
+      done: false,
+      keySize: (v6 ? 352 : 312) + (ovsCt ? 48 : 0),
+    };
+    f.ctBase = this.ctBase(f);
+    return f;
+  }
+
+  private ctTuple(f: Flow, src: string, dst: string, sport: number, dport: number, reply: boolean): string {
+    const ip = `{"src":"${src}","dst":"${dst}","version":"${f.v6 ? 'v6' : 'v4'}"}`;
+    const proto =
+      f.proto === PROTO_TCP
+        ? `{"tcp":{"sport":${sport},"dport":${dport}}}`
+        : f.proto === PROTO_UDP
+          ? `{"udp":{"sport":${sport},"dport":${dport}}}`
+          : `{"icmp":{"code":0,"type":${reply ? 0 : 8},"id":${f.icmpId}}}`;
+    return `{"ip":${ip},"proto":${proto}}`;
+  }
+
+  private ctBase(f: Flow): string {
+    const zone = f.ovsCt ? f.ovsCt.zone : 0;
+    const cs = f.v6 ? f.c.host.ip6s : f.c.host.ip4s;
+    const ss = f.v6 ? f.s.host.ip6s : f.s.host.ip4s;
+    const vs = f.svc ? (f.v6 ? VIP.ip6s : VIP.ip4s) : ss;
+    const vport = f.svc ? VIP.port : f.s.port;
+    const orig = this.ctTuple(f, cs, vs, f.c.port, vport, false);
+    const reply = this.ctTuple(f, ss, cs, f.s.port, f.c.port, true);
+    return `"zone_id":${zone},"zone_dir":"Default","orig":${orig},"reply":${reply}`;
+  }
+
+  /** Next packet of a flow: TCP handshake / data / teardown, UDP and ICMP request-response. */
+  private nextPlan(f: Flow): Plan {
+    const rng = this.rng;
+    const n = f.n++;
+    let dir: 0 | 1 = 0;
+    let flags = 0;
+    let payload = 0;
+    let protoState = '';
+    if (f.proto === PROTO_TCP) {
+      const mss = f.v6 ? TCP_MSS6 : TCP_MSS4;
+      if (n === 0) [dir, flags, protoState] = [0, TCP_SYN, 'SYN_SENT'];
+      else if (n === 1) [dir, flags, protoState] = [1, TCP_SYN | TCP_ACK, 'SYN_RECV'];
+      else if (n === 2) [dir, flags, protoState] = [0, TCP_ACK, 'ESTABLISHED'];
+      else if (n >= f.life - 3) {
+        const k = n - (f.life - 3);
+        if (k === 0) [dir, flags, protoState] = [0, TCP_FIN | TCP_ACK, 'FIN_WAIT'];
+        else if (k === 1) [dir, flags, protoState] = [1, TCP_FIN | TCP_ACK, 'LAST_ACK'];
+        else [dir, flags, protoState] = [0, TCP_ACK, 'TIME_WAIT'];
+      } else {
+        protoState = 'ESTABLISHED';
+        const r = rng.float();
+        if (r < 0.3) [dir, flags, payload] = [0, TCP_PSH | TCP_ACK, rng.int(40, 700)];
+        else if (r < 0.75) {
+          dir = 1;
+          payload = rng.chance(0.6) ? mss : rng.int(100, mss);
+          flags = payload < mss ? TCP_PSH | TCP_ACK : TCP_ACK;
+        } else [dir, flags] = [0, TCP_ACK];
+      }
+    } else {
+      dir = (n & 1) as 0 | 1;
+      if (f.proto === PROTO_UDP) {
+        const dns = f.s.port === 53;
+        const ntp = f.s.port === 123;
+        payload = ntp ? 48 : dns ? (dir === 0 ? rng.int(28, 60) : rng.int(60, 300)) : rng.int(20, 1200);
+      } else {
+        payload = 56;
+        if (dir === 0) f.icmpSeq = (f.icmpSeq + 1) & 0xffff;
+      }
+    }
+    if (n + 1 >= f.life) f.done = true;
+
+    const src = dir === 0 ? f.c : f.s;
+    const dst = dir === 0 ? f.s : f.c;
+    const seq = src.seq;
+    const ack = flags & TCP_ACK ? dst.seq : 0;
+    if (f.proto === PROTO_TCP) src.seq = (src.seq + payload + (flags & (TCP_SYN | TCP_FIN) ? 1 : 0)) >>> 0;
+    src.tsval = (src.tsval + rng.int(0, 40)) >>> 0;
+    const tsecr = flags & TCP_SYN && dir === 0 ? 0 : dst.tsval;
+    const ipId = src.ipId;
+    src.ipId = (src.ipId + 1) & 0xffff;
+
+    // Conntrack view after this packet went through the hooks.
+    let ctState: string;
+    let ctStatus = IPS_CONFIRMED;
+    if (dir === 1) {
+      ctState = 'reply';
+      f.seenReply = true;
+    } else ctState = n === 0 ? 'new' : 'established';
+    if (f.seenReply) ctStatus |= IPS_SEEN_REPLY;
+    if (f.seenReply && (f.proto !== PROTO_TCP || n >= 2)) ctStatus |= IPS_ASSURED;
+    if (f.svc) ctStatus |= IPS_DST_NAT | IPS_DST_NAT_DONE | IPS_SRC_NAT_DONE;
+    else if (f.hostCt) ctStatus |= IPS_DST_NAT_DONE | IPS_SRC_NAT_DONE; // null NAT bindings
+    return { dir, flags, payload, seq, ack, tsval: src.tsval, tsecr, ipId, icmpSeq: f.icmpSeq, ctState, ctStatus, protoState };
+  }
+
+  private ctFrag(f: Flow, pl: Plan, statusOverride?: number): string {
+    const ps = f.proto === PROTO_TCP ? `,"proto_state":"${pl.protoState}"` : '';
+    return `,"ct":{"state":"${pl.ctState}",${f.ctBase}${ps},"mark":0,"ct_status":${statusOverride ?? pl.ctStatus}}`;
+  }
+
+  /**
+   * The frame of a planned packet. `post` selects the DNAT-ed view of service flows
+   * (after OVS's ct(nat) action), `salt` perturbs the IP id / flow label (used to
+   * avoid queue_id collisions between upcalls in flight).
+   */
+  private frame(
+    f: Flow,
+    pl: Plan,
+    t: number,
+    csum: CsumMode,
+    o: { post?: boolean; vlan?: number; gsoSegs?: number; salt?: number; ipLenExtra?: number; dstOverride?: Host } = {},
+  ): Pkt {
+    const srcEp = pl.dir === 0 ? f.c : f.s;
+    const dstEp = pl.dir === 0 ? f.s : f.c;
+    const dstHost = o.dstOverride ?? dstEp.host;
+    let srcIp = f.v6 ? srcEp.host.ip6 : srcEp.host.ip4;
+    let dstIp = f.v6 ? dstHost.ip6 : dstHost.ip4;
+    let sport = srcEp.port;
+    let dport = dstEp.port;
+    if (f.svc) {
+      // Client-side view is the VIP: before DNAT on the way in, after un-DNAT on the way back.
+      if (pl.dir === 0 && !o.post) [dstIp, dport] = [f.v6 ? VIP.ip6 : VIP.ip4, VIP.port];
+      if (pl.dir === 1 && o.post) [srcIp, sport] = [f.v6 ? VIP.ip6 : VIP.ip4, VIP.port];
+    }
+    const srcKind = srcEp.host.kind;
+    const dstKind = dstHost.kind;
+    const srcMac = srcKind === 'local' ? LOCAL.mac : srcEp.host.l2;
+    const dstMac = dstKind === 'local' ? LOCAL.mac : dstHost.l2;
+    const segs = o.gsoSegs ?? 1;
+    const payload = pl.payload * segs;
+    const ms = Math.floor((t - this.startupTs) / 1000) + this.offsetNsec / 1000;
+    const salt = o.salt ?? 0;
+    return buildFrame(
+      {
+        src: srcEp.host,
+        dst: dstHost,
+        srcMac,
+        dstMac,
+        srcIp,
+        dstIp,
+        vlan: o.vlan ?? 0,
+        v6: f.v6,
+        ttl: srcKind === 'remote' ? srcEp.host.ttl : 64,
+        ipId: (pl.ipId + salt) & 0xffff,
+        label: (f.label[pl.dir] ^ salt) & 0xfffff,
+        proto: f.proto,
+        sport,
+        dport,
+        flags: pl.flags,
+        seq: pl.seq,
+        ack: pl.ack,
+        tsval: pl.tsval,
+        tsecr: pl.tsecr,
+        icmpType: f.v6 ? (pl.dir === 0 ? 128 : 129) : pl.dir === 0 ? 8 : 0,
+        icmpId: f.icmpId,
+        icmpSeq: (pl.icmpSeq + salt) & 0xffff,
+        stampSec: this.offsetSec + Math.floor(ms / 1_000_000),
+        stampUsec: ms % 1_000_000,
+        payload,
+        payloadOff: (pl.seq + f.rss[pl.dir]) >>> 0,
+        csum,
+        headersOnly: segs > 1,
+        ipLenExtra: o.ipLenExtra ?? 0,
+      },
+      this.payload,
+    );
+  }
+
+  private l4Probe(f: Flow): number {
+    if (f.proto === PROTO_TCP) return f.v6 ? P_TCP6 : P_TCP4;
+    return f.v6 ? P_UDP6 : P_UDP4;
+  }
+
+  private txCsum(f: Flow): CsumMode {
+    return f.proto === PROTO_ICMP ? 'full' : 'partial';
+  }
+
+  /** skb checksum state of a locally built packet (TCP/UDP offloaded, ICMP done in software). */
+  private txSkbState(s: Skb, f: Flow, pl: Plan): void {
+    if (f.proto === PROTO_ICMP) {
+      s.ipSummed = 0;
+      s.csum = this.rng.u32();
+    } else {
+      s.ipSummed = 3; // CHECKSUM_PARTIAL: csum holds csum_start | csum_offset << 16
+      s.csum = (66 + (f.v6 ? 40 : 20)) | ((f.proto === PROTO_TCP ? 16 : 6) << 16);
+    }
+    if (f.proto === PROTO_TCP) {
+      s.hash = f.rss[pl.dir]; // sk->sk_txhash
+      s.fclone = 2; // TCP transmits a fast clone of the write-queue skb
+      s.cloned = true;
+      s.dataref = 2;
+    }
+  }
+
+  // ----- host stack ---------------------------------------------------------
+
+  /** Remote -> local through eth0: RX, IP, L4, delivery (or a drop on the way). */
+  private hostRx(j: Journey, f: Flow, pl: Plan, t0: number, drop: DropKind | null, dstOverride?: Host): void {
+    const rng = this.rng;
+    const p = this.frame(f, pl, t0, drop === 'TCP_CSUM' ? 'bad' : 'full', {
+      ipLenExtra: drop === 'PKT_TOO_SMALL' ? rng.int(20, 400) : 0,
+      dstOverride,
+    });
+    const cpu = f.rss[pl.dir] % NCPU; // RSS queue -> CPU
+    const tk = this.softirq(cpu);
+    const s = this.newSkb(j, t0, null);
+    s.hash = f.rss[pl.dir];
+    s.ipSummed = drop === 'TCP_CSUM' ? 0 : 1; // CHECKSUM_NONE lets the bad csum reach TCP
+    const rx = devFrag(ETH0, ETH0.ifindex);
+    let t = t0;
+    this.kev(j, t, cpu, tk, P_RECV, s, p, p.l3, devFrag(ETH0), '', '');
+    if (!drop && rng.chance(this.o.cloneRatio)) {
+      // tcpdump on eth0: packet_rcv clones the shared skb; tcpdump frees the clone later.
+      const c = this.cloneSkb(j, s);
+      this.kev(j, t + this.dt(20_000, 400_000), rng.int(0, NCPU - 1), TCPDUMP, P_CONSUME, c, p, p.len, rx, '', '');
+    }
+    t += this.dt(300, 2500);
+    this.kev(j, t, cpu, tk, f.v6 ? P_IPV6_RCV : P_IP_RCV, s, p, p.l3, rx, '', '');
+    if (drop === 'OTHERHOST' || drop === 'PKT_TOO_SMALL') {
+      this.kfree(j, t + this.dt(200, 1500), cpu, tk, s, p, p.l3, rx, drop, '');
+      return;
+    }
+    const ct = f.hostCt && drop !== 'TCP_CSUM' ? this.ctFrag(f, pl, drop === 'NETFILTER_DROP' ? pl.ctStatus & ~IPS_CONFIRMED : undefined) : '';
+    if (drop === 'NETFILTER_DROP') {
+      t += this.dt(1000, 4000);
+      const nft = rng.chance(0.5)
+        ? `,"nft":{"table_name":"filter","chain_name":"input","verdict":"drop","table_handle":3,"chain_handle":1,"policy":true}`
+        : `,"nft":{"table_name":"firewalld","chain_name":"filter_IN_public_deny","verdict":"drop","table_handle":7,"chain_handle":118,"rule_handle":${rng.int(120, 140)},"policy":false}`;
+      this.kev(j, t, cpu, tk, P_NFT, s, p, p.l3, rx, '', nft + ct);
+      this.kfree(j, t + this.dt(300, 1500), cpu, tk, s, p, p.l3, rx, drop, ct);
+      return;
+    }
+    if (ct && rng.chance(0.3)) {
+      t += this.dt(1000, 4000);
+      const nft = `,"nft":{"table_name":"firewalld","chain_name":"filter_IN_public_allow","verdict":"accept","table_handle":7,"chain_handle":112,"rule_handle":${rng.int(113, 119)},"policy":false}`;
+      this.kev(j, t, cpu, tk, P_NFT, s, p, p.l3, rx, '', nft + ct);
+    }
+    if (f.proto !== PROTO_ICMP) {
+      t += this.dt(800, 4000);
+      this.kev(j, t, cpu, tk, this.l4Probe(f), s, p, p.l4, rx, '', ct);
+    }
+    if (drop === 'NO_SOCKET' || drop === 'TCP_CSUM') {
+      this.kfree(j, t + this.dt(300, 3000), cpu, tk, s, p, p.l4, rx, drop, ct);
+      return;
+    }
+    const dstEp = pl.dir === 0 ? f.s : f.c;
+    this.deliverConsume(j, f, s, p, t, cpu, tk, dstEp, rx, ct);
+  }
+
+  /** Final consume of a delivered packet: softirq for ICMP / pure ACKs, the app for data, or untraced. */
+  private deliverConsume(j: Journey, f: Flow, s: Skb, p: Pkt, t: number, cpu: number, tk: Task, dst: Ep, dev: string, ct: string): void {
+    const rng = this.rng;
+    if (f.proto === PROTO_ICMP) {
+      if (rng.chance(0.9)) this.kev(j, t + this.dt(2000, 15000), cpu, tk, P_CONSUME, s, p, p.l4, dev, '', ct);
+      return;
+    }
+    const r = rng.float();
+    if (f.proto === PROTO_UDP || r < 0.4) {
+      // recvmsg() in the receiving application, possibly on another CPU
+      this.kev(j, t + this.dt(5000, 150_000), dst.cpu, dst.app, P_CONSUME, s, p, p.l4, dev, '', ct);
+    } else if (r < 0.8) {
+      this.kev(j, t + this.dt(1000, 8000), cpu, tk, P_CONSUME, s, p, p.l4, dev, '', ct);
+    }
+    // else: freed through __kfree_skb (no tracepoint), the series just ends
+  }
+
+  private kfree(j: Journey, t: number, cpu: number, tk: Task, s: Skb, p: Pkt, metaLen: number, dev: string, drop: DropKind, tail: string): void {
+    j.drops.push(dropKey(drop));
+    this.kev(j, t, cpu, tk, P_KFREE, s, p, metaLen, dev, dropSection(drop), tail);
+  }
+
+  /** Local -> remote through eth0 (the budget-limited variant also serves as filler). */
+  private hostTx(j: Journey, f: Flow, pl: Plan, t0: number, maxEvents: number): void {
+    const rng = this.rng;
+    const src = pl.dir === 0 ? f.c : f.s;
+    const mss = f.v6 ? TCP_MSS6 : TCP_MSS4;
+    // iperf3 bulk sends go out as TSO super-packets: paged data, only headers captured.
+    const segs = f.proto === PROTO_TCP && pl.payload === mss && src.app === LOCAL.apps[3] && rng.chance(0.7) ? rng.int(2, 12) : 1;
+    const p = this.frame(f, pl, t0, this.txCsum(f), { gsoSegs: segs });
+    const cpu = src.cpu;
+    const s = this.newSkb(j, t0, null);
+    this.txSkbState(s, f, pl);
+    if (segs > 1) {
+      s.dataLen = pl.payload * segs;
+      s.gso = `,"gso":{"flags":0,"frags":${Math.min(17, segs)},"size":${mss},"segs":${segs},"type":${f.v6 ? 16 : 1}}`;
+    }
+    const ct = f.hostCt ? this.ctFrag(f, pl) : '';
+    const dev = devFrag(ETH0);
+    this.kev(j, t0, cpu, src.app, P_XMIT, s, p, p.len, dev, '', ct);
+    if (maxEvents < 2) return;
+    let budget = maxEvents - 1;
+    if (budget >= 2 && rng.chance(this.o.cloneRatio)) {
+      // tcpdump tap: dev_queue_xmit_nit() clones the skb before the driver gets it.
+      const c = this.cloneSkb(j, s);
+      this.kev(j, t0 + this.dt(15_000, 500_000), rng.int(0, NCPU - 1), TCPDUMP, P_CONSUME, c, p, p.len, dev, '', ct);
+      budget--;
+    }
+    if (budget >= 1 && (maxEvents !== Infinity || rng.chance(0.85))) {
+      // TX completion (napi) frees it on the same CPU.
+      this.kev(j, t0 + this.dt(4000, 60_000), cpu, this.softirq(cpu), P_CONSUME, s, p, p.len, dev, '', ct);
+    }
+  }
+
+  // ----- OVS ---------------------------------------------------------------
+
+  private lookupFrag(d: DpFlow | null, rng: Rng): string {
+    return d
+      ? `,"ovs":{"event_type":"flow_lookup","flow":${d.flow},"sf_acts":${d.sfActs},"ufid":${d.ufid},"n_mask_hit":${rng.int(1, 4)},"n_cache_hit":${rng.int(0, 1)},"dpflow":"","ofpflows":[]}`
+      : `,"ovs":{"event_type":"flow_lookup","flow":0,"sf_acts":0,"ufid":[0,0,0,0],"n_mask_hit":${rng.int(1, 6)},"n_cache_hit":0,"dpflow":"","ofpflows":[]}`;
+  }
+
+  /** The container's transmit and the arrival on its OVS port. Returns the time of the arrival. */
+  private fromContainer(j: Journey, f: Flow, pl: Plan, s: Skb, p: Pkt, t0: number, cpu: number, tk: Task): number {
+    const src = pl.dir === 0 ? f.c : f.s;
+    this.kev(j, t0, cpu, tk, P_XMIT, s, p, p.len, devFrag(src.host.veth as Iface), '', '');
+    const t = t0 + this.dt(2000, 15_000);
+    this.kev(j, t, cpu, tk, P_RECV, s, p, p.l3, devFrag(src.host.ovsIf as Iface), '', '');
+    return t;
+  }
+
+  /**
+   * Datapath actions for a container -> container packet: output, or (conntrack flows)
+   * ct + recirc, a second lookup, then output. `qid` is set when the actions run
+   * because userspace executed an upcalled packet (every action event then carries it).
+   */
+  private actions(j: Journey, f: Flow, pl: Plan, s: Skb, pre: Pkt, post: Pkt, t: number, cpu: number, tk: Task, dev: string, qid: number | null): { t: number; ct: string } {
+    const rng = this.rng;
+    const q = qid === null ? '' : `,"queue_id":${qid}`;
+    const dst = pl.dir === 0 ? f.s : f.c;
+    const oc = f.ovsCt;
+    let ct = '';
+    let recirc = 0;
+    if (oc) {
+      const ipf = f.v6 ? CT_IP6 : CT_IP4;
+      let act: string;
+      if (f.svc && pl.dir === 0) {
+        const a = f.v6 ? f.s.host.ip6s : f.s.host.ip4s;
+        act =
+          `"action":"ct","flags":${CT_COMMIT | ipf | CT_NAT | CT_NAT_DST | CT_RANGE_MAP_IPS | CT_RANGE_PROTO},"zone_id":${oc.zone},` +
+          `"nat":{"dir":"dst","min_addr":"${a}","max_addr":"${a}","min_port":${f.s.port},"max_port":${f.s.port}}`;
+      } else if (f.svc) {
+        act = `"action":"ct","flags":${ipf | CT_NAT},"zone_id":${oc.zone},"nat":{}`;
+      } else {
+        act = `"action":"ct","flags":${(pl.dir === 0 ? CT_COMMIT : 0) | ipf},"zone_id":${oc.zone}`;
+      }
+      this.kev(j, t, cpu, tk, P_EXEC, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"action_execute",${act},"recirc_id":0${q}}`);
+      ct = this.ctFrag(f, pl);
+      recirc = oc.recirc[pl.dir];
+      t += this.dt(800, 3000);
+      this.kev(j, t, cpu, tk, P_EXEC, s, post, post.len, dev, '', `,"ovs":{"event_type":"action_execute","action":"recirc","id":${recirc},"recirc_id":0${q}}${ct}`);
+      t += this.dt(1000, 4000);
+      this.kev(j, t, cpu, tk, P_LOOKUP, s, post, post.len, dev, '', this.lookupFrag(f.dpRecirc[pl.dir], rng) + ct);
+      t += this.dt(500, 2000);
+    }
+    this.kev(
+      j,
+      t,
+      cpu,
+      tk,
+      P_EXEC,
+      s,
+      post,
+      post.len,
+      dev,
+      '',
+      `,"ovs":{"event_type":"action_execute","action":"output","port":${dst.host.ovsPort},"recirc_id":${recirc}${q}}${ct}`,
+    );
+    return { t, ct };
+  }
+
+  /** Out of the destination OVS port into the container: xmit, RX in its netns, IP, L4, consume. */
+  private toContainer(j: Journey, f: Flow, pl: Plan, s: Skb, p: Pkt, t: number, cpu: number, tk: Task, rxIf: number | undefined, ct: string): void {
+    const dst = pl.dir === 0 ? f.s : f.c;
+    const h = dst.host;
+    t += this.dt(1000, 5000);
+    this.kev(j, t, cpu, tk, P_XMIT, s, p, p.len, devFrag(h.ovsIf as Iface, rxIf), '', ct);
+    // veth_xmit -> skb_scrub_packet(): conntrack and OVS state do not cross the netns.
+    t += this.dt(2000, 10_000);
+    const veth = h.veth as Iface;
+    this.kev(j, t, cpu, tk, P_RECV, s, p, p.l3, devFrag(veth), '', '');
+    const rx = devFrag(veth, veth.ifindex);
+    t += this.dt(300, 2000);
+    this.kev(j, t, cpu, tk, f.v6 ? P_IPV6_RCV : P_IP_RCV, s, p, p.l3, rx, '', '');
+    if (f.proto !== PROTO_ICMP) {
+      t += this.dt(800, 4000);
+      this.kev(j, t, cpu, tk, this.l4Probe(f), s, p, p.l4, rx, '', '');
+    }
+    if (this.rng.chance(0.7)) this.deliverConsume(j, f, s, p, t, cpu, tk, dst, rx, '');
+  }
+
+  /** Container -> container on an installed datapath flow (no upcall). */
+  private ovsFast(j: Journey, f: Flow, pl: Plan, t0: number, dropLast: boolean): void {
+    const rng = this.rng;
+    const src = pl.dir === 0 ? f.c : f.s;
+    const pre = this.frame(f, pl, t0, this.txCsum(f));
+    const post = f.svc ? this.frame(f, pl, t0, this.txCsum(f), { post: true }) : pre;
+    const cpu = src.cpu;
+    const tk = src.app;
+    const s = this.newSkb(j, t0, null);
+    this.txSkbState(s, f, pl);
+    let t = this.fromContainer(j, f, pl, s, pre, t0, cpu, tk);
+    const inIf = src.host.ovsIf as Iface;
+    const dev = devFrag(inIf, inIf.ifindex);
+    s.hash = f.rss[pl.dir]; // the datapath hashes the packet (skb_get_hash)
+    t += this.dt(1000, 5000);
+    this.kev(j, t, cpu, tk, P_LOOKUP, s, pre, pre.len, dev, '', this.lookupFrag(f.dp[pl.dir], rng));
+    if (dropLast) {
+      // A flow with no actions: the datapath frees the packet with OVS_DROP_LAST_ACTION.
+      this.kfree(j, t + this.dt(500, 3000), cpu, tk, s, pre, pre.len, dev, 'OVS_DROP_LAST_ACTION', '');
+      return;
+    }
+    const r = this.actions(j, f, pl, s, pre, post, t + this.dt(1000, 4000), cpu, tk, dev, null);
+    this.toContainer(j, f, pl, s, post, r.t, cpu, tk, inIf.ifindex, r.ct);
+  }
+
+  /** Container -> external host: push_vlan then output on the eth1 trunk. */
+  private uplinkEgress(j: Journey, f: Flow, pl: Plan, t0: number): void {
+    const rng = this.rng;
+    const src = f.c;
+    const p = this.frame(f, pl, t0, this.txCsum(f));
+    const cpu = src.cpu;
+    const tk = src.app;
+    const s = this.newSkb(j, t0, null);
+    this.txSkbState(s, f, pl);
+    let t = this.fromContainer(j, f, pl, s, p, t0, cpu, tk);
+    const inIf = src.host.ovsIf as Iface;
+    const dev = devFrag(inIf, inIf.ifindex);
+    s.hash = f.rss[pl.dir];
+    t += this.dt(1000, 5000);
+    this.kev(j, t, cpu, tk, P_LOOKUP, s, p, p.len, dev, '', this.lookupFrag(f.dp[pl.dir], rng));
+    t += this.dt(1000, 4000);
+    this.kev(j, t, cpu, tk, P_EXEC, s, p, p.len, dev, '', `,"ovs":{"event_type":"action_execute","action":"push_vlan","recirc_id":0}`);
+    s.vlan = VLAN_ACCEL; // the tag lives in skb->vlan_tci for now
+    t += this.dt(500, 2000);
+    this.kev(j, t, cpu, tk, P_EXEC, s, p, p.len, dev, '', `,"ovs":{"event_type":"action_execute","action":"output","port":${OVS_UPLINK_PORT},"recirc_id":0}`);
+    // eth1 has no TX VLAN offload: validate_xmit_vlan() inserts the tag into the data,
+    // reallocating the head (pskb_expand_head) — invisible in skb-tracking, which keeps
+    // reporting the original head.
+    const tagged = this.frame(f, pl, t0, this.txCsum(f), { vlan: VLAN_ID });
+    s.vlan = '';
+    t += this.dt(1000, 5000);
+    const out = devFrag(ETH1, inIf.ifindex);
+    this.kev(j, t, cpu, tk, P_XMIT, s, tagged, tagged.len, out, '', '');
+    if (rng.chance(0.85)) this.kev(j, t + this.dt(4000, 60_000), cpu, this.softirq(cpu), P_CONSUME, s, tagged, tagged.len, out, '', '');
+  }
+
+  /** External host -> container: RX on eth1 with the tag in vlan_accel, pop_vlan, output. */
+  private uplinkIngress(j: Journey, f: Flow, pl: Plan, t0: number): void {
+    const rng = this.rng;
+    const p = this.frame(f, pl, t0, 'full');
+    const cpu = f.rss[pl.dir] % NCPU;
+    const tk = this.softirq(cpu);
+    const s = this.newSkb(j, t0, null);
+    s.hash = f.rss[pl.dir];
+    s.ipSummed = 1;
+    s.vlan = VLAN_ACCEL;
+    let t = t0;
+    this.kev(j, t, cpu, tk, P_RECV, s, p, p.l3, devFrag(ETH1), '', '');
+    const dev = devFrag(ETH1, ETH1.ifindex);
+    t += this.dt(1000, 5000);
+    this.kev(j, t, cpu, tk, P_LOOKUP, s, p, p.len, dev, '', this.lookupFrag(f.dp[pl.dir], rng));
+    t += this.dt(1000, 4000);
+    this.kev(j, t, cpu, tk, P_EXEC, s, p, p.len, dev, '', `,"ovs":{"event_type":"action_execute","action":"pop_vlan","recirc_id":0}`);
+    s.vlan = '';
+    t += this.dt(500, 2000);
+    this.kev(j, t, cpu, tk, P_EXEC, s, p, p.len, dev, '', `,"ovs":{"event_type":"action_execute","action":"output","port":${f.c.host.ovsPort},"recirc_id":0}`);
+    this.toContainer(j, f, pl, s, p, t, cpu, tk, ETH1.ifindex, '');
+  }
+
+  /**
+   * A handler batch of 1-3 flow misses from one CPU (per-CPU upcall dispatch: one
+   * handler per CPU), following the real chain of §6:
+   *   kernel (CPU c, sender's context): xmit, RX on the OVS port, lookup miss,
+   *     tp ovs_dp_upcall, kretprobe queue_userspace_packet (queue_id = jhash), kretprobe
+   *     ovs_dp_upcall, consume of the original skb;
+   *   ovs-vswitchd handler: usdt recv_upcall per received upcall, then per upcall
+   *     op_flow_put / op_flow_execute;
+   *   kernel (handler context): the executed packet is a NEW skb (new tracking id) whose
+   *     action_execute events carry queue_id, then it reaches the destination container.
+   */
+  private upcallBatch(j: Journey, t0: number): void {
+    const rng = this.rng;
+    const k = rng.chance(0.15) ? rng.int(2, 3) : 1;
+    const cpu = rng.int(0, NCPU - 1);
+    const handler = HANDLERS[cpu];
+    const port = this.portIds[cpu];
+    interface Item {
+      f: Flow;
+      pl: Plan;
+      pre: Pkt;
+      post: Pkt;
+      s: Skb;
+      qid: number;
+      failed: boolean;
+      outcome: UpcallOutcome;
+      put: boolean;
+      batchIdx: number;
+    }
+    const items: Item[] = [];
+    let t = t0;
+    let lastEnq = t0;
+    for (let i = 0; i < k; i++) {
+      const f = this.pickFlow('ovs');
+      const pl = this.nextPlan(f);
+      const src = pl.dir === 0 ? f.c : f.s;
+      const tk = src.app;
+      const failed = rng.chance(0.06);
+      // Times of this packet's kernel-side events, fixed before the queue_id check.
+      const tRecv = t + this.dt(2000, 15_000);
+      const tLookup = tRecv + this.dt(1000, 5000);
+      const tUp = tLookup + this.dt(5000, 20_000);
+      const tEnq = tUp + this.dt(4000, 15_000);
+      // queue_id = jhash of the first 64 bytes: ensure no other upcall with the same id
+      // is being correlated at the same time (Retis's queue map would mix them up).
+      let salt = 0;
+      let pre = this.frame(f, pl, t, this.txCsum(f));
+      let qid = ovsQueueId(pre.bytes);
+      for (;;) {
+        const other = this.inflightQ.get(qid);
+        if (!other || other[1] < tEnq || other[0] > tEnq + MAX_UPCALL_SPAN_NS) break;
+        salt++;
+        pre = this.frame(f, pl, t, this.txCsum(f), { salt });
+        qid = ovsQueueId(pre.bytes);
+      }
+      const post = f.svc ? this.frame(f, pl, t, this.txCsum(f), { post: true, salt }) : pre;
+      const s = this.newSkb(j, t, null);
+      this.txSkbState(s, f, pl);
+      this.kev(j, t, cpu, tk, P_XMIT, s, pre, pre.len, devFrag(src.host.veth as Iface), '', '');
+      const inIf = src.host.ovsIf as Iface;
+      this.kev(j, tRecv, cpu, tk, P_RECV, s, pre, pre.l3, devFrag(inIf), '', '');
+      const dev = devFrag(inIf, inIf.ifindex);
+      s.hash = f.rss[pl.dir];
+      this.kev(j, tLookup, cpu, tk, P_LOOKUP, s, pre, pre.len, dev, '', this.lookupFrag(null, rng));
+      this.kev(j, tUp, cpu, tk, P_UPCALL, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"upcall","cmd":1,"port":${port},"cpu":${cpu}}`);
+      const ret = failed ? -11 : 0;
+      this.kev(j, tEnq, cpu, tk, P_ENQUEUE, s, pre, pre.len, dev, '',
+        `,"ovs":{"event_type":"upcall_enqueue","ret":${ret},"cmd":1,"port":${port},"upcall_ts":${tUp},"upcall_cpu":${cpu},"queue_id":${qid}}`);
+      const tRet = tEnq + this.dt(3000, 20_000);
+      this.kev(j, tRet, cpu, tk, P_UPCALL_RET, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"upcall_return","upcall_ts":${tUp},"upcall_cpu":${cpu},"ret":${ret}}`);
+      // ovs_dp_process_packet consumes the original skb on success and on -EAGAIN alike.
+      this.kev(j, tRet + this.dt(1000, 5000), cpu, tk, P_CONSUME, s, pre, pre.len, dev, '', '');
+      this.inflightQ.set(qid, [tEnq, tEnq]);
+      items.push({ f, pl, pre, post, s, qid, failed, outcome: failed ? 'enqueue_failed' : 'executed', put: true, batchIdx: -1 });
+      lastEnq = Math.max(lastEnq, tEnq);
+      t = tRet + this.dt(2000, 20_000);
+    }
+
+    // Received upcalls, in enqueue (= netlink socket) order. The BPF batch tracker hands
+    // operations to upcalls in order, moving on when an op type repeats, so the upcalls
+    // with put+exec come first, exec-only next, and unanswered ones last — any other
+    // order would make Retis itself misattribute operations.
+    const recvd = items.filter((x) => !x.failed);
+    const kinds = recvd.map(() => rng.weighted([82, 10, 8])).sort((a, b) => a - b);
+    recvd.forEach((x, i) => {
+      x.batchIdx = i;
+      x.put = kinds[i] === 0;
+      x.outcome = kinds[i] === 2 ? 'lost_in_userspace' : 'executed';
+    });
+    for (const x of items) j.upcalls.push(x.outcome);
+    if (recvd.length === 0) return;
+
+    const hcpu = rng.int(0, NCPU - 1);
+    let th = lastEnq + this.dt(20_000, 150_000);
+    const batchTs = th;
+    for (const x of recvd) {
+      // recv_upcall's batch_idx is always 0: the tracker only advances while processing.
+      this.uev(j, th, hcpu, handler, U_RECV, x.s.ti,
+        `{"event_type":"recv_upcall","type":0,"pkt_size":${x.pre.len},"key_size":${x.f.keySize},"queue_id":${x.qid},"batch_ts":${batchTs},"batch_idx":0}`);
+      th += this.dt(800, 3000);
+    }
+    th += this.dt(10_000, 60_000);
+    const executed = recvd.filter((x) => x.outcome === 'executed');
+    for (const x of executed) {
+      if (x.put) {
+        this.uev(j, th, hcpu, handler, U_PUT, x.s.ti,
+          `{"event_type":"flow_operation","op_type":"put","queue_id":${x.qid},"batch_ts":${batchTs},"batch_idx":${x.batchIdx}}`);
+        th += this.dt(1500, 6000);
+      }
+      this.uev(j, th, hcpu, handler, U_EXEC, x.s.ti,
+        `{"event_type":"flow_operation","op_type":"exec","queue_id":${x.qid},"batch_ts":${batchTs},"batch_idx":${x.batchIdx}}`);
+      th += this.dt(1500, 6000);
+    }
+    let last = th;
+    // The netlink OVS_PACKET_CMD_EXECUTE requests: a new skb per packet, actions tagged
+    // with queue_id, then the packet reaches its destination, all in the handler's context.
+    for (const x of executed) {
+      const tx = th + this.dt(8000, 25_000);
+      const ns = this.newSkb(j, tx - this.dt(1000, 6000), x.s.ti);
+      ns.hash = x.s.hash;
+      const src = x.pl.dir === 0 ? x.f.c : x.f.s;
+      const r = this.actions(j, x.f, x.pl, ns, x.pre, x.post, tx, hcpu, handler.task, devFrag(src.host.ovsIf as Iface), x.qid);
+      this.toContainer(j, x.f, x.pl, ns, x.post, r.t, hcpu, handler.task, undefined, r.ct);
+      th = r.t + this.dt(3000, 15_000);
+      last = Math.max(last, r.t);
+    }
+    for (const x of items) {
+      const e = this.inflightQ.get(x.qid);
+      if (e) e[1] = Math.max(e[1], last);
+    }
+  }
+
+  // ----- drops -------------------------------------------------------------
+
+  private dropJourney(j: Journey, t: number, kind: DropKind): void {
+    const rng = this.rng;
+    if (kind === 'OVS_DROP_LAST_ACTION') {
+      const f = this.pickFlow('ovs');
+      this.ovsFast(j, f, this.nextPlan(f), t, true);
+      return;
+    }
+    // One-off packets from a remote host to us: a fresh flow that is never reused.
+    const proto = kind === 'TCP_CSUM' ? PROTO_TCP : rng.chance(0.7) ? PROTO_TCP : PROTO_UDP;
+    const f = this.newFlow('host');
+    f.proto = proto;
+    f.hostCt = true;
+    const remote = rng.pick(REMOTES);
+    f.c = this.ep(remote, rng.int(32768, 60999), SWAPPER[0]);
+    const port =
+      kind === 'NO_SOCKET' ? rng.pick(proto === PROTO_TCP ? [8081, 9090, 25] : [161, 5060, 33434])
+      : kind === 'NETFILTER_DROP' ? rng.pick(proto === PROTO_TCP ? [3306, 23, 445] : [137, 1900])
+      : proto === PROTO_TCP ? 443 : 53;
+    f.s = this.ep(LOCAL, port, LOCAL.apps[1]);
+    f.ctBase = this.ctBase(f);
+    if (kind === 'TCP_CSUM') f.n = 3; // mid-connection data segment
+    const pl = this.nextPlan(f);
+    if (pl.dir !== 0) pl.dir = 0;
+    this.hostRx(j, f, pl, t, kind, kind === 'OTHERHOST' ? OTHER : undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Library entry points
+// ---------------------------------------------------------------------------
+
+/** Lines of a synthetic Retis event file (startup event first), without newlines. */
+export function generateEvents(opts: GenOptions): Iterable<string> {
+  return new RetisEventGenerator(opts).lines();
+}
+
+/** The ground truth of generateEvents(opts) (runs the generator, discarding the lines). */
+export function expectedStats(opts: GenOptions): Truth {
+  const g = new RetisEventGenerator(opts);
+  for (const _ of g.lines()) {
+    // consume
+  }
+  return g.truth();
+}
+
+/**
+ * Streams the event file to `path` (large buffered synchronous writes: memory stays
+ * bounded by the packets in flight) and writes `path + '.truth.json'`.
+ */
+export function writeEventFile(opts: GenOptions, path: string): Truth {
+  const g = new RetisEventGenerator(opts);
+  const fd = openSync(path, 'w');
+  try {
+    let buf: string[] = [];
+    let size = 0;
+    for (const line of g.lines()) {
+      buf.push(line);
+      size += line.length + 1;
+      if (size >= 8 << 20) {
+        buf.push('');
+        writeSync(fd, buf.join('\n'));
+        buf = [];
+        size = 0;
+      }
+    }
+    if (buf.length) {
+      buf.push('');
+      writeSync(fd, buf.join('\n'));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const truth = g.truth();
+  writeFileSync(`${path}.truth.json`, `${JSON.stringify(truth, null, 2)}\n`);
+  return truth;
+}
+
+// ---------------------------------------------------------------------------
+// CLI
+// ---------------------------------------------------------------------------
+
+const USAGE =
+  'usage: npx tsx bench/gen/generate.ts --events N [--seed S] [--ovs-ratio R] [--drop-ratio R] [--clone-ratio R] -o FILE';
+
+function parseCli(argv: string[]): { opts: GenOptions; out: string } {
+  const opts: GenOptions = { events: NaN };
+  let out = '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const val = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    const num = (): number => {
+      const v = val();
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${flag}: not a number: ${v}`);
+      return n;
+    };
+    switch (flag) {
+      case '--events':
+      case '-n':
+        opts.events = num();
+        break;
+      case '--seed':
+        opts.seed = num();
+        break;
+      case '--ovs-ratio':
+        opts.ovsRatio = num();
+        break;
+      case '--drop-ratio':
+        opts.dropRatio = num();
+        break;
+      case '--clone-ratio':
+        opts.cloneRatio = num();
+        break;
+      case '-o':
+      case '--out':
+        out = val();
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${a}\n${USAGE}`);
+    }
+  }
+  if (!Number.isFinite(opts.events)) throw new Error(`--events is required\n${USAGE}`);
+  if (!out) throw new Error(`-o FILE is required\n${USAGE}`);
+  return { opts, out };
+}
+
+function main(): void {
+  let parsed: { opts: GenOptions; out: string };
+  try {
+    parsed = parseCli(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  const t0 = process.hrtime.bigint();
+  const truth = writeEventFile(parsed.opts, parsed.out);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  process.stderr.write(
+    `wrote ${parsed.out}: ${truth.events} events (+ startup), ${truth.packets} packets, ${truth.series} series, ` +
+      `${truth.drops} drops, ${truth.upcalls.total} upcalls in ${secs.toFixed(2)} s ` +
+      `(${Math.round(truth.events / secs)} events/s); truth in ${parsed.out}.truth.json\n`,
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
