@@ -44,7 +44,8 @@ export type BtfType =
   | (Base & { kind: 'float'; size: number })
   | (Base & { kind: 'decl_tag'; type: number; componentIdx: number });
 
-export type BtfTypeOf<K extends BtfKind> = Extract<BtfType, { kind: K }>;
+// Intersection (not Extract): variants sharing a shape list several kinds ('struct' | 'union').
+export type BtfTypeOf<K extends BtfKind> = BtfType & { kind: K };
 
 /** Result of {@link Btf.memberPath}: how to reach a (possibly nested, through pointers) member. */
 export interface MemberAccess {

@@ -5,7 +5,7 @@
 //
 //   node bpf/build.mjs              build everything, exit 1 with the reason on failure (npm run build:bpf)
 //   node bpf/build.mjs --optional   install hook: never fails; prints one line when it cannot build
-//   options: --force (rebuild all), --verbose, --only=bpf|native
+//   options: --force (rebuild all), --verbose, --only=bpf|native, --build-dir=DIR
 //
 // Outputs (all under build/, gitignored):
 //   build/include/vmlinux.h          kernel types from BTF (bpftool); CO-RE relocates them at load
@@ -15,18 +15,20 @@
 //   build/bpf-build.json             what was built, with which tools (read by bpf/native.ts for messages)
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD = join(ROOT, 'build');
+const buildDirArg = process.argv.find((a) => a.startsWith('--build-dir='))?.slice(12);
+// --build-dir: build elsewhere (tests of this script); the default is the one bpf/native.ts reads.
+const BUILD = buildDirArg ? resolve(buildDirArg) : join(ROOT, 'build');
 const LOG = join(BUILD, 'bpf-build.log');
 const INSTALL_HINT = 'apt-get install clang libbpf-dev libelf-dev bpftool make g++, then npm run build:bpf';
 
 /** Directories scanned for BPF sources (*.bpf.c) and record layouts (*.layout.ts). */
 export const SOURCE_DIRS = ['bpf/progs', 'capture/progs', 'tests/bpf/progs', 'bench/ringbuf'];
 
-const args = new Set(process.argv.slice(2));
+const args = new Set(process.argv.slice(2).filter((a) => !a.startsWith('--build-dir=')));
 const optional = args.has('--optional');
 const force = args.has('--force');
 const verbose = args.has('--verbose');
@@ -275,7 +277,7 @@ async function main() {
     const hint = e instanceof BuildError && e.hint ? `: ${e.hint}` : '';
     if (optional) {
       // One line, never a failed npm install: analysis does not need any of this.
-      process.stderr.write(`retis-ts: native capture support not built (${first})${hint} [details: build/bpf-build.log]\n`);
+      process.stderr.write(`retis-ts: native capture support not built (${first})${hint} [details: ${relative(process.cwd(), LOG)}]\n`);
       return 0;
     }
     process.stderr.write(`retis-ts: native build failed: ${msg}${hint ? `\n  fix${hint}` : ''}\n  full log: ${relative(process.cwd(), LOG)}\n`);

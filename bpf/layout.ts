@@ -74,7 +74,7 @@ export interface Layout<F extends FieldSpec = FieldSpec> {
   readonly size: number;
   readonly align: number;
   readonly offsets: { readonly [K in keyof F]: number };
-  /** Decode one record starting at `base` (byte offset into `view`). Byte arrays are views, not copies. */
+  /** Decode one record starting at `base` (byte offset into `view`). Byte arrays are copies. */
   decode(view: DataView, base?: number): Decoded<F>;
   /** A reader for one field: the hot-path way to decode a column without building objects. */
   reader<K extends keyof F & string>(field: K): FieldReader<FieldValue<F[K]>>;
@@ -133,7 +133,8 @@ function fieldReader(f: FieldInfo): FieldReader<unknown> {
   if (f.length === undefined) return scalarReader(f.type, off);
   if (f.type === 'u8') {
     const len = f.length;
-    return (v, b) => new Uint8Array(v.buffer, v.byteOffset + b + off, len);
+    // A copy: ring batches are recycled after their callback, a view would not survive it.
+    return (v, b) => new Uint8Array(v.buffer, v.byteOffset + b + off, len).slice();
   }
   const elem = SCALAR_SIZE[f.type];
   const readers = Array.from({ length: f.length }, (_, i) => scalarReader(f.type as ScalarType, off + i * elem));

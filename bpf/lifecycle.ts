@@ -27,7 +27,8 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 function onSignal(sig: NodeJS.Signals): void {
   // Other listeners present: the application owns shutdown order (it must close or exit).
   if (process.listenerCount(sig) > 1) return;
-  closeAll();
+  const n = closeAll();
+  if (process.env.RETIS_BPF_TRACE_SHUTDOWN) process.stderr.write(`retis-ts: ${sig}: closed ${n} BPF resources\n`);
   for (const s of SIGNALS) process.removeListener(s, signalHandlers.get(s)!);
   process.kill(process.pid, sig);
 }
@@ -37,7 +38,10 @@ const signalHandlers = new Map<NodeJS.Signals, () => void>(SIGNALS.map((s) => [s
 function install(): void {
   if (installed) return;
   installed = true;
-  process.on('exit', () => closeAll());
+  process.on('exit', () => {
+    const n = closeAll();
+    if (process.env.RETIS_BPF_TRACE_SHUTDOWN) process.stderr.write(`retis-ts: exit: closed ${n} BPF resources\n`);
+  });
   for (const s of SIGNALS) process.on(s, signalHandlers.get(s)!);
 }
 

@@ -40,6 +40,8 @@ export interface NativeMapInfo {
 }
 
 export interface NativeRingOptions {
+  /** 1: batches may outlive the callback (freed by GC); 0: detached after the callback. */
+  keepBatches?: number;
   batchBytes?: number;
   pollMs?: number;
   flushMs?: number;
@@ -90,7 +92,7 @@ export interface NativeBinding {
   probeProgLoad(progType: number, expectedAttachType: number, attachBtfId: number): { errno: number; log: string };
   ringbufOpen(mapFds: number[], opts: NativeRingOptions, cb: NativeBatchCallback): ReaderHandle;
   ringbufFlush(r: ReaderHandle): number;
-  ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint };
+  ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; poolMisses: bigint };
   ringbufClose(r: ReaderHandle): void;
 }
 

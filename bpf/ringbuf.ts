@@ -25,7 +25,11 @@ import type { BpfMap } from './object.ts';
 /** Per-record header in a batch: u32 size, u32 ring index; payload follows, padded to 8 bytes. */
 export const RECORD_HEADER_BYTES = 8;
 
-/** One batch of records. Valid as long as you keep it (the memory is freed by GC). */
+/**
+ * One batch of records. By default valid only during the `onBatch` call: its memory goes back to
+ * the reader right after, and a kept reference reads as a detached (empty) buffer, never as other
+ * data. Open the reader with `keepBatches: true` to keep batches (zero copy, freed by GC).
+ */
 export class RingBatch {
   readonly view: DataView;
   constructor(readonly buffer: ArrayBuffer, readonly count: number) {
@@ -65,6 +69,11 @@ export class RingBatch {
 }
 
 export interface RingBufOptions {
+  /**
+   * Keep batches past the callback (e.g. zero-copy into Arrow). Default false: each batch is
+   * recycled after its callback, which is faster (no GC-paced buffer churn) and safe (detached).
+   */
+  keepBatches?: boolean;
   /** Bytes per batch (default 1 MiB). Bigger: fewer JS calls; smaller: lower memory per batch. */
   batchBytes?: number;
   /** Drain interval when the BPF side does not wake us (default 10 ms). */
@@ -83,6 +92,8 @@ export interface RingBufStats {
   batches: number;
   /** Records larger than a batch (each got a batch of its own). */
   oversize: number;
+  /** Batch buffers allocated because none was free for reuse (process-wide). */
+  poolMisses: number;
 }
 
 export class RingBufReader {
@@ -103,7 +114,7 @@ export class RingBufReader {
       if (fd < 0) throw new BpfError({ op: 'RingBufReader.open', target: m.name, kind: 'invalid', hint: 'Load the object before opening its ring buffer.' });
       return fd;
     });
-    const nopts: { batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number } = {};
+    const nopts: { keepBatches: number; batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number } = { keepBatches: opts.keepBatches ? 1 : 0 };
     if (opts.batchBytes !== undefined) nopts.batchBytes = opts.batchBytes;
     if (opts.pollMs !== undefined) nopts.pollMs = opts.pollMs;
     if (opts.flushMs !== undefined) nopts.flushMs = opts.flushMs;
@@ -168,9 +179,9 @@ export class RingBufReader {
 
   stats(): RingBufStats {
     const h = this.#handle;
-    if (!h) return { records: 0, bytes: 0, batches: 0, oversize: 0 };
+    if (!h) return { records: 0, bytes: 0, batches: 0, oversize: 0, poolMisses: 0 };
     const s = native().ringbufStats(h);
-    return { records: Number(s.records), bytes: Number(s.bytes), batches: Number(s.batches), oversize: Number(s.oversize) };
+    return { records: Number(s.records), bytes: Number(s.bytes), batches: Number(s.batches), oversize: Number(s.oversize), poolMisses: Number(s.poolMisses) };
   }
 
   /** Stop the reader thread and free the rings' mappings (idempotent, synchronous). */

@@ -192,8 +192,9 @@ export function formatEvent(ev: RetisEvent, opts: FormatOptions): string {
 /**
  * Text of one sorted series: the first event as formatEvent does, each following one
  * indented 4 with `↳` marking its first line (continuation lines at 6). Events are
- * joined by "\n", without a trailing newline (`retis sort`/`print` add "\n" then a blank
- * line). Startup events in the series update the offset for the events after them.
+ * joined by "\n", without a trailing newline: `retis sort`/`print` then write "\n\n" (a
+ * blank line after every series, in single-line format too; EventPrinter.series does
+ * it). Startup events in the series update the offset for the events after them.
  */
 export function formatSeries(events: RetisEvent[], opts: FormatOptions): string {
   let offset = opts.monotonicOffsetNs;

@@ -227,7 +227,8 @@ class PacketPrinter {
     const frag = ((d[o + 6] & 0x1f) << 8) | d[o + 7];
     this.out += ` tos 0x${(tos >> 2).toString(16)}${ecn === 1 ? ' ECT(1)' : ecn === 2 ? ' ECT(0)' : ecn === 3 ? ' CE' : ''} ttl ${d[o + 8]} id ${u16At(d, o + 4)} off ${frag * 8}`;
 
-    // Retis's own flag bit naming (bit 2 `+`, bit 1 `DF`, bit 0 `rsvd`).
+    // Retis's naming of the 3 flag bits, kept for identical output even though it is
+    // swapped against tcpdump's: the reserved bit prints as `+` and MF as `rsvd`.
     const flags = d[o + 6] >> 5;
     if (flags !== 0) {
       let f = '';

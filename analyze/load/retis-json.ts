@@ -171,6 +171,11 @@ function sectionExprs(compat: number): string[] {
  * `src`, `seq`, `series`, `host`, `wall_ns`; `eid` is added by the loader).
  */
 export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false): string {
+  return modelSelect(retisSectionsSelect(info, ignoreErrors), { src: info.path, host, offsetNs: info.offsetNs });
+}
+
+/** The file's rows as `_seq`, `_series` and the model's section columns (fixups applied). */
+export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false): string {
   const path = sqlLiteral(info.path);
   const types = readTypes();
   const cols = `{${types.map((t) => `${sqlLiteral(t.name)}: ${sqlLiteral(sqlType(t.type))}`).join(', ')}}`;
@@ -186,6 +191,5 @@ export function retisFileSelect(info: RetisFileInfo, host: string | null, ignore
     raw = `SELECT row_number() OVER (ORDER BY _line, _pos) AS _seq, _line AS _series, unnest(_ev) FROM (
              SELECT ordinality AS _line, generate_subscripts(s, 1) AS _pos, unnest(s) AS _ev FROM ${arr})`;
   }
-  const sections = `SELECT _seq, _series, ${sectionExprs(info.compat).join(', ')} FROM (${raw})`;
-  return modelSelect(sections, { src: info.path, host, offsetNs: info.offsetNs });
+  return `SELECT _seq, _series, ${sectionExprs(info.compat).join(', ')} FROM (${raw})`;
 }

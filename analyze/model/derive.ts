@@ -10,6 +10,21 @@
  */
 
 /** Macros created once per connection (`CREATE OR REPLACE MACRO`). */
+/** For each 8-bit mask of zero groups: the longest run (>= 2; first on ties) as start * 16 + length, else 0. */
+const V6_BEST = `[${Array.from({ length: 256 }, (_, m) => {
+  let best = 0;
+  let bestLen = 1;
+  for (let i = 0; i < 8; i++) {
+    let n = 0;
+    while (i + n < 8 && m & (1 << (i + n))) n++;
+    if (n > bestLen) {
+      best = i * 16 + n;
+      bestLen = n;
+    }
+  }
+  return best;
+}).join(', ')}]`;
+
 export const PACKET_MACROS_SQL = `
 CREATE OR REPLACE MACRO rt_u8(b, o) AS
   CASE WHEN octet_length(b) > o THEN b[o + 1 : o + 1]::BIT::UTINYINT END;
@@ -24,23 +39,24 @@ CREATE OR REPLACE MACRO rt_etype(b, l3) AS rt_u16(b, l3 - 2);
 CREATE OR REPLACE MACRO rt_ipv4(b, o) AS
   CASE WHEN octet_length(b) >= o + 4 THEN
     concat_ws('.', rt_u8(b, o), rt_u8(b, o + 1), rt_u8(b, o + 2), rt_u8(b, o + 3)) END;
--- RFC 5952 text: lowercase, no leading zeros, the longest run (>= 2, first on ties) of
--- zero groups as '::'. Runs are found as maximal ':0:0:' matches of ':g1:...:g8:'.
-CREATE OR REPLACE MACRO rt_ipv6_groups(b, o) AS
-  ':' || array_to_string(list_transform(range(8), i -> printf('%x', rt_u16(b, o + 2 * i))), ':') || ':';
-CREATE OR REPLACE MACRO rt_ipv6_best(s) AS
-  list_reduce(list_prepend('', regexp_extract_all(s, '(?::0)+:')),
-              (a, x) -> CASE WHEN length(x) > length(a) THEN x ELSE a END);
-CREATE OR REPLACE MACRO rt_ipv6_fold(r) AS
-  CASE WHEN r = '::' THEN r
-       ELSE CASE WHEN starts_with(r, '::') THEN ':' ELSE '' END
-            || r[2 : length(r) - 1]
-            || CASE WHEN ends_with(r, '::') THEN ':' ELSE '' END END;
-CREATE OR REPLACE MACRO rt_ipv6_text(s) AS
-  CASE WHEN length(rt_ipv6_best(s)) >= 5 THEN rt_ipv6_fold(regexp_replace(s, rt_ipv6_best(s), '::'))
-       ELSE s[2 : length(s) - 1] END;
-CREATE OR REPLACE MACRO rt_ipv6(b, o) AS
-  CASE WHEN octet_length(b) >= o + 16 THEN rt_ipv6_text(rt_ipv6_groups(b, o)) END;
+-- IPv6 text per RFC 5952 (lowercase, no leading zeros, the longest run of two or more
+-- zero groups, the first on ties, as '::'), without regular expressions: the 16 bytes
+-- become 32 hex digits once, a bit mask says which groups are zero, and a 256-entry
+-- table (V6_BEST, computed in TypeScript) gives that mask's run as start * 16 + length.
+CREATE OR REPLACE MACRO rt_v6g(h, i) AS coalesce(nullif(ltrim(substr(h, 4 * i + 1, 4), '0'), ''), '0');
+CREATE OR REPLACE MACRO rt_v6mask(h) AS
+  (substr(h, 1, 4) = '0000')::INT + 2 * (substr(h, 5, 4) = '0000')::INT + 4 * (substr(h, 9, 4) = '0000')::INT
+  + 8 * (substr(h, 13, 4) = '0000')::INT + 16 * (substr(h, 17, 4) = '0000')::INT + 32 * (substr(h, 21, 4) = '0000')::INT
+  + 64 * (substr(h, 25, 4) = '0000')::INT + 128 * (substr(h, 29, 4) = '0000')::INT;
+CREATE OR REPLACE MACRO rt_v6join(l, sl) AS
+  CASE WHEN sl = 0 THEN array_to_string(l, ':')
+       ELSE array_to_string(l[1 : sl // 16], ':') || '::' || array_to_string(l[sl // 16 + sl % 16 + 1 : 8], ':') END;
+CREATE OR REPLACE MACRO rt_v6text(h) AS
+  rt_v6join([rt_v6g(h, 0), rt_v6g(h, 1), rt_v6g(h, 2), rt_v6g(h, 3), rt_v6g(h, 4), rt_v6g(h, 5), rt_v6g(h, 6), rt_v6g(h, 7)],
+            ${V6_BEST}[rt_v6mask(h) + 1]);
+-- 32 lowercase hex digits of the 16 bytes at o (computed once per row, in a layer).
+CREATE OR REPLACE MACRO rt_v6hex(b, o) AS
+  CASE WHEN octet_length(b) >= o + 16 THEN lower(hex(b[o + 1 : o + 16])) END;
 CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
   CASE WHEN et = 2054 THEN 'arp'
        WHEN p IS NULL THEN NULL
@@ -76,8 +92,8 @@ const FLAT_FROM_SECTIONS = `
   netns.inum AS netns_inum,
   packet.len AS len,
   _et AS ethertype,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_ipv6(_b, _l3 + 8) END AS saddr,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_ipv6(_b, _l3 + 24) END AS daddr,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_v6text(_s6) END AS saddr,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_v6text(_d6) END AS daddr,
   _p AS ip_proto,
   rt_proto_name(_et, _p) AS proto,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
@@ -97,9 +113,11 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = []):
       CASE _et WHEN 2048 THEN rt_u8(_b, _l3 + 9) WHEN 34525 THEN rt_u8(_b, _l3 + 6) END AS _p,
       CASE _et WHEN 2048 THEN
              CASE WHEN (rt_u16(_b, _l3 + 6) & 8191) = 0 THEN _l3 + 4 * (rt_u8(_b, _l3) & 15) END
-           WHEN 34525 THEN _l3 + 40 END AS _l4
+           WHEN 34525 THEN _l3 + 40 END AS _l4,
+      CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 8) END AS _s6,
+      CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 24) END AS _d6
     FROM (${l3})`;
-  return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, '_b', '_l3', '_et', '_p', '_l4'].join(', ')}) FROM (${l4})`;
+  return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, '_b', '_l3', '_et', '_p', '_l4', '_s6', '_d6'].join(', ')}) FROM (${l4})`;
 }
 
 export function sqlString(s: string): string {

@@ -41,34 +41,37 @@ WITH RECURSIVE walk(tid, cur, depth) AS (
 )
 SELECT tid, arg_max(cur, depth) AS root FROM walk GROUP BY tid;
 
+-- Each event's series: its upcall's (for OVS events found through an enqueue), else its
+-- own tracking id; either followed through aliases to the root.
 CREATE OR REPLACE TEMP TABLE _membership AS
-SELECT e.eid, e.ts,
-       CASE WHEN q.eid IS NOT NULL THEN coalesce(rq.root, q.up_track, ra.root, e.track_id)
-            WHEN n.eid IS NOT NULL THEN coalesce(rn.root, n.up_track, ra.root, e.track_id)
-            ELSE coalesce(ra.root, e.track_id) END AS series_tid
+SELECT e.eid, e.ts, e.track_id, e."skb-tracking" AS st,
+       coalesce(rx.root, x.up_track, ra.root, e.track_id) AS series_tid
 FROM events e
-LEFT JOIN _qref q ON q.eid = e.eid
-LEFT JOIN _enq n ON n.eid = e.eid
-LEFT JOIN _root rq ON rq.tid = q.up_track
-LEFT JOIN _root rn ON rn.tid = n.up_track
+LEFT JOIN (SELECT eid, up_track FROM _qref WHERE up_track IS NOT NULL
+           UNION ALL SELECT eid, up_track FROM _enq) x ON x.eid = e.eid
+LEFT JOIN _root rx ON rx.tid = x.up_track
 LEFT JOIN _root ra ON ra.tid = e.track_id;
-
--- A series' `tracking.skb` is the skb-tracking section first seen with its id.
-CREATE OR REPLACE TEMP TABLE _first_skb AS
-SELECT track_id AS tid, arg_min("skb-tracking", eid) AS skb FROM events WHERE track_id IS NOT NULL GROUP BY track_id;
 
 -- Output order: Retis pops the series with the oldest key (timestamp, orig_head) unless
 -- the oldest untracked event is older. Untracked events leave in arrival order, so an
 -- untracked event goes before every series whose timestamp is not below the running
--- maximum of untracked timestamps up to it.
+-- maximum of untracked timestamps up to it. (Untracked events are few: computed apart.)
+CREATE OR REPLACE TEMP TABLE _untracked AS
+SELECT eid, max(ts) OVER (ORDER BY eid ROWS UNBOUNDED PRECEDING) AS k_ts
+FROM _membership WHERE series_tid IS NULL;
+
+-- One window pass numbers each series' events in arrival order and picks the series'
+-- `tracking.skb`: the skb-tracking section first seen with the series' own id.
 CREATE OR REPLACE TABLE series_map AS
-SELECT m.eid, m.series_tid, f.skb AS root_skb,
-       (row_number() OVER (PARTITION BY m.series_tid ORDER BY m.eid) - 1)::UINTEGER AS idx,
-       CASE WHEN m.series_tid IS NULL THEN max(m.ts) OVER (PARTITION BY m.series_tid IS NULL ORDER BY m.eid ROWS UNBOUNDED PRECEDING)
-            ELSE (m.series_tid >> 64)::UBIGINT END AS k_ts,
+SELECT m.eid, m.series_tid,
+       CASE WHEN m.series_tid IS NOT NULL THEN
+         first_value(CASE WHEN m.track_id = m.series_tid THEN m.st END IGNORE NULLS) OVER w END AS root_skb,
+       (row_number() OVER w - 1)::UINTEGER AS idx,
+       coalesce(u.k_ts, (m.series_tid >> 64)::UBIGINT) AS k_ts,
        CASE WHEN m.series_tid IS NULL THEN 0 ELSE 1 END AS k_kind,
        CASE WHEN m.series_tid IS NULL THEN 0::UBIGINT ELSE (m.series_tid & 18446744073709551615::UHUGEINT)::UBIGINT END AS k_head
-FROM _membership m LEFT JOIN _first_skb f ON f.tid = m.series_tid;
+FROM _membership m LEFT JOIN _untracked u ON u.eid = m.eid
+WINDOW w AS (PARTITION BY m.series_tid ORDER BY m.eid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
 
 DROP TABLE _ovs; DROP TABLE _enq; DROP TABLE _qref; DROP TABLE _alias; DROP TABLE _root;
-DROP TABLE _membership; DROP TABLE _first_skb;
+DROP TABLE _membership; DROP TABLE _untracked;

@@ -27,7 +27,7 @@
  * concatenations of them; packets are built once per packet (not per event); events
  * are merged into time order through a small heap holding only packets in flight.
  */
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ovsQueueId } from './jhash.ts';
 
@@ -338,12 +338,36 @@ const EXTERNALS: Host[] = [
 const VIP = { ip4: ip4('10.96.0.10'), ip6: ip6('fd00:96::10'), ip4s: '10.96.0.10', ip6s: 'fd00:96::10', port: 80 };
 
 // ---------------------------------------------------------------------------
-// Kernel-ish addresses (u64 > 2^53, kept as decimal strings rendered from BigInt)
+// Kernel-ish addresses (u64 > 2^53, rendered exactly as decimal strings)
 // ---------------------------------------------------------------------------
 
-const HEAD_BASE = 0xffff888100000000n; // skb data heads: kmalloc'ed, 1 KiB steps
-const SKB_BASE = 0xffff888600000000n; // struct sk_buff objects (skbuff_head_cache), 256 B steps
-const FLOW_BASE = 0xffff888700000000n; // OVS sw_flow / sw_flow_actions objects
+/**
+ * A u64 base split as hi * 1e10 + lo so that `base + offset` (offset < 2^35) can be
+ * printed exactly with plain doubles: BigInt arithmetic per skb was a visible cost.
+ */
+interface U64Base {
+  lo: number;
+  /** Decimal text of the high part for each possible carry (offsets < 2^35 < 4e10). */
+  hiText: string[];
+}
+function u64Base(v: bigint): U64Base {
+  const hi = Number(v / 10_000_000_000n);
+  return { lo: Number(v % 10_000_000_000n), hiText: [0, 1, 2, 3, 4].map((c) => String(hi + c)) };
+}
+/** Exact decimal text of base + off (0 <= off < 2^35). */
+function u64Str(b: U64Base, off: number): string {
+  let lo = b.lo + off;
+  let carry = 0;
+  while (lo >= 1e10) {
+    lo -= 1e10;
+    carry++;
+  }
+  const ls = String(lo);
+  return b.hiText[carry] + '0000000000'.slice(ls.length) + ls;
+}
+const HEAD_BASE = u64Base(0xffff888100000000n); // skb data heads: kmalloc'ed, 1 KiB steps
+const SKB_BASE = u64Base(0xffff888600000000n); // struct sk_buff objects (skbuff_head_cache), 256 B steps
+const FLOW_BASE = u64Base(0xffff888700000000n); // OVS sw_flow / sw_flow_actions objects
 
 /** A bijection of [0, 2^24): consecutive counters -> scattered but never-repeating slots. */
 function perm24(x: number): number {
@@ -368,12 +392,13 @@ const PROTO_ICMP = 1; // ICMP or ICMPv6, depending on the flow's family
 
 /** A packet as Retis captures it: bytes from the Ethernet header, at most 255 of them. */
 interface Pkt {
-  bytes: Uint8Array;
+  /** The captured bytes; only kept when asked for (upcalls hash them into queue_id). */
+  bytes: Uint8Array | null;
   len: number;
   l3: number;
   l4: number;
-  /** Rendered `packet` section. */
-  json: string;
+  /** Rendered `,"packet":{...},"skb":` (the skb section always follows the packet). */
+  frag: string;
 }
 
 type CsumMode = 'full' | 'partial' | 'bad';
@@ -410,7 +435,12 @@ interface FrameSpec {
   headersOnly: boolean;
   /** Bytes the IPv4/IPv6 length field claims beyond the real packet (PKT_TOO_SMALL). */
   ipLenExtra: number;
+  keepBytes: boolean;
 }
+
+// Frames are assembled in one reusable buffer: a typed-array allocation per packet
+// showed up in profiles, and only upcalled packets need their bytes afterwards.
+const FRAME_BUF = Buffer.alloc(2048);
 
 function sum16(b: Uint8Array, off: number, len: number, acc: number): number {
   const end = off + (len & ~1);
@@ -445,13 +475,53 @@ function tcpHeaderLen(flags: number): number {
 }
 
 /**
+ * TCP/UDP payload bytes come from one seeded random table; prefix sums of its 16-bit
+ * words (for both byte alignments) give any payload's checksum contribution in O(1),
+ * so a 1500-byte packet costs no more to build than the 255 bytes Retis captures.
+ */
+class PayloadTable {
+  readonly bytes: Buffer;
+  private readonly prefix: [Float64Array, Float64Array];
+
+  constructor(rng: Rng, size: number) {
+    this.bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4) put32(this.bytes, i, rng.u32());
+    const half = size >> 1;
+    this.prefix = [new Float64Array(half), new Float64Array(half)];
+    for (let par = 0; par < 2; par++) {
+      const pf = this.prefix[par];
+      let acc = 0;
+      for (let k = 0; k + 1 < half; k++) {
+        const j = par + 2 * k;
+        acc += (this.bytes[j] << 8) | this.bytes[j + 1];
+        pf[k + 1] = acc;
+      }
+    }
+  }
+
+  /** Offset where an n-byte payload (n <= 2048) keyed by `key` starts. */
+  start(key: number): number {
+    return key % (this.bytes.length - 4096);
+  }
+
+  /** Sum of the big-endian 16-bit words of bytes[start, start+n) (odd tail zero-padded). */
+  sum16(start: number, n: number): number {
+    const par = start & 1;
+    const k0 = (start - par) >> 1;
+    const pf = this.prefix[par];
+    let acc = pf[k0 + (n >> 1)] - pf[k0];
+    if (n & 1) acc += this.bytes[start + n - 1] << 8;
+    return acc;
+  }
+}
+
+/**
  * Builds a real Ethernet frame (optionally 802.1Q-tagged) with correct IPv4 header
  * checksum and L4 checksum: complete for packets that crossed a wire, pseudo-header
  * only (what the kernel leaves for offload) for CHECKSUM_PARTIAL ones, corrupted for
- * TCP_CSUM drops. Only the bytes Retis would capture are materialised when the
- * checksum does not need the full payload.
+ * TCP_CSUM drops. Only the bytes Retis would capture are materialised.
  */
-function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
+function buildFrame(sp: FrameSpec, table: PayloadTable): Pkt {
   const l2 = sp.vlan ? 18 : 14;
   const l3h = sp.v6 ? 40 : 20;
   const l4h = sp.proto === PROTO_TCP ? tcpHeaderLen(sp.flags) : 8;
@@ -459,10 +529,10 @@ function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
   const l3 = l3h + l4;
   const len = l2 + l3;
   const hdr = l2 + l3h + l4h;
-  const needAll = sp.csum !== 'partial' || sp.proto === PROTO_ICMP;
-  if (needAll && len > 1522) throw new Error(`internal: full-checksum frame too long (${len})`);
-  const phys = sp.headersOnly ? hdr : needAll ? len : Math.min(len, CAPTURE);
-  const b = new Uint8Array(phys);
+  const phys = sp.headersOnly ? hdr : Math.min(len, CAPTURE);
+  const b = FRAME_BUF;
+  b.fill(0, 0, hdr); // checksum, urgent pointer, TOS... must start at zero
+  const payStart = table.start(sp.payloadOff);
 
   // Ethernet
   b.set(sp.dstMac, 0);
@@ -503,6 +573,7 @@ function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
   // L4 header
   const l4Off = o;
   let csumOff: number;
+  if (phys < l2 + l3h + l4h) throw new Error('internal: frame shorter than its headers');
   if (sp.proto === PROTO_TCP) {
     put16(b, o, sp.sport);
     put16(b, o + 2, sp.dport);
@@ -514,18 +585,16 @@ function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
     csumOff = o + 16;
     let p = o + 20;
     if (sp.flags & TCP_SYN) {
-      b.set([2, 4], p);
-      put16(b, p + 2, sp.v6 ? 1440 : 1460);
-      b.set([4, 2, 8, 10], p + 4);
+      put32(b, p, 0x02040000 | (sp.v6 ? 1440 : 1460)); // mss
+      put32(b, p + 4, 0x0402080a); // sackOK, TS
       put32(b, p + 8, sp.tsval);
       put32(b, p + 12, sp.tsecr);
-      b.set([1, 3, 3, 7], p + 16);
+      put32(b, p + 16, 0x01030307); // nop, wscale 7
     } else {
-      b.set([1, 1, 8, 10], p);
+      put32(b, p, 0x0101080a); // nop, nop, TS
       put32(b, p + 4, sp.tsval);
       put32(b, p + 8, sp.tsecr);
     }
-    p = 0;
   } else if (sp.proto === PROTO_UDP) {
     put16(b, o, sp.sport);
     put16(b, o + 2, sp.dport);
@@ -542,17 +611,15 @@ function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
 
   // Payload: ping's struct timeval + 0x10.. pattern, else bytes from the seeded table.
   const n = phys - o;
-  if (n > 0) {
-    if (sp.proto === PROTO_ICMP) {
-      for (let i = 0; i < n; i++) b[o + i] = i < 16 ? 0 : (i + 0x10 - 16) & 0xff;
-      if (n >= 16) {
-        put32le(b, o, sp.stampSec);
-        put32le(b, o + 8, sp.stampUsec);
-      }
-    } else {
-      const start = sp.payloadOff % (payloadTable.length - 2048);
-      b.set(payloadTable.subarray(start, start + n), o);
+  if (sp.proto === PROTO_ICMP) {
+    if (len > CAPTURE) throw new Error('internal: ICMP frames are built whole');
+    for (let i = 0; i < n; i++) b[o + i] = i < 16 ? 0 : (i + 0x10 - 16) & 0xff;
+    if (n >= 16) {
+      put32le(b, o, sp.stampSec);
+      put32le(b, o + 8, sp.stampUsec);
     }
+  } else if (n > 0) {
+    table.bytes.copy(b, o, payStart, payStart + n); // no view allocation, unlike subarray()
   }
 
   // L4 checksum
@@ -565,21 +632,25 @@ function buildFrame(sp: FrameSpec, payloadTable: Uint8Array): Pkt {
   let check: number;
   if (sp.csum === 'partial' && sp.proto !== PROTO_ICMP) {
     check = fold(pseudo); // what tcp_v4_send_check & co leave for the NIC
-  } else {
+  } else if (sp.proto === PROTO_ICMP) {
     check = 0xffff ^ fold(sum16(b, l4Off, l4, pseudo));
+  } else {
+    // Header words from the frame, payload words from the table's prefix sums (the
+    // L4 header length is even, so payload words align with the segment's words).
+    check = 0xffff ^ fold(table.sum16(payStart, sp.payload) + sum16(b, l4Off, l4h, pseudo));
     if (sp.proto === PROTO_UDP && check === 0) check = 0xffff;
     if (sp.csum === 'bad') check ^= 0x5a5a;
   }
   put16(b, csumOff, check);
 
   const cap = Math.min(phys, CAPTURE);
-  const data = Buffer.from(b.buffer, b.byteOffset, cap).toString('base64');
+  const data = b.toString('base64', 0, cap);
   return {
-    bytes: b,
+    bytes: sp.keepBytes ? Uint8Array.prototype.slice.call(b, 0, cap) : null,
     len,
     l3,
     l4,
-    json: `{"len":${len},"capture_len":${cap},"data":"${data}"}`,
+    frag: `,"packet":{"len":${len},"capture_len":${cap},"data":"${data}"},"skb":`,
   };
 }
 
@@ -604,6 +675,8 @@ interface DpFlow {
   sfActs: string;
   ufid: string;
 }
+const NO_DP_FLOW: DpFlow = { flow: '0', sfActs: '0', ufid: '[0,0,0,0]' };
+const NO_DP: [DpFlow, DpFlow] = [NO_DP_FLOW, NO_DP_FLOW];
 
 interface Flow {
   cat: Cat;
@@ -658,14 +731,19 @@ interface TrackInfo {
   ts: number;
   /** orig_head index: heads are HEAD_BASE + idx * 1024, so ordering by idx is exact. */
   head: number;
+  /** Events buffered in each SortSim's live series for this TrackInfo (0 = none). */
+  live: number[];
 }
 
 interface Pending {
+  /** Merge key: timestamp + the CPU's delivery lag. */
   key: number;
+  /** Commit order, breaks key ties deterministically. */
   seq: number;
   line: string;
   ti: TrackInfo | null;
   ts: number;
+  probe: number;
 }
 
 function before(a: Pending, b: Pending): boolean {
@@ -726,24 +804,21 @@ function tiLess(a: TrackInfo, b: TrackInfo): boolean {
  * events later starts a new one, so the series count depends on N.
  */
 class SortSim {
-  private live = new Map<TrackInfo, number>();
   private heap: TrackInfo[] = [];
   private untracked: number[] = [];
   private uHead = 0;
   private n = 0;
   series = 0;
 
-  constructor(private readonly maxBuffer: number) {}
+  /** `slot`: this simulation's index into TrackInfo.live. */
+  constructor(
+    private readonly maxBuffer: number,
+    private readonly slot: number,
+  ) {}
 
   add(ti: TrackInfo | null, ts: number): void {
     if (ti) {
-      const c = this.live.get(ti);
-      if (c === undefined) {
-        this.live.set(ti, 1);
-        this.heapPush(ti);
-      } else {
-        this.live.set(ti, c + 1);
-      }
+      if (ti.live[this.slot]++ === 0) this.heapPush(ti);
     } else {
       this.untracked.push(ts);
     }
@@ -760,8 +835,8 @@ class SortSim {
     const hasU = this.uHead < this.untracked.length;
     if (this.heap.length > 0 && (!hasU || this.heap[0].ts < this.untracked[this.uHead])) {
       const ti = this.heapPop();
-      this.n -= this.live.get(ti) as number;
-      this.live.delete(ti);
+      this.n -= ti.live[this.slot];
+      ti.live[this.slot] = 0;
     } else {
       this.uHead++;
       this.n--;
@@ -825,6 +900,14 @@ interface Skb {
   dataLen: number;
   vlan: string;
   gso: string;
+  /** Last rendered skb section and the state it was rendered from (see skbSec). */
+  memo: string;
+  mLen: number;
+  mHash: number;
+  mIps: number;
+  mCsum: number;
+  mRef: number;
+  mVlan: string;
 }
 
 type UpcallOutcome = 'executed' | 'enqueue_failed' | 'lost_in_userspace';
@@ -904,7 +987,7 @@ const MAX_UPCALL_SPAN_NS = 5_000_000;
 export class RetisEventGenerator {
   private readonly o: Resolved;
   private readonly rng: Rng;
-  private readonly payload: Uint8Array;
+  private readonly payload: PayloadTable;
   private readonly lag: number[];
   private readonly portIds: number[];
   private readonly startupTs: number;
@@ -939,8 +1022,7 @@ export class RetisEventGenerator {
     this.o = resolve(opts);
     this.rng = new Rng(this.o.seed);
     const rng = this.rng;
-    this.payload = new Uint8Array(1 << 17);
-    for (let i = 0; i < this.payload.length; i += 4) put32(this.payload, i, rng.u32());
+    this.payload = new PayloadTable(rng, 1 << 17);
     // Per-CPU delivery delay: events reach the file roughly in time order, with small
     // inversions between CPUs only (never within one CPU, as per-CPU order is kept).
     this.lag = Array.from({ length: NCPU }, () => rng.int(0, 1500));
@@ -956,7 +1038,7 @@ export class RetisEventGenerator {
     for (let i = 0; i < 48; i++) this.pools.host.push(this.newFlow('host'));
     for (let i = 0; i < 24; i++) this.pools.ovs.push(this.newFlow('ovs'));
     for (let i = 0; i < 8; i++) this.pools.uplink.push(this.newFlow('uplink'));
-    this.sims = this.o.sortBuffers.map((b) => new SortSim(b));
+    this.sims = this.o.sortBuffers.map((b, i) => new SortSim(b, i));
   }
 
   /** The startup event line (first line of the file). */
@@ -1051,6 +1133,7 @@ export class RetisEventGenerator {
   private commit(j: Journey): void {
     for (const e of j.evs) {
       e.seq = this.seq++;
+      this.probeCounts[e.probe]++;
       this.heap.push(e);
     }
     this.committed += j.evs.length;
@@ -1120,10 +1203,10 @@ export class RetisEventGenerator {
 
   private newSkb(j: Journey, ts: number, alias: TrackInfo | null): Skb {
     const idx = perm24(this.headCtr++);
-    const head = (HEAD_BASE + BigInt(idx) * 1024n).toString();
+    const head = u64Str(HEAD_BASE, idx * 1024);
     const s: Skb = {
       trk: `"skb-tracking":{"orig_head":${head},"timestamp":${ts},"skb":${this.skbAddr()}}`,
-      ti: alias ?? { ts, head: idx },
+      ti: alias ?? { ts, head: idx, live: new Array<number>(this.sims.length).fill(0) },
       hash: 0,
       ipSummed: 0,
       csum: 0,
@@ -1133,6 +1216,13 @@ export class RetisEventGenerator {
       dataLen: 0,
       vlan: '',
       gso: '',
+      memo: '',
+      mLen: 0,
+      mHash: 0,
+      mIps: 0,
+      mCsum: 0,
+      mRef: 0,
+      mVlan: '',
     };
     j.newIds++;
     if (alias) j.reinjected++;
@@ -1145,23 +1235,45 @@ export class RetisEventGenerator {
     s.dataref++;
     const trk = s.trk.replace(/"skb":\d+\}$/, `"skb":${this.skbAddr()}}`);
     j.clones++;
-    return { ...s, trk };
+    return { ...s, trk, memo: '' };
   }
 
   private skbAddr(): string {
-    return (SKB_BASE + BigInt(perm24(this.skbCtr++)) * 256n).toString();
+    return u64Str(SKB_BASE, perm24(this.skbCtr++) * 256);
   }
 
   private kernelPtr(): string {
-    return (FLOW_BASE + BigInt(perm24(this.flowCtr++)) * 512n).toString();
+    return u64Str(FLOW_BASE, perm24(this.flowCtr++) * 512);
   }
 
+  /**
+   * The skb section. Consecutive events of a packet mostly share it, so the rendering
+   * is memoised on the fields that change during a packet's life (fclone, dataLen and
+   * gso are fixed before its first event; cloned only changes along with dataref).
+   */
   private skbSec(s: Skb, metaLen: number): string {
-    return (
+    if (
+      s.memo !== '' &&
+      s.mLen === metaLen &&
+      s.mHash === s.hash &&
+      s.mIps === s.ipSummed &&
+      s.mCsum === s.csum &&
+      s.mRef === s.dataref &&
+      s.mVlan === s.vlan
+    ) {
+      return s.memo;
+    }
+    s.mLen = metaLen;
+    s.mHash = s.hash;
+    s.mIps = s.ipSummed;
+    s.mCsum = s.csum;
+    s.mRef = s.dataref;
+    s.mVlan = s.vlan;
+    s.memo =
       `{${s.vlan}"meta":{"len":${metaLen},"data_len":${s.dataLen},"hash":${s.hash},"ip_summed":${s.ipSummed},` +
       `"csum":${s.csum},"csum_level":0,"priority":0},"data_ref":{"nohdr":false,"cloned":${s.cloned},` +
-      `"fclone":${s.fclone},"users":1,"dataref":${s.dataref}}${s.gso}}`
-    );
+      `"fclone":${s.fclone},"users":1,"dataref":${s.dataref}}${s.gso}}`;
+    return s.memo;
   }
 
   /** Appends a kernel event. `drop` / `tail` are pre-rendered `,"section":{...}` strings. */
@@ -1178,25 +1290,25 @@ export class RetisEventGenerator {
     drop: string,
     tail: string,
   ): void {
-    this.probeCounts[probe]++;
     j.evs.push({
       key: ts + this.lag[cpu],
       seq: 0,
       ts,
+      probe,
       ti: s.ti,
       line:
         `{"common":{"timestamp":${ts},"smp_id":${cpu},"task":${tk.json}},"kernel":${PROBES[probe].json},` +
-        `${s.trk}${drop},"packet":${p.json},"skb":${this.skbSec(s, metaLen)},${dev}${tail}}`,
+        `${s.trk}${drop}${p.frag}${this.skbSec(s, metaLen)},${dev}${tail}}`,
     });
   }
 
   /** Appends an ovs-vswitchd USDT event (no skb: correlated by queue_id only). */
   private uev(j: Journey, ts: number, cpu: number, h: { task: Task; tid: number }, probe: number, ti: TrackInfo, ovs: string): void {
-    this.probeCounts[probe]++;
     j.evs.push({
       key: ts + this.lag[cpu],
       seq: 0,
       ts,
+      probe,
       ti,
       line: `{"common":{"timestamp":${ts},"smp_id":${cpu},"task":${h.task.json}},"userspace":${PROBES[probe].json}${h.tid}},"ovs":${ovs}}`,
     });
@@ -1245,6 +1357,8 @@ export class RetisEventGenerator {
         const [app, port] = proto === PROTO_TCP ? rng.pick([[LOCAL.apps[0], 22], [LOCAL.apps[1], 443], [LOCAL.apps[1], 80]] as const) : [SWAPPER[0], 0];
         c = this.ep(remote, eph, SWAPPER[0]);
         s = this.ep(LOCAL, port, app);
+        // Echo replies are sent by the kernel from the softirq that got the request.
+        if (proto === PROTO_ICMP) s.app = SWAPPER[s.cpu];
       }
     } else if (cat === 'ovs') {
       const a = rng.int(0, CONTAINERS.length - 1);
@@ -1281,8 +1395,9 @@ export class RetisEventGenerator {
       life: proto === PROTO_TCP ? rng.int(6, 40) : rng.int(2, 12) & ~1,
       label: [rng.int(1, 0xfffff), rng.int(1, 0xfffff)],
       rss: [rng.u32(), rng.u32()],
-      dp: [this.dpFlow(), this.dpFlow()],
-      dpRecirc: [this.dpFlow(), this.dpFlow()],
+      // Datapath flows only exist for traffic crossing OVS (and recirc ones for ct flows).
+      dp: cat === 'host' ? NO_DP : [this.dpFlow(), this.dpFlow()],
+      dpRecirc: ovsCt ? [this.dpFlow(), this.dpFlow()] : NO_DP,
       icmpId: rng.int(1, 0xffff),
       icmpSeq: 0,
       seenReply: false,
@@ -1336,7 +1451,11 @@ export class RetisEventGenerator {
       } else {
         protoState = 'ESTABLISHED';
         const r = rng.float();
-        if (r < 0.3) [dir, flags, payload] = [0, TCP_PSH | TCP_ACK, rng.int(40, 700)];
+        if (f.s.port === 5201) {
+          // iperf3-like bulk upload: full segments from the client, ACKs back.
+          if (r < 0.7) [dir, flags, payload] = [0, TCP_ACK, mss];
+          else [dir, flags] = [1, TCP_ACK];
+        } else if (r < 0.3) [dir, flags, payload] = [0, TCP_PSH | TCP_ACK, rng.int(40, 700)];
         else if (r < 0.75) {
           dir = 1;
           payload = rng.chance(0.6) ? mss : rng.int(100, mss);
@@ -1395,7 +1514,7 @@ export class RetisEventGenerator {
     pl: Plan,
     t: number,
     csum: CsumMode,
-    o: { post?: boolean; vlan?: number; gsoSegs?: number; salt?: number; ipLenExtra?: number; dstOverride?: Host } = {},
+    o: { post?: boolean; vlan?: number; gsoSegs?: number; salt?: number; ipLenExtra?: number; dstOverride?: Host; keepBytes?: boolean } = {},
   ): Pkt {
     const srcEp = pl.dir === 0 ? f.c : f.s;
     const dstEp = pl.dir === 0 ? f.s : f.c;
@@ -1415,7 +1534,8 @@ export class RetisEventGenerator {
     const dstMac = dstKind === 'local' ? LOCAL.mac : dstHost.l2;
     const segs = o.gsoSegs ?? 1;
     const payload = pl.payload * segs;
-    const ms = Math.floor((t - this.startupTs) / 1000) + this.offsetNsec / 1000;
+    // ping's payload starts with gettimeofday(): realtime = monotonic + clock offset.
+    const rtUs = Math.floor(t / 1000) + this.offsetNsec / 1000;
     const salt = o.salt ?? 0;
     return buildFrame(
       {
@@ -1441,13 +1561,14 @@ export class RetisEventGenerator {
         icmpType: f.v6 ? (pl.dir === 0 ? 128 : 129) : pl.dir === 0 ? 8 : 0,
         icmpId: f.icmpId,
         icmpSeq: (pl.icmpSeq + salt) & 0xffff,
-        stampSec: this.offsetSec + Math.floor(ms / 1_000_000),
-        stampUsec: ms % 1_000_000,
+        stampSec: this.offsetSec + Math.floor(rtUs / 1_000_000),
+        stampUsec: rtUs % 1_000_000,
         payload,
         payloadOff: (pl.seq + f.rss[pl.dir]) >>> 0,
         csum,
         headersOnly: segs > 1,
         ipLenExtra: o.ipLenExtra ?? 0,
+        keepBytes: o.keepBytes ?? false,
       },
       this.payload,
     );
@@ -1562,7 +1683,7 @@ export class RetisEventGenerator {
     const src = pl.dir === 0 ? f.c : f.s;
     const mss = f.v6 ? TCP_MSS6 : TCP_MSS4;
     // iperf3 bulk sends go out as TSO super-packets: paged data, only headers captured.
-    const segs = f.proto === PROTO_TCP && pl.payload === mss && src.app === LOCAL.apps[3] && rng.chance(0.7) ? rng.int(2, 12) : 1;
+    const segs = f.proto === PROTO_TCP && pl.payload === mss && rng.chance(0.6) ? rng.int(2, 12) : 1;
     const p = this.frame(f, pl, t0, this.txCsum(f), { gsoSegs: segs });
     const cpu = src.cpu;
     const s = this.newSkb(j, t0, null);
@@ -1800,14 +1921,14 @@ export class RetisEventGenerator {
       // queue_id = jhash of the first 64 bytes: ensure no other upcall with the same id
       // is being correlated at the same time (Retis's queue map would mix them up).
       let salt = 0;
-      let pre = this.frame(f, pl, t, this.txCsum(f));
-      let qid = ovsQueueId(pre.bytes);
+      let pre = this.frame(f, pl, t, this.txCsum(f), { keepBytes: true });
+      let qid = ovsQueueId(pre.bytes as Uint8Array);
       for (;;) {
         const other = this.inflightQ.get(qid);
         if (!other || other[1] < tEnq || other[0] > tEnq + MAX_UPCALL_SPAN_NS) break;
         salt++;
-        pre = this.frame(f, pl, t, this.txCsum(f), { salt });
-        qid = ovsQueueId(pre.bytes);
+        pre = this.frame(f, pl, t, this.txCsum(f), { salt, keepBytes: true });
+        qid = ovsQueueId(pre.bytes as Uint8Array);
       }
       const post = f.svc ? this.frame(f, pl, t, this.txCsum(f), { post: true, salt }) : pre;
       const s = this.newSkb(j, t, null);
@@ -1826,7 +1947,8 @@ export class RetisEventGenerator {
       this.kev(j, tRet, cpu, tk, P_UPCALL_RET, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"upcall_return","upcall_ts":${tUp},"upcall_cpu":${cpu},"ret":${ret}}`);
       // ovs_dp_process_packet consumes the original skb on success and on -EAGAIN alike.
       this.kev(j, tRet + this.dt(1000, 5000), cpu, tk, P_CONSUME, s, pre, pre.len, dev, '', '');
-      this.inflightQ.set(qid, [tEnq, tEnq]);
+      // Conservative window until the batch's last correlated event is known (below).
+      this.inflightQ.set(qid, [tEnq, tEnq + MAX_UPCALL_SPAN_NS]);
       items.push({ f, pl, pre, post, s, qid, failed, outcome: failed ? 'enqueue_failed' : 'executed', put: true, batchIdx: -1 });
       lastEnq = Math.max(lastEnq, tEnq);
       t = tRet + this.dt(2000, 20_000);
@@ -1844,7 +1966,10 @@ export class RetisEventGenerator {
       x.outcome = kinds[i] === 2 ? 'lost_in_userspace' : 'executed';
     });
     for (const x of items) j.upcalls.push(x.outcome);
-    if (recvd.length === 0) return;
+    if (recvd.length === 0) {
+      for (const x of items) (this.inflightQ.get(x.qid) as [number, number])[1] = lastEnq;
+      return;
+    }
 
     const hcpu = rng.int(0, NCPU - 1);
     let th = lastEnq + this.dt(20_000, 150_000);
@@ -1882,7 +2007,7 @@ export class RetisEventGenerator {
     }
     for (const x of items) {
       const e = this.inflightQ.get(x.qid);
-      if (e) e[1] = Math.max(e[1], last);
+      if (e) e[1] = last;
     }
   }
 
@@ -1908,9 +2033,12 @@ export class RetisEventGenerator {
       : proto === PROTO_TCP ? 443 : 53;
     f.s = this.ep(LOCAL, port, LOCAL.apps[1]);
     f.ctBase = this.ctBase(f);
-    if (kind === 'TCP_CSUM') f.n = 3; // mid-connection data segment
-    const pl = this.nextPlan(f);
-    if (pl.dir !== 0) pl.dir = 0;
+    if (kind === 'TCP_CSUM') {
+      f.n = 3; // a mid-connection segment from the remote side
+      f.life = 1000;
+    }
+    let pl = this.nextPlan(f);
+    while (pl.dir !== 0) pl = this.nextPlan(f);
     this.hostRx(j, f, pl, t, kind, kind === 'OTHERHOST' ? OTHER : undefined);
   }
 }
@@ -1934,34 +2062,41 @@ export function expectedStats(opts: GenOptions): Truth {
 }
 
 /**
- * Streams the event file to `path` (large buffered synchronous writes: memory stays
- * bounded by the packets in flight) and writes `path + '.truth.json'`.
+ * Writes the event file to `path` and its ground truth to `path + '.truth.json'`.
+ *
+ * Lines are copied (latin1: the generator only emits ASCII) into a few 8 MiB buffers
+ * whose writes run on libuv's thread pool while the next buffer is being generated:
+ * on disks slower than the generator this overlaps the two, and memory stays bounded
+ * (the buffers + the packets in flight).
  */
-export function writeEventFile(opts: GenOptions, path: string): Truth {
+export async function writeEventFile(opts: GenOptions, path: string): Promise<Truth> {
   const g = new RetisEventGenerator(opts);
-  const fd = openSync(path, 'w');
+  const CHUNK = 8 << 20;
+  const free: Buffer[] = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  const pending: Promise<Buffer>[] = [];
+  const fh = await open(path, 'w');
   try {
-    let buf: string[] = [];
-    let size = 0;
+    const flush = (b: Buffer, n: number): void => {
+      pending.push(fh.write(b, 0, n).then(() => b));
+    };
+    let buf = free.pop() as Buffer;
+    let off = 0;
     for (const line of g.lines()) {
-      buf.push(line);
-      size += line.length + 1;
-      if (size >= 8 << 20) {
-        buf.push('');
-        writeSync(fd, buf.join('\n'));
-        buf = [];
-        size = 0;
+      if (off + line.length + 1 > CHUNK) {
+        flush(buf, off);
+        buf = free.pop() ?? (await (pending.shift() as Promise<Buffer>));
+        off = 0;
       }
+      off += buf.write(line, off, 'latin1');
+      buf[off++] = 10;
     }
-    if (buf.length) {
-      buf.push('');
-      writeSync(fd, buf.join('\n'));
-    }
+    if (off > 0) flush(buf, off);
+    await Promise.all(pending);
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
   const truth = g.truth();
-  writeFileSync(`${path}.truth.json`, `${JSON.stringify(truth, null, 2)}\n`);
+  await writeFile(`${path}.truth.json`, `${JSON.stringify(truth, null, 2)}\n`);
   return truth;
 }
 
@@ -2024,7 +2159,7 @@ function parseCli(argv: string[]): { opts: GenOptions; out: string } {
   return { opts, out };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let parsed: { opts: GenOptions; out: string };
   try {
     parsed = parseCli(process.argv.slice(2));
@@ -2033,7 +2168,7 @@ function main(): void {
     process.exit(2);
   }
   const t0 = process.hrtime.bigint();
-  const truth = writeEventFile(parsed.opts, parsed.out);
+  const truth = await writeEventFile(parsed.opts, parsed.out);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   process.stderr.write(
     `wrote ${parsed.out}: ${truth.events} events (+ startup), ${truth.packets} packets, ${truth.series} series, ` +
@@ -2042,4 +2177,9 @@ function main(): void {
   );
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -360,3 +360,28 @@ describe('MACsec', () => {
     expect(fmt(p, true)).toBe(`${LL} ethertype 802.1AE MACsec (0x88e5) an 0 pn 7 flags [EC] sl 42`);
   });
 });
+
+describe('robustness', () => {
+  it('never throws nor prints undefined/NaN on mutated or cut packets', () => {
+    const seeds: Bytes[] = [
+      eth(0x8100, vlan({ vid: 1 }, 0x0800, ipv4({ proto: 6, options: [1, 1, 7, 3] }, tcp({ sport: 1, dport: 2, flags: 0x12, options: [2, 4, 5, 0xb4, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0] })))),
+      eth(0x86dd, ipv6({ nh: 0 }, bytes(43, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, udp(1, 6081, bytes(1, 0, ...u16(0x6558), 0, 0, 1, 0, 1, 0, 1, 1, 6, 1, 1, 1, eth(0x0806, arp({ op: 1 }))))))),
+      eth(0x0800, ipv4({ proto: 132 }, bytes(0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 20, ...new Array<number>(16).fill(1)))),
+      eth(0x88e5, bytes(0x20, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, ...u16(0x86dd), ipv6({ nh: 51 }, bytes(58, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 128, 0, 0, 0)))),
+      eth(0x0800, ipv4({ proto: 17 }, udp(1, 4789, bytes(8, 0, 0, 0, 0, 0, 1, 0, eth(0x0800, ipv4({ proto: 51 }, bytes(50, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0))))))),
+    ];
+    let x = 0x12345678;
+    const rnd = (n: number): number => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return x % n;
+    };
+    for (let i = 0; i < 20000; i++) {
+      const p = seeds[i % seeds.length].slice(0, rnd(200));
+      for (let m = rnd(4); m > 0 && p.length > 0; m--) p[rnd(p.length)] = rnd(256);
+      for (const ll of [false, true]) {
+        const text = fmt(p, ll);
+        expect(text).not.toMatch(/undefined|NaN/);
+      }
+    }
+  });
+});

@@ -25,6 +25,8 @@ function itemType(t: Hint): FieldType | undefined {
   return t !== undefined && typeof t !== 'string' && 'list' in t ? t.list : undefined;
 }
 
+const NUMBER = /-?\d+(\.\d+)?([eE][-+]?\d+)?/y;
+
 /** Minimal JSON parser whose numbers and strings are typed from the schema. */
 class JsonReader {
   private i = 0;
@@ -47,9 +49,10 @@ class JsonReader {
       this.i += 5;
       return false;
     }
-    const m = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(this.s.slice(this.i));
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(this.s);
     if (!m) throw new Error(`bad JSON at ${this.i}`);
-    this.i += m[0].length;
+    this.i = NUMBER.lastIndex;
     const raw = m[0];
     if (typeof t === 'string' && WIDE.has(t)) return BigInt(raw);
     const n = Number(raw);
@@ -109,7 +112,7 @@ class JsonReader {
   }
 
   private ws(): void {
-    while (/\s/.test(this.s[this.i] ?? '')) this.i++;
+    for (let c = this.s.charCodeAt(this.i); c === 32 || c === 9 || c === 10 || c === 13; c = this.s.charCodeAt(++this.i));
   }
 }
 

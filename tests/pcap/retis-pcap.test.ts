@@ -2,6 +2,7 @@
  * `retis pcap` compatibility: export Retis's own test events and compare with the pcap-ng
  * file Retis 1.7 produced from them (shared/compat/retis/test_events_packets.pcap).
  */
+import { COMPAT_DIR } from '../util/paths.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import {
 } from '../../analyze/pcap/retis-pcap.ts';
 import { loadEvents, optionText, parseJsonExact, readPcapng, utf8, type Block, type Json } from './util.ts';
 
-const COMPAT = '/work/shared/compat/retis';
+const COMPAT = COMPAT_DIR;
 const FIXTURE_PCAP = join(COMPAT, 'test_events_packets.pcap');
 const FIXTURE_JSON = join(COMPAT, 'test_events_packets.json');
 

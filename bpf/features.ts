@@ -1,0 +1,185 @@
+/**
+ * Kernel feature probing: which attach types work on *this* kernel, and why not when they don't.
+ *
+ * Config flags alone are not enough (a sandbox may refuse fentry with EPERM even as root while
+ * tp_btf of the same program type loads), so where it matters we load the smallest program of
+ * that type against a real target and keep the errno. Every result carries a reason, printed by
+ * tests and `retis-capture` when it skips or refuses a probe: never a silent skip.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { Btf } from './btf.ts';
+import { errnoName } from './errors.ts';
+import { native, nativeStatus } from './native.ts';
+
+export interface Feature {
+  supported: boolean;
+  /** Why (not): measured errno, missing file, config hint. */
+  reason: string;
+}
+
+export interface KernelFeatures {
+  kernelRelease: string;
+  btf: Feature;
+  ringbuf: Feature;
+  /** Classic tracepoints (perf event). Attaching by name also needs tracefs (see env.ts). */
+  tracepoint: Feature;
+  rawTracepoint: Feature;
+  tpBtf: Feature;
+  kprobe: Feature;
+  kretprobe: Feature;
+  fentry: Feature;
+  fexit: Feature;
+  uprobe: Feature;
+  uretprobe: Feature;
+  usdt: Feature;
+  /** bpf_get_attach_cookie() (per-attachment values for kprobe/uprobe/tracepoint). */
+  bpfCookie: Feature;
+}
+
+// uapi enums (linux/bpf.h); stable numbers.
+const PROG_KPROBE = 2;
+const PROG_TRACEPOINT = 5;
+const PROG_RAW_TRACEPOINT = 17;
+const PROG_TRACING = 26;
+const MAP_RINGBUF = 27;
+const ATTACH_TRACE_RAW_TP = 23;
+const ATTACH_TRACE_FENTRY = 24;
+const ATTACH_TRACE_FEXIT = 25;
+const FUNC_GET_ATTACH_COOKIE = 174;
+
+const yes = (reason: string): Feature => ({ supported: true, reason });
+const no = (reason: string): Feature => ({ supported: false, reason });
+
+/** A PMU registered by the kernel (`kprobe`, `uprobe`, `tracepoint`): the perf attach path exists. */
+export function hasPmu(name: string): boolean {
+  return existsSync(`/sys/bus/event_source/devices/${name}/type`);
+}
+
+function probeTypeResult(r: number, what: string): Feature {
+  if (r === 1) return yes(`${what}: program type loads`);
+  if (r === 0) return no(`${what}: program type not supported by this kernel`);
+  return no(`${what}: probe failed with ${errnoName(-r)}${-r === 1 ? ' (not root / no CAP_BPF)' : ''}`);
+}
+
+/** Load "r0=0; exit" as a tracing program against a BTF id: the real test for trampolines. */
+function probeTracing(attachType: number, btfId: number, what: string): Feature {
+  const r = native().probeProgLoad(PROG_TRACING, attachType, btfId);
+  if (r.errno === 0) return yes(`${what}: test program loads`);
+  const name = errnoName(r.errno);
+  let why = `loading a ${what} program fails with ${name}`;
+  if (name === 'EPERM') why += ' even as root: the kernel or a sandbox/LSM blocks BPF trampolines here';
+  else if (name === 'ENOTSUPP' || name === 'EOPNOTSUPP') why += ': no BPF trampoline support (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS or arch)';
+  else if (name === 'EINVAL') why += `: ${r.log.trim().split('\n').pop() ?? 'kernel too old?'}`;
+  return no(why);
+}
+
+/** First function of a list that has BTF (fentry probe target). */
+function fentryTarget(btf: Btf): number | undefined {
+  for (const fn of ['bpf_fentry_test1', 'ip_rcv', 'udp_rcv', 'kfree_skb_reason', 'do_sys_openat2']) {
+    const [id] = btf.find(fn, 'func');
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+let cached: KernelFeatures | undefined;
+
+/**
+ * Probe the running kernel (cached for the process). Needs the addon for the load probes; without
+ * it those features report "unknown" with the build hint. Root is needed for meaningful answers.
+ */
+export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): KernelFeatures {
+  if (cached && !opts.refresh) return cached;
+  const kernelRelease = release();
+  let btf: Btf | undefined = opts.btf;
+  let btfFeature: Feature;
+  try {
+    btf ??= Btf.vmlinux();
+    btfFeature = yes('/sys/kernel/btf/vmlinux present');
+  } catch (e) {
+    btfFeature = no(e instanceof Error ? e.message : String(e));
+  }
+
+  const ns = nativeStatus();
+  const unknown = no(ns.available ? '' : `unknown: ${ns.message}`);
+  const kprobePmu = hasPmu('kprobe') || existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
+  const kprobe = kprobePmu
+    ? yes('kprobe PMU present (/sys/bus/event_source/devices/kprobe)')
+    : no('no kprobe support: /sys/bus/event_source/devices/kprobe and kprobe_events are missing (kernel built without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS)');
+  const uprobe = hasPmu('uprobe') || existsSync('/sys/kernel/tracing/uprobe_events')
+    ? yes('uprobe PMU present (/sys/bus/event_source/devices/uprobe)')
+    : no('no uprobe support: /sys/bus/event_source/devices/uprobe is missing (CONFIG_UPROBES/CONFIG_UPROBE_EVENTS off)');
+
+  if (!ns.available) {
+    cached = {
+      kernelRelease, btf: btfFeature, ringbuf: unknown, tracepoint: unknown, rawTracepoint: unknown, tpBtf: unknown,
+      kprobe: kprobe.supported ? unknown : kprobe, kretprobe: kprobe.supported ? unknown : kprobe, fentry: unknown, fexit: unknown,
+      uprobe: uprobe.supported ? unknown : uprobe, uretprobe: uprobe.supported ? unknown : uprobe, usdt: uprobe.supported ? unknown : uprobe, bpfCookie: unknown,
+    };
+    return cached;
+  }
+  const n = native();
+  const ringbufR = n.probeMapType(MAP_RINGBUF);
+  const ringbuf = ringbufR === 1 ? yes('BPF_MAP_TYPE_RINGBUF supported') : no(ringbufR === 0 ? 'no BPF ring buffer (kernel < 5.8)' : `ring buffer probe failed: ${errnoName(-ringbufR)}`);
+  const tpType = probeTypeResult(n.probeProgType(PROG_TRACEPOINT), 'tracepoint');
+  const tracepoint = tpType.supported && !hasPmu('tracepoint') ? no('tracepoint PMU missing (CONFIG_TRACEPOINTS/PERF_EVENTS off)') : tpType;
+  const rawTracepoint = probeTypeResult(n.probeProgType(PROG_RAW_TRACEPOINT), 'raw_tp');
+  const kprobeType = probeTypeResult(n.probeProgType(PROG_KPROBE), 'kprobe');
+  const kp = kprobe.supported && !kprobeType.supported ? kprobeType : kprobe;
+  const up = uprobe.supported && !kprobeType.supported ? kprobeType : uprobe;
+
+  let tpBtf: Feature;
+  let fentry: Feature;
+  let fexit: Feature;
+  if (!btf) {
+    tpBtf = fentry = fexit = no(`needs kernel BTF: ${btfFeature.reason}`);
+  } else {
+    const [tpId] = btf.find('btf_trace_kfree_skb', 'typedef').concat(btf.find('btf_trace_sched_switch', 'typedef'));
+    tpBtf = tpId === undefined ? no('no btf_trace_* types in kernel BTF') : probeTracing(ATTACH_TRACE_RAW_TP, tpId, 'tp_btf');
+    const fnId = fentryTarget(btf);
+    fentry = fnId === undefined ? no('no probe target function in BTF') : probeTracing(ATTACH_TRACE_FENTRY, fnId, 'fentry');
+    fexit = fnId === undefined ? fentry : probeTracing(ATTACH_TRACE_FEXIT, fnId, 'fexit');
+  }
+  const cookieR = n.probeHelper(PROG_KPROBE, FUNC_GET_ATTACH_COOKIE);
+  const bpfCookie = cookieR === 1 ? yes('bpf_get_attach_cookie available') : no(cookieR === 0 ? 'no bpf_get_attach_cookie (kernel < 5.15)' : `probe failed: ${errnoName(-cookieR)}`);
+
+  cached = {
+    kernelRelease,
+    btf: btfFeature,
+    ringbuf,
+    tracepoint,
+    rawTracepoint,
+    tpBtf,
+    kprobe: kp,
+    kretprobe: kp,
+    fentry,
+    fexit,
+    uprobe: up,
+    uretprobe: up,
+    usdt: up.supported ? yes(`uprobes work; libbpf ${n.version()} attaches USDT notes`) : up,
+    bpfCookie,
+  };
+  return cached;
+}
+
+/** Function names that kprobes could target (`/proc/kallsyms` text symbols). Needs root to be useful. */
+export function kallsymsFunctions(path = '/proc/kallsyms'): Set<string> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    // "ffffffff81000000 T _stext [module]"
+    const sp1 = line.indexOf(' ');
+    const t = line[sp1 + 1];
+    if (t !== 'T' && t !== 't') continue;
+    const rest = line.slice(sp1 + 3);
+    const sp = rest.search(/[\s]/);
+    out.add(sp < 0 ? rest : rest.slice(0, sp));
+  }
+  return out;
+}
