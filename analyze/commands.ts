@@ -79,7 +79,7 @@ export async function printCommand(ctx: CommandContext): Promise<number> {
   const sorted = await inputIsSorted(db);
   if (sorted && args.format === 'text') {
     // A sorted file prints as series, as `retis print` does.
-    for await (const s of streamSeries(db)) await out.write(`${formatSeries(s.events, opts(s.src))}\n${args.multiline ? '\n' : ''}`);
+    for await (const s of streamSeries(db)) await out.write(`${formatSeries(s.events, opts(s.src))}\n\n`);
     return 0;
   }
   for await (const rows of db.stream('SELECT * FROM events ORDER BY eid')) {
@@ -130,7 +130,7 @@ export async function sortCommand(ctx: CommandContext): Promise<number> {
       const c = compat.get(s.src) ?? 2;
       await target.write(`${seriesToJson(s.events.map((e) => downgradeEvent(e, c)))}\n`);
     } else {
-      await target.write(`${formatSeries(s.events, opts(s.src))}\n${args.multiline ? '\n' : ''}`);
+      await target.write(`${formatSeries(s.events, opts(s.src))}\n\n`);
     }
   }
   await target.flush();

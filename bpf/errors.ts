@@ -6,7 +6,7 @@
  * {@link toBpfError} turns them into {@link BpfError}.
  */
 import { constants } from 'node:os';
-import type { NativeErrorFields } from './native.ts';
+import { NativeMissingError, type NativeErrorFields } from './native.ts';
 
 export type BpfErrorKind =
   | 'permission' // EPERM/EACCES outside the verifier: privileges, lockdown, sandbox
@@ -180,7 +180,9 @@ export function toBpfError(e: unknown, op: string, target?: string): BpfError {
     const log = e.libbpfLog ?? '';
     const nop = e.op ?? op;
     const { kind, hint } = classify(nop, e.errno, log, target);
-    return new BpfError({ op: nop, target, errno: e.errno, kind, hint, libbpfLog: log, cause: e });
+    // libbpf names the program that failed to load: say which one.
+    const prog = /prog '([^']+)': (?:BPF program load failed|failed to load)/.exec(log)?.[1];
+    return new BpfError({ op: nop, target, errno: e.errno, kind, hint, libbpfLog: log, cause: e, detail: prog ? `program ${prog}` : undefined });
   }
   const msg = e instanceof Error ? e.message : String(e);
   const code = (e as { code?: unknown })?.code;
@@ -189,11 +191,12 @@ export function toBpfError(e: unknown, op: string, target?: string): BpfError {
   return new BpfError({ op, target, kind: e instanceof TypeError ? 'invalid' : 'other', hint: 'Unexpected error from the native binding.', detail: msg, cause: e });
 }
 
-/** Run a native call; rethrow as BpfError. */
+/** Run a native call; rethrow as BpfError (a missing addon stays a NativeMissingError: its message is the fix). */
 export function check<T>(op: string, target: string | undefined, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
+    if (e instanceof NativeMissingError) throw e;
     throw toBpfError(e, op, target);
   }
 }

@@ -809,22 +809,28 @@ GROUP BY ALL`;
       return 'bad';
     }
     const sug = suggest(name, known.values);
-    const what = domain.key === 'reason' ? 'drop reason' : `value of ${def.name}`;
+    const dataOnly = domain.fixed === undefined;
+    const label = domain.key === 'reason' ? 'drop reason' : domain.key === 'proto' ? 'protocol' : def.name;
     const inData = domain.dataSql !== undefined && !domain.closed;
+    const message = dataOnly
+      ? `no ${label} '${name}' in the data${didYouMean(sug)}`
+      : `unknown ${label} '${name}'${domain.kernelDropReasons ? ' (neither the kernel nor the data know it)' : ''}${didYouMean(sug)}`;
+    const quote = `quote a value to match it as written: ${def.name} = "${name}"`;
+    const hint =
+      known.values.length > 0 && known.values.length <= 12
+        ? `${def.name} is one of ${orList(known.values)}${inData ? `; ${quote}` : ''}`
+        : inData
+          ? quote
+          : undefined;
     this.issue({
       code: 'unknown_value',
       field: def.name,
       value: name,
       suggestions: sug,
-      message: `unknown ${what} '${name}'${inData ? (domain.kernelDropReasons ? ' (not known to the kernel nor seen in the data)' : ' (not seen in the data)') : ''}${didYouMean(sug)}`,
+      message,
       span,
-      hint:
-        known.values.length > 0 && known.values.length <= 12
-          ? `${def.name} is one of ${orList(known.values)}${inData ? `; quote a value to match it as written: ${def.name} = "${name}"` : ''}`
-          : inData
-            ? `quote a value to match it as written: ${def.name} = "${name}"`
-            : undefined,
-    } as QueryIssue);
+      ...(hint ? { hint } : {}),
+    });
     return 'bad';
   }
 
@@ -842,7 +848,9 @@ GROUP BY ALL`;
   private mismatch(def: FieldDef, v: Value, span: Span, hint?: string): string {
     const h =
       hint ??
-      (def.kind === 'string' && (v.type === 'int' || v.type === 'float')
+      (def.name === 'proto' && v.type === 'int'
+        ? `proto is a name (proto = udp); the protocol number is ip_proto: ip_proto = ${valueText(v)}`
+        : def.kind === 'string' && (v.type === 'int' || v.type === 'float')
         ? `quote it: ${def.name} = "${valueText(v)}"`
         : def.kind === 'ts' && v.type === 'duration'
           ? `for time since the first event use elapsed: elapsed > ${valueText(v)}`
@@ -889,7 +897,7 @@ GROUP BY ALL`;
     }
     if (def.kind === 'list') return this.listCompare(op, opSpan, l, v, vSpan);
     if (op === '~' || op === '!~') {
-      if (!TEXT_KINDS.has(def.kind)) return this.opIssue(op, opSpan, def, '~ matches text against a glob', `${def.name} = ${valueText(v)}`);
+      if (!TEXT_KINDS.has(def.kind)) return this.opIssue(op, opSpan, def, '~ matches text against a glob', NUMERIC_KINDS.has(def.kind) ? `compare numbers with = != < <= > >= or between` : undefined);
       if (v.type !== 'string') return this.mismatch(def, v, vSpan, `a glob is quoted text: ${def.name} ~ "${valueText(v)}*"`);
       const x = def.kind === 'mac' ? displaySql(def, l.sql) : l.sql;
       const g = `${x} GLOB ${this.param(v.value)}`;

@@ -1895,7 +1895,8 @@ export class RetisEventGenerator {
     interface Item {
       f: Flow;
       pl: Plan;
-      pre: Pkt;
+      /** The packet once queue_userspace_packet completed its checksum (what userspace gets). */
+      full: Pkt;
       post: Pkt;
       s: Skb;
       qid: number;
@@ -1918,19 +1919,25 @@ export class RetisEventGenerator {
       const tLookup = tRecv + this.dt(1000, 5000);
       const tUp = tLookup + this.dt(5000, 20_000);
       const tEnq = tUp + this.dt(4000, 15_000);
+      // queue_userspace_packet() completes CHECKSUM_PARTIAL checksums in place
+      // (skb_csum_hwoffload_help) before the kretprobe hashes the packet: the queue_id,
+      // the later kernel events and the packet userspace re-injects all see the full
+      // checksum, the earlier events the partial one.
       // queue_id = jhash of the first 64 bytes: ensure no other upcall with the same id
       // is being correlated at the same time (Retis's queue map would mix them up).
       let salt = 0;
-      let pre = this.frame(f, pl, t, this.txCsum(f), { keepBytes: true });
-      let qid = ovsQueueId(pre.bytes as Uint8Array);
+      let pre: Pkt;
+      let full: Pkt;
+      let qid: number;
       for (;;) {
+        full = this.frame(f, pl, t, 'full', { salt, keepBytes: true });
+        pre = this.txCsum(f) === 'full' ? full : this.frame(f, pl, t, this.txCsum(f), { salt });
+        qid = ovsQueueId(full.bytes as Uint8Array);
         const other = this.inflightQ.get(qid);
         if (!other || other[1] < tEnq || other[0] > tEnq + MAX_UPCALL_SPAN_NS) break;
         salt++;
-        pre = this.frame(f, pl, t, this.txCsum(f), { salt, keepBytes: true });
-        qid = ovsQueueId(pre.bytes as Uint8Array);
       }
-      const post = f.svc ? this.frame(f, pl, t, this.txCsum(f), { post: true, salt }) : pre;
+      const post = f.svc ? this.frame(f, pl, t, 'full', { post: true, salt }) : full;
       const s = this.newSkb(j, t, null);
       this.txSkbState(s, f, pl);
       this.kev(j, t, cpu, tk, P_XMIT, s, pre, pre.len, devFrag(src.host.veth as Iface), '', '');
@@ -1941,15 +1948,16 @@ export class RetisEventGenerator {
       this.kev(j, tLookup, cpu, tk, P_LOOKUP, s, pre, pre.len, dev, '', this.lookupFrag(null, rng));
       this.kev(j, tUp, cpu, tk, P_UPCALL, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"upcall","cmd":1,"port":${port},"cpu":${cpu}}`);
       const ret = failed ? -11 : 0;
-      this.kev(j, tEnq, cpu, tk, P_ENQUEUE, s, pre, pre.len, dev, '',
+      s.ipSummed = 0; // skb_checksum_help(): CHECKSUM_NONE from now on
+      this.kev(j, tEnq, cpu, tk, P_ENQUEUE, s, full, full.len, dev, '',
         `,"ovs":{"event_type":"upcall_enqueue","ret":${ret},"cmd":1,"port":${port},"upcall_ts":${tUp},"upcall_cpu":${cpu},"queue_id":${qid}}`);
       const tRet = tEnq + this.dt(3000, 20_000);
-      this.kev(j, tRet, cpu, tk, P_UPCALL_RET, s, pre, pre.len, dev, '', `,"ovs":{"event_type":"upcall_return","upcall_ts":${tUp},"upcall_cpu":${cpu},"ret":${ret}}`);
+      this.kev(j, tRet, cpu, tk, P_UPCALL_RET, s, full, full.len, dev, '', `,"ovs":{"event_type":"upcall_return","upcall_ts":${tUp},"upcall_cpu":${cpu},"ret":${ret}}`);
       // ovs_dp_process_packet consumes the original skb on success and on -EAGAIN alike.
-      this.kev(j, tRet + this.dt(1000, 5000), cpu, tk, P_CONSUME, s, pre, pre.len, dev, '', '');
+      this.kev(j, tRet + this.dt(1000, 5000), cpu, tk, P_CONSUME, s, full, full.len, dev, '', '');
       // Conservative window until the batch's last correlated event is known (below).
       this.inflightQ.set(qid, [tEnq, tEnq + MAX_UPCALL_SPAN_NS]);
-      items.push({ f, pl, pre, post, s, qid, failed, outcome: failed ? 'enqueue_failed' : 'executed', put: true, batchIdx: -1 });
+      items.push({ f, pl, full, post, s, qid, failed, outcome: failed ? 'enqueue_failed' : 'executed', put: true, batchIdx: -1 });
       lastEnq = Math.max(lastEnq, tEnq);
       t = tRet + this.dt(2000, 20_000);
     }
@@ -1977,7 +1985,7 @@ export class RetisEventGenerator {
     for (const x of recvd) {
       // recv_upcall's batch_idx is always 0: the tracker only advances while processing.
       this.uev(j, th, hcpu, handler, U_RECV, x.s.ti,
-        `{"event_type":"recv_upcall","type":0,"pkt_size":${x.pre.len},"key_size":${x.f.keySize},"queue_id":${x.qid},"batch_ts":${batchTs},"batch_idx":0}`);
+        `{"event_type":"recv_upcall","type":0,"pkt_size":${x.full.len},"key_size":${x.f.keySize},"queue_id":${x.qid},"batch_ts":${batchTs},"batch_idx":0}`);
       th += this.dt(800, 3000);
     }
     th += this.dt(10_000, 60_000);
@@ -2000,7 +2008,7 @@ export class RetisEventGenerator {
       const ns = this.newSkb(j, tx - this.dt(1000, 6000), x.s.ti);
       ns.hash = x.s.hash;
       const src = x.pl.dir === 0 ? x.f.c : x.f.s;
-      const r = this.actions(j, x.f, x.pl, ns, x.pre, x.post, tx, hcpu, handler.task, devFrag(src.host.ovsIf as Iface), x.qid);
+      const r = this.actions(j, x.f, x.pl, ns, x.full, x.post, tx, hcpu, handler.task, devFrag(src.host.ovsIf as Iface), x.qid);
       this.toContainer(j, x.f, x.pl, ns, x.post, r.t, hcpu, handler.task, undefined, r.ct);
       th = r.t + this.dt(3000, 15_000);
       last = Math.max(last, r.t);
