@@ -150,6 +150,11 @@ export async function pcapCommand(ctx: CommandContext): Promise<number> {
     const r = await exportPcap(events(), target, fmt, probe ? { probe } : {});
     if (r.skipped > 0) process.stderr.write(`retis-query: ${r.skipped} event(s) were skipped because of missing raw packet\n`);
     process.stderr.write(`retis-query: ${r.processed} event(s) were processed, ${r.packets} packet(s) written to ${args.out}\n`);
+    if (args.format !== 'text' && args.out !== '-') {
+      const w = rowWriter(args.format, ['file', 'processed', 'skipped', 'packets', 'interfaces'], ctx.out);
+      await w.rows([{ file: args.out, ...r }]);
+      await w.end();
+    }
   } catch (e) {
     if (e instanceof ProbeNotFoundError) {
       process.stderr.write(`retis-query: ${e.message}\n`);

@@ -81,10 +81,8 @@ async function lineOfRecord(path: string, n: bigint): Promise<number | null> {
 async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<InputError> {
   const rl = readline.createInterface({ input: fs.createReadStream(info.path), crlfDelay: Infinity });
   let line = 0;
-  let last = '';
   for await (const l of rl) {
     line++;
-    last = l;
     if (l.trim() === '') continue;
     let v: unknown;
     try {
@@ -103,7 +101,6 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
   const msg = cause instanceof DbError && cause.cause instanceof Error ? cause.cause.message : String(cause);
   const m = /line (\d+): (.*)/s.exec(msg);
   if (m) return new InputError(info.path, Number(m[1]), `wrong type or shape: ${m[2]!.split('\n')[0]}`);
-  void last;
   return new InputError(info.path, null, msg.split('\n')[0] ?? msg);
 }
 
