@@ -4,6 +4,7 @@
  * per command; for plain aggregate rows text is the table.
  */
 import type { Writable } from 'node:stream';
+import { jsonText } from './model/json.ts';
 
 export type OutputFormat = 'text' | 'table' | 'json' | 'csv';
 export const OUTPUT_FORMATS: OutputFormat[] = ['text', 'table', 'json', 'csv'];
@@ -38,26 +39,8 @@ export class Out {
   }
 }
 
-/** JSON text of a flat value: bigint exact, bytes as base64, nested values as JSON. */
-export function jsonValue(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  switch (typeof v) {
-    case 'bigint':
-      return v.toString();
-    case 'number':
-      return Number.isFinite(v) ? String(v) : 'null';
-    case 'boolean':
-      return String(v);
-    case 'string':
-      return JSON.stringify(v);
-  }
-  if (v instanceof Uint8Array) return `"${Buffer.from(v).toString('base64')}"`;
-  if (v instanceof Date) return JSON.stringify(v.toISOString());
-  if (Array.isArray(v)) return `[${v.map(jsonValue).join(',')}]`;
-  return `{${Object.entries(v as Record<string, unknown>)
-    .map(([k, x]) => `${JSON.stringify(k)}:${jsonValue(x)}`)
-    .join(',')}}`;
-}
+/** JSON text of a value: bigint exact, bytes as base64, nested values as JSON. */
+export const jsonValue = jsonText;
 
 /** Display text of a value in table/csv cells. */
 export function cellText(v: unknown): string {

@@ -19,6 +19,7 @@ import { RecordBatchReader } from 'apache-arrow';
 import type { Db } from '../db.ts';
 import { ARROW_COLUMNS } from '../model/arrow-schema.ts';
 import { modelSelect, sqlString } from '../model/derive.ts';
+import { jsonKey, jsonText } from '../model/json.ts';
 import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import type { InputFile } from './inputs.ts';
@@ -39,28 +40,16 @@ function hasBlob(t: FieldType): boolean {
   return t.struct.some((x) => hasBlob(x.type));
 }
 
-/** JSON text of an Arrow value (bigint exact, bytes base64, struct rows and lists nested). */
-function jsonOf(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  switch (typeof v) {
-    case 'bigint':
-    case 'number':
-    case 'boolean':
-      return String(v);
-    case 'string':
-      return JSON.stringify(v);
-  }
-  if (v instanceof Uint8Array) return `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"`;
-  if (ArrayBuffer.isView(v)) return `[${Array.from(v as unknown as ArrayLike<number | bigint>, jsonOf).join(',')}]`;
-  if (Array.isArray(v)) return `[${v.map(jsonOf).join(',')}]`;
-  // apache-arrow Vector (a list cell) has `data` and `type`; a StructRow has neither.
-  const vec = v as { toJSON?: () => unknown };
-  if ('data' in vec && 'type' in vec) return `[${Array.from(vec as unknown as Iterable<unknown>, jsonOf).join(',')}]`;
-  // StructRow: its toJSON() gives a plain object of its fields.
-  const plain = typeof vec.toJSON === 'function' ? vec.toJSON() : v;
-  return `{${Object.entries(plain as Record<string, unknown>)
-    .map(([k, x]) => `${JSON.stringify(k)}:${jsonOf(x)}`)
-    .join(',')}}`;
+/** An Arrow cell as a plain value: a StructRow as an object, a list Vector as an array. */
+function plain(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number | bigint>);
+  // An apache-arrow Vector (a list cell) has `data` and `type`; a StructRow has neither.
+  if ('data' in v && 'type' in v) return Array.from(v as unknown as Iterable<unknown>, plain);
+  const obj = (v as { toJSON?: () => Record<string, unknown> }).toJSON?.() ?? (v as Record<string, unknown>);
+  const out: Record<string, unknown> = {};
+  for (const k in obj) out[k] = plain(obj[k]);
+  return out;
 }
 
 /** Convert base64 back to bytes inside (possibly nested) BLOB fields. */
@@ -100,7 +89,7 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
         const vectors = present.map((c) => batch.getChild(c.name));
         const lines: string[] = [];
         for (let i = 0; i < batch.numRows; i++) {
-          lines.push(`{${present.map((c, j) => `${JSON.stringify(c.name)}:${jsonOf(vectors[j]?.get(i))}`).join(',')}}`);
+          lines.push(`{${present.map((c, j) => `${jsonKey(c.name)}${jsonText(plain(vectors[j]?.get(i)))}`).join(',')}}`);
         }
         if (lines.length) fs.writeSync(out, `${lines.join('\n')}\n`);
         rows += batch.numRows;

@@ -7,6 +7,7 @@
  *
  * Events come out of DuckDB rows (`eventFromRow`) and go to JSON text (`eventToJson`).
  */
+import { jsonKey, jsonText } from './json.ts';
 import { OVS_VARIANT_ORDER, SECTION_NAMES } from './schema.ts';
 
 export type JsonScalar = string | number | bigint | boolean;
@@ -50,50 +51,6 @@ function orderOvs(s: Section): Section {
   return out;
 }
 
-// JSON text is built by string concatenation (V8 ropes): measurably faster here than
-// pushing parts and joining. Keys are few and repeat, so their quoted form is cached;
-// plain strings skip JSON.stringify.
-const quotedKeys = new Map<string, string>();
-function key(k: string): string {
-  let q = quotedKeys.get(k);
-  if (q === undefined) {
-    q = `${JSON.stringify(k)}:`;
-    quotedKeys.set(k, q);
-  }
-  return q;
-}
-
-// Characters that need escaping in JSON strings (quote, backslash, controls, surrogates).
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-function valueJson(v: EventValue): string {
-  switch (typeof v) {
-    case 'bigint':
-    case 'number':
-    case 'boolean':
-      return String(v);
-    case 'string':
-      return str(v);
-  }
-  if (v instanceof Uint8Array) return `"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"`;
-  if (Array.isArray(v)) {
-    let out = '[';
-    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + valueJson(v[i]!);
-    return `${out}]`;
-  }
-  let out = '{';
-  let first = true;
-  for (const k in v) {
-    out += (first ? '' : ',') + key(k) + valueJson(v[k]!);
-    first = false;
-  }
-  return `${out}}`;
-}
-
 /**
  * Serialise an event as Retis does: sections in native order, OVS variant fields in
  * their struct order, integers exact (bigint printed bare), packet data base64.
@@ -104,7 +61,7 @@ export function eventToJson(ev: RetisEvent, omit?: ReadonlySet<string>): string 
   for (const name of SECTION_NAMES) {
     const s = ev[name];
     if (s === undefined || omit?.has(name)) continue;
-    out += (first ? '' : ',') + key(name) + valueJson(name === 'ovs' ? orderOvs(s) : s);
+    out += (first ? '' : ',') + jsonKey(name) + jsonText(name === 'ovs' ? orderOvs(s) : s);
     first = false;
   }
   return `${out}}`;
