@@ -102,7 +102,6 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
   }
 
   const ns = nativeStatus();
-  const unknown = no(ns.available ? '' : `unknown: ${ns.message}`);
   const kprobePmu = hasPmu('kprobe') || existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
   const kprobe = kprobePmu
     ? yes('kprobe PMU present (/sys/bus/event_source/devices/kprobe)')
@@ -112,6 +111,7 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
     : no('no uprobe support: /sys/bus/event_source/devices/uprobe is missing (CONFIG_UPROBES/CONFIG_UPROBE_EVENTS off)');
 
   if (!ns.available) {
+    const unknown = no(`unknown: ${ns.message}`);
     cached = {
       kernelRelease, btf: btfFeature, ringbuf: unknown, tracepoint: unknown, rawTracepoint: unknown, tpBtf: unknown,
       kprobe: kprobe.supported ? unknown : kprobe, kretprobe: kprobe.supported ? unknown : kprobe, fentry: unknown, fexit: unknown,

@@ -33,7 +33,11 @@ export interface ProbeSetOptions {
   sharedMaps?: readonly string[];
   /** Ring buffer size in bytes (power of 2, multiple of the page size). */
   ringbufBytes?: number;
-  /** Wake the reader when unread data crosses this many bytes (0: kernel default, every record). */
+  /**
+   * Wake the reader when unread data crosses this many bytes (default 256 KiB; 0: kernel default,
+   * a wakeup whenever the reader caught up: lowest latency, most wakeups). The reader also drains
+   * every `pollMs`, so this bounds work per wakeup, not latency.
+   */
   wakeupBytes?: number;
   layouts?: readonly Layout[];
   firstProbeId?: number;
@@ -104,7 +108,7 @@ export class ProbeSet {
       if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
       obj.setConstants({
         retis_probe_id: id,
-        ...(o.wakeupBytes !== undefined ? { retis_wakeup_bytes: o.wakeupBytes } : {}),
+        retis_wakeup_bytes: o.wakeupBytes ?? 256 * 1024,
         ...(o.constants?.(probe, id) ?? {}),
       });
       for (const name of o.sharedMaps ?? DEFAULT_SHARED) {

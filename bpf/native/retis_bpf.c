@@ -1012,7 +1012,7 @@ static napi_value probe_prog_load(napi_env env, napi_callback_info info)
 	if (fd < 0)
 		err = errno;
 	else
-		close(fd);
+		(void)close(fd); /* only a probe: the program is dropped with its last fd */
 	NAPI_CALL(env, napi_create_object(env, &o));
 	if (!set_prop(env, o, "errno", make_i32(env, err)) || !set_prop(env, o, "log", make_str(env, log)))
 		return NULL;
@@ -1268,8 +1268,9 @@ static void *reader_main(void *arg)
 		/* Tell JS why data stopped; pending records go with it. */
 		emit_batch(r, 0, fatal);
 	}
-	/* Drop this thread's reference; after an abort this may return an error, harmlessly. */
-	napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+	/* Drop this thread's reference. After an abort (close) the blocked call already dropped it
+	 * and this returns napi_invalid_arg: expected, nothing to do. */
+	(void)napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
 	return NULL;
 }
 
@@ -1349,18 +1350,23 @@ static void reader_stop(struct reader *r)
 		if (write(r->evfd, &one, sizeof(one)) < 0) {
 			/* eventfd write can only fail on overflow: the thread is awake anyway. */
 		}
-		/* ...or unblock it if it waits for room in the JS queue. */
-		napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
-		pthread_join(r->thread, NULL);
+		/* ...or unblock it if it waits for room in the JS queue. Can only fail if already
+		 * released, which the closed flag rules out. */
+		if (napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort) != napi_ok)
+			fputs("retis_bpf: releasing the ring buffer callback failed\n", stderr);
+		int err = pthread_join(r->thread, NULL);
+		if (err)
+			fprintf(stderr, "retis_bpf: joining the ring buffer thread failed: %s\n", strerror(err));
 		r->thread_started = false;
 	}
 	if (r->rb)
 		ring_buffer__free(r->rb);
 	r->rb = NULL;
+	/* close() of an epoll fd/eventfd cannot fail in a way we could act on. */
 	if (r->epfd >= 0)
-		close(r->epfd);
+		(void)close(r->epfd);
 	if (r->evfd >= 0)
-		close(r->evfd);
+		(void)close(r->evfd);
 	r->epfd = r->evfd = -1;
 	if (r->buf)
 		pool_give(r->buf, r->cap);
