@@ -20,11 +20,14 @@ JOIN (SELECT ts, cpu, any_value(track_id ORDER BY eid) AS track_id FROM _ovs WHE
 WHERE e.et = 'upcall_enqueue';
 
 -- Userspace events and executed actions find their upcall through the latest enqueue of
--- the same queue id before them (queue_id = hash of the packet's first 64 bytes).
+-- the same queue id before them (queue_id = hash of the packet's first 64 bytes). "Before"
+-- is by timestamp, not arrival order: every probe reads the same CLOCK_MONOTONIC, while
+-- per-CPU buffers can deliver an enqueue after the userspace events that followed it.
+CREATE OR REPLACE TEMP TABLE _enq_ts AS SELECT n.*, o.ts FROM _enq n JOIN _ovs o USING (eid);
 CREATE OR REPLACE TEMP TABLE _qref AS
 SELECT o.eid, o.et, o.track_id, q.up_track
 FROM (SELECT * FROM _ovs WHERE queue_id IS NOT NULL AND et IN ('recv_upcall', 'flow_operation', 'action_execute')) o
-ASOF JOIN _enq q ON o.queue_id = q.queue_id AND o.eid >= q.eid;
+ASOF JOIN _enq_ts q ON o.queue_id = q.queue_id AND o.ts >= q.ts;
 
 -- The skb an executed action runs on is the packet re-injected by ovs-vswitchd: its
 -- tracking id is an alias of the upcall's series. Aliases can chain (the re-injected
@@ -73,5 +76,5 @@ SELECT m.eid, m.series_tid,
 FROM _membership m LEFT JOIN _untracked u ON u.eid = m.eid
 WINDOW w AS (PARTITION BY m.series_tid ORDER BY m.eid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
 
-DROP TABLE _ovs; DROP TABLE _enq; DROP TABLE _qref; DROP TABLE _alias; DROP TABLE _root;
+DROP TABLE _ovs; DROP TABLE _enq; DROP TABLE _enq_ts; DROP TABLE _qref; DROP TABLE _alias; DROP TABLE _root;
 DROP TABLE _membership; DROP TABLE _untracked;
