@@ -5,7 +5,9 @@
  *   (zero-padded, so text order is numeric order). Key-value metadata records the schema
  *   version.
  * - Arrow IPC stream: `seq` + sections (model/arrow-schema.ts), as retis-capture writes.
- * Files are created 0600: they hold packet payloads.
+ * Files are created 0600: they hold packet payloads. Rows go out in table order without
+ * a sort (a sort of every column, packets included, would dominate the write): `seq`
+ * carries arrival order, so no reader depends on row order.
  */
 import fs from 'node:fs';
 import { RecordBatch, RecordBatchStreamWriter, Struct, makeData, vectorFromArray, type Vector } from 'apache-arrow';
@@ -24,7 +26,7 @@ export async function exportParquet(db: Db, file: string, where = 'TRUE'): Promi
   const umask = process.umask(0o077);
   try {
     await db.run(
-    `COPY (SELECT ${PARQUET_SELECT} FROM events WHERE ${where} ORDER BY eid)
+    `COPY (SELECT ${PARQUET_SELECT} FROM events WHERE ${where})
      TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880,
                             KV_METADATA {'retis_ts.schema_version': '${SCHEMA_VERSION}'})`,
     undefined,
@@ -55,7 +57,7 @@ export async function exportArrow(db: Db, file: string, where = 'TRUE'): Promise
       writer.write(new RecordBatch(schema, data));
       pending = [];
     };
-    for await (const rows of db.stream(`SELECT ${cols} FROM events WHERE ${where} ORDER BY eid`)) {
+    for await (const rows of db.stream(`SELECT ${cols} FROM events WHERE ${where}`)) {
       pending.push(...rows);
       if (pending.length >= 65536) flush();
     }
