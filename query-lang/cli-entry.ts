@@ -107,7 +107,10 @@ export async function queryMain(args: QueryArgs): Promise<number> {
       report([{ code: 'runtime_error', message: e.message }], '', args.format);
       return 1;
     }
-    throw e;
+    // A bug of ours: one line, not a stack trace (RETIS_QUERY_DEBUG=1 shows it).
+    if (process.env.RETIS_QUERY_DEBUG) throw e;
+    report([{ code: 'runtime_error', message: `internal error: ${e instanceof Error ? e.message : String(e)} (RETIS_QUERY_DEBUG=1 for details)` }], '', args.format);
+    return 1;
   } finally {
     process.stdout.off('error', onError);
     db?.close();

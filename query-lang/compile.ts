@@ -26,7 +26,7 @@ import {
   type Kind,
   type Scope,
 } from './fields.ts';
-import { EVENT_TABLE_COLUMNS, EVENT_TABLE_SQL, SOURCE_NAMES, tracksSql, UPCALLS_SQL, type SourceName } from './sources.ts';
+import { EVENT_TABLE_COLUMNS, EVENT_TABLE_SQL, SOURCE_NAMES, TRACK_COLUMN_NAMES, tracksSql, upcallsSql, type SourceName } from './sources.ts';
 import { suggest } from './suggest.ts';
 import { normalizeProbe, parseMac, VALUE_NOUN, valueText, type Value } from './values.ts';
 import type { CallRef, CompareOp, Expr, FieldRef, Operand, Query, Stage } from './visitor/ast.ts';
@@ -89,10 +89,13 @@ interface Rel {
   columns: FieldDef[];
   /** A `fields` projection waiting to be rendered. */
   projection: FieldDef[] | null;
+  /** Tracks only: the relation is the tracks source itself, and every condition on it is a prefilter. */
+  prefiltered?: boolean;
 }
 
-/** Marker replaced by the tracks relation once every aggregate it needs is known. */
+/** Markers replaced by the tracks and upcalls relations once all they must provide is known. */
 const TRACKS = '\u0001tracks\u0001';
+const UPCALLS = '\u0001upcalls\u0001';
 
 const INT_RANGES: Record<string, readonly [bigint, bigint]> = {
   UTINYINT: [0n, 255n],
@@ -147,6 +150,32 @@ class Compiler {
   private n = 0;
   private readonly extras: { sql: string; alias: string }[] = [];
   private readonly prefilter: string[] = [];
+  private trackLimit: string | null = null;
+  private readonly upcallCols = new Set<string>();
+  private readonly trackCols = new Set<string>();
+  private trackAll = false;
+  /** The tracks scope, noting which columns the query reads (the others are not computed). */
+  private readonly tracks: Scope = {
+    name: 'tracks',
+    resolve: (path) => {
+      const f = trackScope.resolve(path);
+      if (f) this.trackCols.add(f.name);
+      return f;
+    },
+    names: () => trackScope.names(),
+    events: eventScope,
+  };
+  private upcallAll = false;
+  /** The upcalls scope, noting which columns the query reads (the others are not joined in). */
+  private readonly upcalls: Scope = {
+    name: 'upcalls',
+    resolve: (path) => {
+      const f = upcallScope.resolve(path);
+      if (f) this.upcallCols.add(f.name);
+      return f;
+    },
+    names: () => upcallScope.names(),
+  };
   needsSeries = false;
 
   constructor(
@@ -241,7 +270,8 @@ class Compiler {
       sql = this.render(rel, true);
       columns = (rel.projection ?? rel.columns).map((c) => ({ name: c.name, kind: c.kind }));
     }
-    if (sql.includes(TRACKS)) sql = sql.replaceAll(TRACKS, tracksSql(this.extras, this.prefilter));
+    if (sql.includes(TRACKS)) sql = sql.replaceAll(TRACKS, tracksSql(this.trackAll ? undefined : this.trackCols, this.extras, this.prefilter, this.trackLimit));
+    if (sql.includes(UPCALLS)) sql = sql.replaceAll(UPCALLS, upcallsSql(this.upcallAll ? undefined : this.upcallCols));
     const out: CompiledQuery = { source, mode, sql, params: this.params, columns, needsSeries: this.needsSeries };
     if (terminal?.file !== undefined) out.pcapFile = terminal.file;
     return out;
@@ -260,7 +290,8 @@ class Compiler {
           ...base,
           kind: 'tracks',
           from: `${TRACKS} AS _tracks`,
-          scope: trackScope,
+          prefiltered: true,
+          scope: this.tracks,
           columns: TRACK_COLUMNS,
           defaultOrder: [{ sql: 'track', desc: false }],
         };
@@ -268,8 +299,8 @@ class Compiler {
         return {
           ...base,
           kind: 'upcalls',
-          from: `${UPCALLS_SQL} AS _upcalls`,
-          scope: upcallScope,
+          from: `${UPCALLS} AS _upcalls`,
+          scope: this.upcalls,
           columns: UPCALL_COLUMNS,
           defaultOrder: [{ sql: '_eid', desc: false }],
         };
@@ -282,9 +313,8 @@ class Compiler {
         if (rel.limit !== null || rel.projection !== null) rel = this.wrap(rel);
         // On the tracks relation itself, `any(c)` conjuncts also become semi-joins applied
         // before aggregating, so that only matching series are aggregated.
-        if (firstWhere && rel.kind === 'tracks') this.prefilterTracks(st.cond);
-        rel.where.push(this.cond(st.cond, rel.scope));
-        return rel;
+        const pushed = firstWhere && rel.kind === 'tracks' && rel.prefiltered === true && this.prefilterTracks(st.cond);
+        return { ...rel, where: [...rel.where, this.cond(st.cond, rel.scope)], prefiltered: pushed };
       }
       case 'count':
         return this.countBy(rel, st.by, null);
@@ -313,7 +343,10 @@ class Compiler {
       }
       case 'limit': {
         if (rel.limit !== null) rel = this.wrap(rel);
-        return { ...rel, limit: this.intParam(BigInt(st.n), 'BIGINT') };
+        const limit = this.intParam(BigInt(st.n), 'BIGINT');
+        // The first N tracks: choose them before aggregating rather than after.
+        if (rel.kind === 'tracks' && rel.prefiltered && rel.order === null && rel.projection === null) this.trackLimit = limit;
+        return { ...rel, limit, prefiltered: false };
       }
       case 'stats':
         return this.stats(rel, st.operand, st.by);
@@ -329,18 +362,20 @@ class Compiler {
   private render(rel: Rel, final: boolean, eventSelect = '*'): string {
     let select: string;
     if (rel.projection) {
-      select = rel.projection.map((p) => `${final ? displaySql(p, p.sql) : p.sql} AS ${quoteIdent(p.name)}`).join(', ');
+      select = rel.projection.map((p) => selectItem(p, final)).join(', ');
     } else if (rel.kind === 'events') {
       select = eventSelect;
     } else if (final) {
-      select = rel.columns.map((c) => `${displaySql(c, c.sql)} AS ${quoteIdent(c.name)}`).join(', ');
+      if (rel.kind === 'upcalls') this.upcallAll = true;
+      if (rel.kind === 'tracks') this.trackAll = true;
+      select = rel.columns.map((c) => selectItem(c, true)).join(', ');
     } else {
       select = '*';
     }
     const order = rel.order ?? (final || rel.limit !== null ? rel.defaultOrder : []);
     // A projection wrapped into a subquery keeps its rows' order in hidden columns.
     let hidden = '';
-    if (!final && rel.projection && order.length > 0) hidden = order.map((o, i) => `, ${o.sql} AS _ord${i}`).join('');
+    if (!final && rel.projection) hidden = (rel.order ?? rel.defaultOrder).map((o, i) => `, ${o.sql} AS _ord${i}`).join('');
     const parts = [`SELECT ${select}${hidden} FROM ${rel.from}`];
     if (rel.where.length > 0) parts.push(`WHERE ${rel.where.map((w) => (rel.where.length > 1 ? `(${w})` : w)).join(' AND ')}`);
     if (order.length > 0) parts.push(`ORDER BY ${order.map((o) => `${o.sql}${o.desc ? ' DESC NULLS LAST' : ''}`).join(', ')}`);
@@ -367,7 +402,7 @@ class Compiler {
         defaultOrder: order.map((o, i) => ({ sql: `_ord${i}`, desc: o.desc })),
       };
     }
-    return { ...rel, from, where: [], order: null, limit: null, projection: null };
+    return { ...rel, from, where: [], order: null, limit: null, projection: null, prefiltered: false };
   }
 
   /** SELECT of the events a relation stands for, in arrival order (`sort`, `pcap`). */
@@ -433,7 +468,7 @@ WHERE m.series_tid IN (${keys})${what === '*' ? '\nORDER BY e.eid' : ''}`;
       ...keys.map((k) => ({ ...k.term.def, name: k.name, sql: quoteIdent(k.name) })),
       { name: countName, sql: countName, type: 'BIGINT', kind: 'int' as const, measure: true, doc: 'number of rows' },
     ];
-    const order = [{ sql: countName, desc: true }, ...keys.map((k) => ({ sql: quoteIdent(k.name), desc: false }))];
+    const order = keys.length === 0 ? [] : [{ sql: countName, desc: true }, ...keys.map((k) => ({ sql: quoteIdent(k.name), desc: false }))];
     const out = this.rowsRel(sql, columns, order);
     if (limit !== null) out.limit = this.intParam(BigInt(limit), 'BIGINT');
     return out;
@@ -453,14 +488,17 @@ WHERE m.series_tid IN (${keys})${what === '*' ? '\nORDER BY e.eid' : ''}`;
         return rel;
       }
       if (rel.limit !== null) rel = this.wrap(rel);
-      return { ...rel, order: [{ sql: count.sql, desc: true }], limit: this.intParam(BigInt(st.n), 'BIGINT') };
+      // Ties keep the rows' own order (e.g. by key).
+      const order = [{ sql: count.sql, desc: true }, ...(rel.order ?? rel.defaultOrder).filter((o) => o.sql !== count.sql)];
+      return { ...rel, order, limit: this.intParam(BigInt(st.n), 'BIGINT') };
     }
     if (st.by.length === 1) {
       const scope = rel.projection ? rowScope(rel.projection.map((p) => ({ ...p, sql: quoteIdent(p.name) }))) : rel.scope;
       const t = this.term(st.by[0]!, scope, rel.projection ? rel.scope : undefined);
       if (t.def.measure) {
         if (rel.limit !== null) rel = this.wrap(rel);
-        return { ...rel, order: [{ sql: t.sql, desc: true }], limit: this.intParam(BigInt(st.n), 'BIGINT') };
+        const order = [{ sql: t.sql, desc: true }, ...(rel.order ?? rel.defaultOrder).filter((o) => o.sql !== t.sql)];
+        return { ...rel, order, limit: this.intParam(BigInt(st.n), 'BIGINT') };
       }
     }
     return this.countBy(rel, st.by, st.n);
@@ -618,12 +656,12 @@ GROUP BY ALL`;
         message: `expected a field, found the value ${valueText(o.value)}`,
         span: o.span,
       });
-      return { sql: BAD, def: placeholder(o.span), span: o.span };
+      return { sql: BAD, def: placeholder(), span: o.span };
     }
     const def = scope.resolve(o.path) ?? fallback?.resolve(o.path);
     if (def) return { sql: def.sql, def, span: o.span };
     this.unknownField(o, scope);
-    return { sql: BAD, def: placeholder(o.span), span: o.span };
+    return { sql: BAD, def: placeholder(), span: o.span };
   }
 
   private unknownField(o: FieldRef, scope: Scope): void {
@@ -636,6 +674,10 @@ GROUP BY ALL`;
       const fields = parent.children.map((c) => `${parent.name}.${c}`);
       sug = suggest(name, fields);
       if (sug.length === 0) hint = `fields of ${parent.name}: ${parent.children.join(', ')}`;
+    }
+    const elsewhere = (['tracks', 'upcalls'] as const).find((n) => n !== scope.name && (n === 'tracks' ? trackScope : upcallScope).resolve(o.path));
+    if (scope.name === 'events' && elsewhere) {
+      hint = `'${name}' is a field of ${elsewhere}: ${elsewhere} where ${name} ...`;
     }
     if (scope.name === 'tracks' && eventScope.resolve(o.path)) {
       hint = `'${name}' is a field of events; on tracks, ask about the series' events: any(${name} = ...), first(${name}), last(${name})`;
@@ -658,7 +700,7 @@ GROUP BY ALL`;
 
   private call(c: CallRef, scope: Scope): Term {
     const fn = c.fn.toLowerCase();
-    const bad = { sql: BAD, def: placeholder(c.span), span: c.span };
+    const bad = { sql: BAD, def: placeholder(), span: c.span };
     if (!SERIES_FUNCTIONS.includes(fn)) {
       const sug = suggest(c.fn, SERIES_FUNCTIONS);
       this.issue({
@@ -712,8 +754,11 @@ GROUP BY ALL`;
     return { sql: name, def: { ...t.def, name: `${fn}(${c.arg.operand.path.join('.')})`, sql: name }, span: c.span };
   }
 
-  /** `any(c)` conjuncts of the first `where` on tracks, as semi-joins before aggregation. */
-  private prefilterTracks(e: Expr): void {
+  /**
+   * `any(c)` conjuncts of the first `where` on tracks, as semi-joins applied before
+   * aggregating. Returns true when every conjunct was such a prefilter.
+   */
+  private prefilterTracks(e: Expr): boolean {
     const conjuncts: Expr[] = [];
     const walk = (x: Expr): void => {
       if (x.kind === 'and') {
@@ -722,19 +767,24 @@ GROUP BY ALL`;
       } else conjuncts.push(x);
     };
     walk(e);
+    let all = true;
     for (const c of conjuncts) {
       if (c.kind === 'truth' && c.operand.kind === 'call' && c.operand.fn.toLowerCase() === 'any') {
         const issuesBefore = this.issues.length;
         const paramsBefore = this.params.length;
+        const pendingBefore = this.pending.size;
         const cond = this.cond(c.operand.arg, eventScope);
-        if (this.issues.length > issuesBefore || cond === BAD) {
+        if (this.issues.length > issuesBefore || this.pending.size > pendingBefore || cond === BAD) {
+          // Reported again when the condition itself is compiled.
           this.issues.length = issuesBefore;
           this.params.length = paramsBefore;
+          all = false;
           continue;
         }
-        this.prefilter.push(`m.series_tid IN (SELECT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND ${cond})`);
-      }
+        this.prefilter.push(cond);
+      } else all = false;
     }
+    return all;
   }
 
   ////  comparisons
@@ -1094,8 +1144,8 @@ GROUP BY ALL`;
         found: 'a name',
         message: `${e.what} needs ${e.what === 'port' ? 'a port number' : 'an IP address or prefix'}`,
         span: o.span,
-        hint: e.what === 'host' ? 'to select the recording host by name: host = "node1"' : undefined,
-      } as QueryIssue);
+        ...(e.what === 'host' ? { hint: 'to select the recording host by name: host = "node1"' } : {}),
+      });
     }
     const v = o.value;
     const ok = e.what === 'port' ? v.type === 'int' : e.what === 'net' ? v.type === 'cidr' || v.type === 'ip' : v.type === 'ip' || v.type === 'cidr';
@@ -1107,8 +1157,8 @@ GROUP BY ALL`;
         found: VALUE_NOUN[v.type],
         message: `${e.what} needs ${e.what === 'port' ? 'a port number' : e.what === 'net' ? 'an address prefix (10.0.0.0/8)' : 'an IP address'}, not ${VALUE_NOUN[v.type]}`,
         span: o.span,
-        hint: e.what === 'host' && v.type === 'string' ? `to select the recording host by name: host = ${valueText(v)}` : undefined,
-      } as QueryIssue);
+        ...(e.what === 'host' && v.type === 'string' ? { hint: `to select the recording host by name: host = ${valueText(v)}` } : {}),
+      });
     }
     const preds: string[] = [];
     for (const n of pick) {
@@ -1131,18 +1181,18 @@ GROUP BY ALL`;
 
 ////  HELPERS  ////
 
-const TRACK_COLUMNS: FieldDef[] = (() => {
-  const out: FieldDef[] = [];
-  for (const n of ['track', 'first_ts', 'last_ts', 'duration', 'events', 'probes', 'devs', 'netns', 'netns_crossed', 'nat', 'saddr', 'daddr', 'proto', 'sport', 'dport', 'fate', 'reason', 'fate_dev']) {
-    out.push(trackScope.resolve([n])!);
-  }
-  return out;
-})();
+const TRACK_COLUMNS: FieldDef[] = TRACK_COLUMN_NAMES.map((n) => trackScope.resolve([n])!);
 
 const UPCALL_COLUMNS: FieldDef[] = upcallScope.names().map((n) => upcallScope.resolve([n])!);
 
-function placeholder(span: Span): FieldDef {
-  void span;
+/** `expr AS "name"`, or just the column when it already is one. */
+function selectItem(c: FieldDef, display: boolean): string {
+  const x = display ? displaySql(c, c.sql) : c.sql;
+  const q = quoteIdent(c.name);
+  return x === q || x === c.name && /^[a-z_][a-z0-9_]*$/.test(c.name) ? q : `${x} AS ${q}`;
+}
+
+function placeholder(): FieldDef {
   return { name: '?', sql: BAD, type: 'VARCHAR', kind: 'string', doc: '' };
 }
 

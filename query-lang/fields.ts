@@ -138,7 +138,7 @@ export const EVENT_FIELDS: readonly FieldDef[] = [
     example: 'elapsed < 2s',
     doc: 'time since the first loaded event',
   },
-  { name: 'drop', sql: '(reason IS NOT NULL)', type: 'BOOLEAN', kind: 'bool', example: 'any(drop)', doc: 'true for a drop event (one with a drop reason)' },
+  { name: 'drop', sql: '(reason IS NOT NULL)', type: 'BOOLEAN', kind: 'bool', example: 'drop', doc: 'true for a drop event (one with a drop reason)' },
   { name: 'smac', sql: MAC_SQL(7), type: 'VARCHAR', kind: 'mac', display: 'mac', example: 'smac = 0a:58:0a:f4:01:1e', doc: 'source MAC address, from the raw packet' },
   { name: 'dmac', sql: MAC_SQL(1), type: 'VARCHAR', kind: 'mac', display: 'mac', example: 'dmac = ff:ff:ff:ff:ff:ff', doc: 'destination MAC address, from the raw packet' },
   { name: 'verdict', sql: 'nft.verdict', type: 'VARCHAR', kind: 'string', domain: DOMAINS.verdict, example: 'verdict = drop', doc: 'nftables verdict (nft.verdict)' },
@@ -321,14 +321,6 @@ export function rowScope(columns: readonly FieldDef[]): Scope {
       return [...byName.keys()];
     },
   };
-}
-
-/** Markdown tables of every field, for docs/query-language.md. */
-export function fieldTables(): string {
-  const esc = (s: string) => s.replaceAll('|', '\\|');
-  const table = (fields: readonly FieldDef[]) =>
-    ['| field | kind | meaning | example |', '|---|---|---|---|', ...fields.map((f) => `| \`${f.name}\` | ${f.kind} | ${esc(f.doc)} | ${f.example ? `\`${esc(f.example)}\`` : ''} |`)].join('\n');
-  return table(EVENT_FIELDS);
 }
 
 export { SECTION_FIELDS };

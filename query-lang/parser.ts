@@ -14,10 +14,11 @@
  *
  * The parser is built once per process; `parse` reuses it.
  */
-import { CstParser, EOF, type CstNode, type IToken, type TokenType, type IParserErrorMessageProvider } from 'chevrotain';
+import { CstParser, EOF, tokenMatcher, type CstNode, type IToken, type TokenType, type IParserErrorMessageProvider } from 'chevrotain';
 import * as T from './lexer.ts';
 import type { QueryIssue, Span } from './errors.ts';
 import { orList } from './errors.ts';
+import { suggest } from './suggest.ts';
 
 function label(t: TokenType): string {
   if (t === EOF) return 'end of query';
@@ -43,7 +44,7 @@ const messages: IParserErrorMessageProvider = {
 
 class QueryParser extends CstParser {
   constructor() {
-    super(T.ALL_TOKENS, { recoveryEnabled: false, maxLookahead: 3, errorMessageProvider: messages });
+    super(T.ALL_TOKENS, { recoveryEnabled: false, maxLookahead: 3, errorMessageProvider: messages, nodeLocationTracking: 'onlyOffset' });
     this.performSelfAnalysis();
   }
 
@@ -61,16 +62,16 @@ class QueryParser extends CstParser {
 
   stage = this.RULE('stage', () => {
     this.OR([
-      { ALT: () => this.SUBRULE(this.whereStage) },
-      { ALT: () => this.SUBRULE(this.countStage) },
-      { ALT: () => this.SUBRULE(this.topStage) },
-      { ALT: () => this.SUBRULE(this.sortStage) },
-      { ALT: () => this.SUBRULE(this.fieldsStage) },
-      { ALT: () => this.SUBRULE(this.orderStage) },
-      { ALT: () => this.SUBRULE(this.limitStage) },
-      { ALT: () => this.SUBRULE(this.statsStage) },
-      { ALT: () => this.SUBRULE(this.histogramStage) },
-      { ALT: () => this.SUBRULE(this.pcapStage) },
+      { ALT: alt(() => this.SUBRULE(this.whereStage)) },
+      { ALT: alt(() => this.SUBRULE(this.countStage)) },
+      { ALT: alt(() => this.SUBRULE(this.topStage)) },
+      { ALT: alt(() => this.SUBRULE(this.sortStage)) },
+      { ALT: alt(() => this.SUBRULE(this.fieldsStage)) },
+      { ALT: alt(() => this.SUBRULE(this.orderStage)) },
+      { ALT: alt(() => this.SUBRULE(this.limitStage)) },
+      { ALT: alt(() => this.SUBRULE(this.statsStage)) },
+      { ALT: alt(() => this.SUBRULE(this.histogramStage)) },
+      { ALT: alt(() => this.SUBRULE(this.pcapStage)) },
     ]);
   });
 
@@ -121,7 +122,7 @@ class QueryParser extends CstParser {
 
   orderItem = this.RULE('orderItem', () => {
     this.SUBRULE(this.operand);
-    this.OPTION(() => this.OR([{ ALT: () => this.CONSUME(T.Asc) }, { ALT: () => this.CONSUME(T.Desc) }]));
+    this.OPTION(() => this.OR([{ ALT: alt(() => this.CONSUME(T.Asc)) }, { ALT: alt(() => this.CONSUME(T.Desc)) }]));
   });
 
   limitStage = this.RULE('limitStage', () => {
@@ -149,7 +150,7 @@ class QueryParser extends CstParser {
 
   pcapStage = this.RULE('pcapStage', () => {
     this.CONSUME(T.Pcap);
-    this.OR([{ ALT: () => this.CONSUME(T.StringLit) }, { ALT: () => this.SUBRULE(this.path) }]);
+    this.OR([{ ALT: alt(() => this.CONSUME(T.StringLit)) }, { ALT: alt(() => this.SUBRULE(this.path)) }]);
   });
 
   fieldList = this.RULE('fieldList', () => {
@@ -167,7 +168,7 @@ class QueryParser extends CstParser {
   orExpr = this.RULE('orExpr', () => {
     this.SUBRULE(this.andExpr);
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Or) }, { ALT: () => this.CONSUME(T.OrSym) }]);
+      this.OR([{ ALT: alt(() => this.CONSUME(T.Or)) }, { ALT: alt(() => this.CONSUME(T.OrSym)) }]);
       this.SUBRULE2(this.andExpr);
     });
   });
@@ -175,7 +176,7 @@ class QueryParser extends CstParser {
   andExpr = this.RULE('andExpr', () => {
     this.SUBRULE(this.notExpr);
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.And) }, { ALT: () => this.CONSUME(T.AndSym) }]);
+      this.OR([{ ALT: alt(() => this.CONSUME(T.And)) }, { ALT: alt(() => this.CONSUME(T.AndSym)) }]);
       this.SUBRULE2(this.notExpr);
     });
   });
@@ -183,26 +184,26 @@ class QueryParser extends CstParser {
   notExpr = this.RULE('notExpr', () => {
     this.OR([
       {
-        ALT: () => {
-          this.OR2([{ ALT: () => this.CONSUME(T.Not) }, { ALT: () => this.CONSUME(T.NotSym) }]);
+        ALT: alt(() => {
+          this.OR2([{ ALT: alt(() => this.CONSUME(T.Not)) }, { ALT: alt(() => this.CONSUME(T.NotSym)) }]);
           this.SUBRULE(this.notExpr);
-        },
+        }),
       },
-      { ALT: () => this.SUBRULE(this.atom) },
+      { ALT: alt(() => this.SUBRULE(this.atom)) },
     ]);
   });
 
   atom = this.RULE('atom', () => {
     this.OR([
       {
-        ALT: () => {
+        ALT: alt(() => {
           this.CONSUME(T.LParen);
           this.SUBRULE(this.orExpr);
           this.CONSUME(T.RParen);
-        },
+        }),
       },
-      { ALT: () => this.SUBRULE(this.primitive) },
-      { ALT: () => this.SUBRULE(this.predicate) },
+      { ALT: alt(() => this.SUBRULE(this.primitive)) },
+      { ALT: alt(() => this.SUBRULE(this.predicate)) },
     ]);
   });
 
@@ -210,12 +211,12 @@ class QueryParser extends CstParser {
   primitive = this.RULE('primitive', () => {
     this.CONSUME(T.Name, { LABEL: 'word' });
     this.OR([
-      { ALT: () => this.CONSUME(T.Literal) },
+      { ALT: alt(() => this.CONSUME(T.Literal)) },
       {
-        ALT: () => {
+        ALT: alt(() => {
           this.CONSUME2(T.Name, { LABEL: 'word' });
           this.OPTION(() => this.SUBRULE(this.operand));
-        },
+        }),
       },
     ]);
   });
@@ -225,26 +226,26 @@ class QueryParser extends CstParser {
     this.OPTION(() => {
       this.OR([
         {
-          ALT: () => {
+          ALT: alt(() => {
             this.CONSUME(T.CompOp);
             this.SUBRULE2(this.operand, { LABEL: 'right' });
-          },
+          }),
         },
         {
-          ALT: () => {
+          ALT: alt(() => {
             this.OPTION2(() => this.CONSUME(T.Not));
             this.CONSUME(T.In);
             this.SUBRULE(this.inList);
-          },
+          }),
         },
         {
-          ALT: () => {
+          ALT: alt(() => {
             this.OPTION3(() => this.CONSUME2(T.Not));
             this.CONSUME(T.Between);
             this.SUBRULE3(this.operand, { LABEL: 'low' });
             this.CONSUME(T.And);
             this.SUBRULE4(this.operand, { LABEL: 'high' });
-          },
+          }),
         },
       ]);
     });
@@ -253,21 +254,21 @@ class QueryParser extends CstParser {
   inList = this.RULE('inList', () => {
     this.OR([
       {
-        ALT: () => {
+        ALT: alt(() => {
           this.CONSUME(T.LParen);
           this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.operand) });
           this.CONSUME(T.RParen);
-        },
+        }),
       },
-      { ALT: () => this.SUBRULE2(this.operand) },
+      { ALT: alt(() => this.SUBRULE2(this.operand)) },
     ]);
   });
 
   operand = this.RULE('operand', () => {
     this.OR([
-      { ALT: () => this.CONSUME(T.Literal) },
-      { ALT: () => this.SUBRULE(this.call) },
-      { ALT: () => this.SUBRULE(this.path) },
+      { ALT: alt(() => this.CONSUME(T.Literal)) },
+      { ALT: alt(() => this.SUBRULE(this.call)) },
+      { ALT: alt(() => this.SUBRULE(this.path)) },
     ]);
   });
 
@@ -277,6 +278,16 @@ class QueryParser extends CstParser {
     this.SUBRULE(this.orExpr);
     this.CONSUME(T.RParen);
   });
+}
+
+/**
+ * Identity. Alternatives are written `{ ALT: alt(() => ...) }` so that the closure is an
+ * argument, not a property: a property's arrow function gets a name assigned at run time
+ * by the TypeScript loader (esbuild's keepNames), once per call of the rule — a third of
+ * the parse time.
+ */
+function alt<T>(f: () => T): () => T {
+  return f;
 }
 
 let instance: QueryParser | undefined;
@@ -290,18 +301,29 @@ export interface ParseResult {
   issues: QueryIssue[];
 }
 
-/** Hints for tokens people carry over from SQL, tcpdump or Retis filters. */
-function hintFor(found: IToken, message: string, source: string): string | undefined {
+const KEYWORD_WORDS = ['and', 'or', 'not', 'in', 'between', 'where', 'by', 'count', 'top', 'sort', 'fields', 'order', 'limit', 'stats', 'histogram', 'pcap', 'every', 'as', 'asc', 'desc'];
+
+/** A did-you-mean and a hint for tokens people carry over from SQL, tcpdump or Retis filters. */
+function adviceFor(found: IToken, prev: IToken | undefined, message: string): { suffix: string; hint?: string } {
   const img = found.image.toLowerCase();
-  if (found.tokenType === EOF && /expected a value/.test(message)) return 'a comparison needs a value on its right: reason = NO_SOCKET';
-  if (img === 'select' || img === 'from' || img === 'group') return 'this is not SQL: write `drops | count by reason`, or run SQL with --sql';
-  if (img === 'filter') return 'write `| where ...`';
-  if (img === 'head' || img === 'take') return 'write `| limit N`';
-  if (img === 'sort' && /by/.test(source.slice(found.endOffset! + 1, found.endOffset! + 5))) return 'write `| order by f`; `| sort` prints packet series';
-  if (T.Name.categoryMatchesMap?.[found.tokenType.tokenTypeIdx!] !== undefined || found.tokenType === T.Identifier) {
-    if (/expected .*'\|'/.test(message) || /unexpected/.test(message)) return 'stages are separated by |: drops | count by reason';
+  const prevImg = prev?.image.toLowerCase();
+  if (found.tokenType === EOF) {
+    if (/expected a value/.test(message)) return { suffix: '', hint: 'a comparison needs a value on its right: reason = NO_SOCKET' };
+    return { suffix: '' };
   }
-  return undefined;
+  if (img === 'select' || img === 'from' || img === 'group') return { suffix: '', hint: 'this is not SQL: write `drops | count by reason`, or run SQL with --sql' };
+  if (prevImg === 'sort' && img === 'by') return { suffix: '', hint: '`| sort` prints packet series; to order rows write `| order by FIELD`' };
+  if (prevImg === '|' && (img === 'filter' || img === 'head' || img === 'take' || img === 'select' || img === 'project' || img === 'summarize')) {
+    const alt: Record<string, string> = { filter: 'where', head: 'limit N', take: 'limit N', select: 'fields', project: 'fields', summarize: 'count by / stats' };
+    return { suffix: '', hint: `write \`| ${alt[img]}\`` };
+  }
+  if (tokenMatcher(found, T.Name)) {
+    const near = suggest(img, KEYWORD_WORDS, 1);
+    if (near.length > 0 && near[0] !== img) return { suffix: `; did you mean '${near[0]}'?` };
+    if (/unexpected/.test(message)) return { suffix: '', hint: 'join conditions with and/or; separate stages with |: drops where dev = "eth0" | count by reason' };
+  }
+  if (img === '=' && prevImg === '=') return { suffix: '', hint: 'equality is a single =' };
+  return { suffix: '' };
 }
 
 /** Parse tokens into a CST; at most one issue (the first error). */
@@ -316,14 +338,16 @@ export function parseTokens(tokens: IToken[], source: string): ParseResult {
     tok.tokenType === EOF || Number.isNaN(tok.startOffset)
       ? { start: source.trimEnd().length, end: source.trimEnd().length + 1 }
       : { start: tok.startOffset, end: (tok.endOffset ?? tok.startOffset) + 1 };
-  const hint = hintFor(tok, e.message, source);
+  const idx = tokens.indexOf(tok);
+  const prev = idx > 0 ? tokens[idx - 1] : tok.tokenType === EOF ? tokens[tokens.length - 1] : undefined;
+  const { suffix, hint } = adviceFor(tok, prev, e.message);
   const expected = [...e.message.matchAll(/expected (.*), found/g)].flatMap((m) => m[1]!.split(/, | or /));
   return {
     cst: undefined,
     issues: [
       {
         code: 'syntax_error',
-        message: e.message,
+        message: e.message + suffix,
         span,
         expected,
         found: tok.tokenType === EOF ? '' : tok.image,

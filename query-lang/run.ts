@@ -11,14 +11,14 @@
 import fs from 'node:fs';
 import { DbError, type Db, type Row } from '../analyze/db.ts';
 import type { LoadedFile } from '../analyze/load/index.ts';
-import { downgradeEvent, eventFromRow, eventToJson, type RetisEvent } from '../analyze/model/event.ts';
+import { downgradeEvent, eventFromRow, eventToJson, seriesToJson, type RetisEvent } from '../analyze/model/event.ts';
 import { Out, rowWriter, type OutputFormat } from '../analyze/output.ts';
 import { buildSeries, streamSeries } from '../analyze/sort/series.ts';
 import { formatEvent, formatSeries, type FormatOptions } from '../analyze/format/event-text.ts';
 import { exportPcap } from '../analyze/pcap/retis-pcap.ts';
 import { compile, type CompileOptions, type CompiledQuery } from './compile.ts';
 import { Catalog, type Domain } from './domains.ts';
-import { QueryError, type QueryIssue } from './errors.ts';
+import { QueryError } from './errors.ts';
 import type { Kind } from './fields.ts';
 import { lex } from './lexer.ts';
 import { parseTokens } from './parser.ts';
@@ -79,7 +79,7 @@ async function withRuntimeErrors<T>(text: string, work: () => Promise<T>): Promi
     return await work();
   } catch (e) {
     if (e instanceof DbError) {
-      const msg = e.cause instanceof Error ? e.cause.message : String(e.cause);
+      const msg = (e.cause instanceof Error ? e.cause.message : String(e.cause)).replace(/^Failed to extract statements: /, '');
       throw new QueryError([{ code: 'runtime_error', message: `query failed: ${msg.split('\n')[0]}`, span: { start: 0, end: text.length } }], text);
     }
     throw e;
@@ -245,7 +245,7 @@ async function writeSeries(db: Db, q: CompiledQuery, opts: ExecuteOptions): Prom
     for await (const s of streamSeries(db, { where: `e.eid IN (SELECT eid FROM ${SELECTION})` })) {
       if (opts.format === 'json') {
         const c = compat(s.src);
-        await out.write(`[${s.events.map((e) => eventToJson(downgradeEvent(e, c))).join(',')}]\n`);
+        await out.write(`${seriesToJson(s.events.map((e) => downgradeEvent(e, c)))}\n`);
       } else {
         await out.write(formatSeries(s.events, fmt(s.src)) + sep);
       }
@@ -306,10 +306,4 @@ export async function runSql(db: Db, sql: string, opts: ExecuteOptions): Promise
     }
     await w.end();
   });
-}
-
-/** Issues for problems outside the query text (inputs, the database). */
-export function runIssue(e: unknown): QueryIssue | null {
-  if (e instanceof DbError) return { code: 'runtime_error', message: e.message.split('\n')[0] ?? e.message };
-  return null;
 }

@@ -43,73 +43,168 @@ const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
 const NAT_EVENT_SQL = `(ovs.nat IS NOT NULL OR (ct.ct_status & 48) <> 0
             OR ct.orig.ip.src <> ct.reply.ip.dst OR ct.orig.ip.dst <> ct.reply.ip.src)`;
 
+const DROPPED_SQL = `reason IS NOT NULL AND reason NOT IN ('CONSUMED', 'NOT_DROPPED_YET')`;
+
+/** Aggregates over a series' events (alias → SQL), and which of them each tracks column needs. */
+const TRACK_AGGREGATES: Record<string, string> = {
+  first_ts: 'min(ts)',
+  last_ts: 'max(ts)',
+  duration: 'max(ts)::BIGINT - min(ts)::BIGINT',
+  events: 'count(*)',
+  probes: 'list_sort(list(DISTINCT probe) FILTER (WHERE probe IS NOT NULL))',
+  devs: 'list_sort(list(DISTINCT dev_name) FILTER (WHERE dev_name IS NOT NULL))',
+  netns: 'list_sort(list(DISTINCT netns_inum) FILTER (WHERE netns_inum IS NOT NULL))',
+  netns_crossed: 'count(DISTINCT netns_inum) > 1',
+  nat: `coalesce(bool_or(${NAT_EVENT_SQL}), false)`,
+  saddr: 'arg_min(saddr, eid) FILTER (WHERE saddr IS NOT NULL)',
+  daddr: 'arg_min(daddr, eid) FILTER (WHERE daddr IS NOT NULL)',
+  proto: 'arg_min(proto, eid) FILTER (WHERE proto IS NOT NULL)',
+  sport: 'arg_min(sport, eid) FILTER (WHERE sport IS NOT NULL)',
+  dport: 'arg_min(dport, eid) FILTER (WHERE dport IS NOT NULL)',
+  _dropped: `coalesce(bool_or(${DROPPED_SQL}), false)`,
+  _drop: `arg_max(reason, eid) FILTER (WHERE ${DROPPED_SQL})`,
+  _consumed: `coalesce(bool_or(reason = 'CONSUMED' OR symbol IN (${list(CONSUME_SYMBOLS)})), false)`,
+  _last_sym: 'arg_max(symbol, eid)',
+  _last_dev: 'arg_max(dev_name, eid)',
+};
+
+const TRANSMITTED = `_last_sym IN (${list(XMIT_SYMBOLS)})`;
+/** Columns computed from the aggregates: SQL and the aggregates they read. */
+const TRACK_DERIVED: Record<string, { sql: string; needs: string[] }> = {
+  fate: {
+    sql: `CASE WHEN _dropped THEN 'dropped' WHEN _consumed THEN 'consumed' WHEN ${TRANSMITTED} THEN 'transmitted' ELSE 'unknown' END`,
+    needs: ['_dropped', '_consumed', '_last_sym'],
+  },
+  reason: { sql: '_drop', needs: ['_drop'] },
+  fate_dev: { sql: `CASE WHEN NOT _dropped AND NOT _consumed AND ${TRANSMITTED} THEN _last_dev END`, needs: ['_dropped', '_consumed', '_last_sym', '_last_dev'] },
+};
+
+/** Every column of the tracks relation, in output order. */
+export const TRACK_COLUMN_NAMES = ['track', ...Object.keys(TRACK_AGGREGATES).filter((k) => !k.startsWith('_')), ...Object.keys(TRACK_DERIVED)];
+
 /**
- * The tracks relation. `extras` are further aggregates over the series' events
- * (`any(...)` and friends), `prefilter` a condition on `series_tid` applied before
- * aggregating (semi-joins from `any(...)` conjuncts).
+ * The tracks relation: one row per packet series of `series_map`, with the columns in
+ * `used` (undefined: all). `extras` are further aggregates over the series' events
+ * (`any(...)` and friends). `prefilter` are event conditions a series must have an event
+ * matching (`any(c)` conjuncts), applied as a semi-join before aggregating so that only
+ * those series are aggregated; `limit` (a SQL expression) keeps only the first series.
  */
-export function tracksSql(extras: readonly { sql: string; alias: string }[], prefilter: readonly string[]): string {
-  const extraAgg = extras.map((x) => `,\n         ${x.sql} AS ${x.alias}`).join('');
-  const extraOut = extras.map((x) => `, ${x.alias}`).join('');
-  const pre = prefilter.map((p) => ` AND ${p}`).join('');
-  return `(SELECT track, first_ts, last_ts, duration, events, probes, devs, netns, netns_crossed, nat,
-         saddr, daddr, proto, sport, dport,
-         CASE WHEN _drop IS NOT NULL THEN 'dropped' WHEN _consumed THEN 'consumed'
-              WHEN _last_sym IN (${list(XMIT_SYMBOLS)}) THEN 'transmitted' ELSE 'unknown' END AS fate,
-         _drop AS reason,
-         CASE WHEN _drop IS NULL AND NOT _consumed AND _last_sym IN (${list(XMIT_SYMBOLS)}) THEN _last_dev END AS fate_dev${extraOut}
-  FROM (SELECT m.series_tid AS track,
-         min(ts) AS first_ts, max(ts) AS last_ts, max(ts)::BIGINT - min(ts)::BIGINT AS duration, count(*) AS events,
-         list_sort(list(DISTINCT probe) FILTER (WHERE probe IS NOT NULL)) AS probes,
-         list_sort(list(DISTINCT dev_name) FILTER (WHERE dev_name IS NOT NULL)) AS devs,
-         list_sort(list(DISTINCT netns_inum) FILTER (WHERE netns_inum IS NOT NULL)) AS netns,
-         count(DISTINCT netns_inum) > 1 AS netns_crossed,
-         coalesce(bool_or(${NAT_EVENT_SQL}), false) AS nat,
-         arg_min(saddr, eid) FILTER (WHERE saddr IS NOT NULL) AS saddr,
-         arg_min(daddr, eid) FILTER (WHERE daddr IS NOT NULL) AS daddr,
-         arg_min(proto, eid) FILTER (WHERE proto IS NOT NULL) AS proto,
-         arg_min(sport, eid) FILTER (WHERE sport IS NOT NULL) AS sport,
-         arg_min(dport, eid) FILTER (WHERE dport IS NOT NULL) AS dport,
-         arg_max(reason, eid) FILTER (WHERE reason IS NOT NULL AND reason NOT IN ('CONSUMED', 'NOT_DROPPED_YET')) AS _drop,
-         coalesce(bool_or(reason = 'CONSUMED' OR symbol IN (${list(CONSUME_SYMBOLS)})), false) AS _consumed,
-         arg_max(symbol, eid) AS _last_sym,
-         arg_max(dev_name, eid) AS _last_dev${extraAgg}
+export function tracksSql(
+  used: ReadonlySet<string> | undefined,
+  extras: readonly { sql: string; alias: string }[],
+  prefilter: readonly string[],
+  limit: string | null,
+): string {
+  const cols = TRACK_COLUMN_NAMES.filter((c) => c !== 'track' && (!used || used.has(c)));
+  const aggs = new Set<string>();
+  for (const c of cols) {
+    if (c in TRACK_AGGREGATES) aggs.add(c);
+    else for (const n of TRACK_DERIVED[c]!.needs) aggs.add(n);
+  }
+  const inner = [...Object.keys(TRACK_AGGREGATES).filter((a) => aggs.has(a)).map((a) => `${TRACK_AGGREGATES[a]} AS ${a}`), ...extras.map((x) => `${x.sql} AS ${x.alias}`)];
+  const outer = ['track', ...cols.map((c) => (c in TRACK_DERIVED ? `${TRACK_DERIVED[c]!.sql} AS ${c}` : c)), ...extras.map((x) => x.alias)];
+  let pre = '';
+  if (prefilter.length > 0 || limit !== null) {
+    const sets =
+      prefilter.length > 0
+        ? prefilter.map((c) => `SELECT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND ${c}`).join('\n         INTERSECT ')
+        : 'SELECT series_tid FROM series_map WHERE series_tid IS NOT NULL';
+    pre =
+      limit !== null
+        ? ` AND m.series_tid IN (SELECT DISTINCT series_tid FROM (${sets}) ORDER BY series_tid LIMIT ${limit})`
+        : ` AND m.series_tid IN (${sets})`;
+  }
+  return `(SELECT ${outer.join(',\n         ')}
+  FROM (SELECT m.series_tid AS track${inner.map((x) => `,\n         ${x}`).join('')}
        FROM events JOIN series_map m USING (eid)
        WHERE m.series_tid IS NOT NULL${pre}
        GROUP BY m.series_tid))`;
 }
 
-/** The upcalls relation: each `upcall` event joined with its enqueue(s), return, and userspace handling. */
-export const UPCALLS_SQL = `(SELECT u.track_id AS track, u.ts AS upcall_ts, u.ovs.cpu AS cpu, u.ovs.port AS port, u.dev_name AS dev,
-         q.queue_id, coalesce(q.enqueues, 0) AS enqueues, q.enqueue_ret, r.return_ret,
-         o.recv_ts, o.put_ts, o.exec_ts,
-         o.exec_ts::BIGINT - u.ts::BIGINT AS latency,
-         CASE WHEN o.exec_ts IS NOT NULL THEN 'executed'
+/** Columns of the upcalls relation, and what each needs beyond the upcall event itself. */
+const UPCALL_NEEDS: Record<string, readonly ('enq' | 'ret' | 'recv' | 'put' | 'exec')[]> = {
+  queue_id: ['enq'],
+  enqueues: ['enq'],
+  enqueue_ret: ['enq'],
+  return_ret: ['ret'],
+  recv_ts: ['recv'],
+  put_ts: ['put'],
+  exec_ts: ['exec'],
+  latency: ['exec'],
+  outcome: ['enq', 'ret', 'recv', 'put', 'exec'],
+};
+
+/**
+ * The upcalls relation: each `upcall` event joined with its enqueue(s) (by upcall
+ * timestamp and CPU, as Retis pairs them), its return, and what ovs-vswitchd did with it
+ * (userspace events find their enqueue through the queue id, the latest enqueue of that
+ * id before them, as in analyze/sort/tracking.sql). Only the parts the query reads
+ * (`used` column names; undefined = all) are joined.
+ */
+export function upcallsSql(used?: ReadonlySet<string>): string {
+  const need = new Set<string>();
+  for (const [col, parts] of Object.entries(UPCALL_NEEDS)) if (!used || used.has(col)) for (const p of parts) need.add(p);
+  const enq = need.has('enq');
+  const ret = need.has('ret');
+  const ops = (['recv', 'put', 'exec'] as const).filter((p) => need.has(p));
+  const opTypes = [...(ops.includes('recv') ? ["'recv_upcall'"] : []), ...(ops.some((o) => o !== 'recv') ? ["'flow_operation'"] : [])];
+  const opAgg: Record<(typeof ops)[number], string> = {
+    recv: `min(o.ts) FILTER (WHERE o.et = 'recv_upcall') AS recv_ts`,
+    put: `min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'put') AS put_ts`,
+    exec: `min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'exec') AS exec_ts`,
+  };
+  const opFilter =
+    ops.length === 1 && ops[0] !== 'recv'
+      ? `ovs.event_type = 'flow_operation' AND ovs.op_type = '${ops[0]}'`
+      : `ovs.event_type IN (${opTypes.join(', ')})`;
+  const col = (present: boolean, sql: string, name: string, type: string) => (present ? `${sql} AS ${name}` : `NULL::${type} AS ${name}`);
+  const has = (p: 'recv' | 'put' | 'exec') => ops.includes(p);
+  return `(SELECT u.track_id AS track, u.ts AS upcall_ts, u.ovs.cpu AS cpu, u.ovs.port AS port, u.dev_name AS dev,
+         ${col(enq, 'q.queue_id', 'queue_id', 'UINTEGER')}, ${col(enq, 'coalesce(q.enqueues, 0)', 'enqueues', 'BIGINT')}, ${col(enq, 'q.enqueue_ret', 'enqueue_ret', 'INTEGER')},
+         ${col(ret, 'r.return_ret', 'return_ret', 'INTEGER')},
+         ${col(has('recv'), 'o.recv_ts', 'recv_ts', 'UBIGINT')}, ${col(has('put'), 'o.put_ts', 'put_ts', 'UBIGINT')}, ${col(has('exec'), 'o.exec_ts', 'exec_ts', 'UBIGINT')},
+         ${col(has('exec'), 'o.exec_ts::BIGINT - u.ts::BIGINT', 'latency', 'BIGINT')},
+         ${col(
+           enq && ret && ops.length === 3,
+           `CASE WHEN o.exec_ts IS NOT NULL THEN 'executed'
               WHEN q.enqueue_ret < 0 OR r.return_ret < 0 THEN 'failed'
               WHEN o.put_ts IS NOT NULL THEN 'put'
               WHEN o.recv_ts IS NOT NULL THEN 'received'
               WHEN q.queue_id IS NOT NULL THEN 'enqueued'
-              ELSE 'unknown' END AS outcome,
+              ELSE 'unknown' END`,
+           'outcome',
+           'VARCHAR',
+         )},
          u.eid AS _eid
-  FROM (SELECT eid, ts, track_id, dev_name, ovs FROM events WHERE ovs.event_type = 'upcall') u
+  FROM (SELECT eid, ts, track_id, dev_name, ovs FROM events WHERE ovs.event_type = 'upcall') u${
+    enq
+      ? `
   LEFT JOIN (SELECT ovs.upcall_ts AS uts, ovs.upcall_cpu AS ucpu, arg_min(ovs.queue_id, eid) AS queue_id,
                     count(*) AS enqueues, min(ovs.ret) AS enqueue_ret
              FROM events WHERE ovs.event_type = 'upcall_enqueue' GROUP BY ALL) q
-    ON q.uts = u.ts AND q.ucpu = u.ovs.cpu
+    ON q.uts = u.ts AND q.ucpu = u.ovs.cpu`
+      : ''
+  }${
+    ret
+      ? `
   LEFT JOIN (SELECT ovs.upcall_ts AS uts, ovs.upcall_cpu AS ucpu, min(ovs.ret) AS return_ret
              FROM events WHERE ovs.event_type = 'upcall_return' GROUP BY ALL) r
-    ON r.uts = u.ts AND r.ucpu = u.ovs.cpu
-  LEFT JOIN (SELECT n.uts, n.ucpu,
-                    min(o.ts) FILTER (WHERE o.et = 'recv_upcall') AS recv_ts,
-                    min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'put') AS put_ts,
-                    min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'exec') AS exec_ts
+    ON r.uts = u.ts AND r.ucpu = u.ovs.cpu`
+      : ''
+  }${
+    ops.length > 0
+      ? `
+  LEFT JOIN (SELECT n.uts, n.ucpu, ${ops.map((p) => opAgg[p]).join(', ')}
              FROM (SELECT eid, ts, ovs.event_type AS et, ovs.op_type AS op, ovs.queue_id AS qid
-                   FROM events WHERE ovs.event_type IN ('recv_upcall', 'flow_operation')) o
+                   FROM events WHERE ${opFilter}) o
              ASOF JOIN (SELECT eid, ovs.queue_id AS qid, ovs.upcall_ts AS uts, ovs.upcall_cpu AS ucpu
                         FROM events WHERE ovs.event_type = 'upcall_enqueue') n
                ON o.qid = n.qid AND o.eid >= n.eid
              GROUP BY n.uts, n.ucpu) o
-    ON o.uts = u.ts AND o.ucpu = u.ovs.cpu)`;
+    ON o.uts = u.ts AND o.ucpu = u.ovs.cpu`
+      : ''
+  })`;
+}
 
 /** Flat columns of events in table and csv output (as `retis-query print --format table`). */
 export const EVENT_TABLE_COLUMNS = [

@@ -27,22 +27,33 @@ function osa(a: string, b: string): number {
   return prev[n]!;
 }
 
+/** `cnt` abbreviates `count`: same first letter, every letter in order. */
+function abbreviates(x: string, y: string): boolean {
+  if (x[0] !== y[0] || x.length >= y.length) return false;
+  let j = 0;
+  for (const c of y) if (c === x[j]) j++;
+  return j === x.length;
+}
+
 /** Up to `max` candidates close to `input`, best first (ties keep candidate order). */
 export function suggest(input: string, candidates: Iterable<string>, max = 3): string[] {
   const x = input.toLowerCase();
   if (x.length === 0) return [];
   const limit = Math.max(x.length >= 5 ? 2 : 1, Math.floor(x.length / 3));
-  const scored: { c: string; d: number; i: number }[] = [];
+  const close: { c: string; d: number; i: number }[] = [];
+  const loose: { c: string; d: number; i: number }[] = [];
   const seen = new Set<string>();
   let i = 0;
   for (const c of candidates) {
     if (seen.has(c)) continue;
     seen.add(c);
     const y = c.toLowerCase();
-    let d = osa(x, y);
-    if (d > limit && x.length >= 3 && (y.includes(x) || (y.length >= 3 && x.includes(y)))) d = limit;
-    if (d <= limit) scored.push({ c, d, i: i++ });
+    const d = osa(x, y);
+    if (d <= limit) close.push({ c, d, i: i++ });
+    else if (x.length >= 3 && (y.includes(x) || (y.length >= 3 && x.includes(y)) || abbreviates(x, y))) loose.push({ c, d, i: i++ });
   }
+  // Names within typing distance first; names containing the input only when there are none.
+  const scored = close.length > 0 ? close : loose;
   scored.sort((a, b) => a.d - b.d || a.i - b.i);
   return scored.slice(0, max).map((s) => s.c);
 }

@@ -107,23 +107,13 @@ function tokenSpan(t: IToken): Span {
   return { start: t.startOffset, end: (t.endOffset ?? t.startOffset) + 1 };
 }
 
-/** Span of a CST node: from its first token to its last. */
+/** Span of a CST node: from its first token to its last (the parser tracks node offsets). */
 function cstSpan(n: CstNode): Span {
-  let start = Infinity;
-  let end = -Infinity;
-  const walk = (x: CstNode) => {
-    for (const list of Object.values(x.children)) {
-      for (const e of list ?? []) {
-        if (isToken(e)) {
-          if (Number.isNaN(e.startOffset)) continue;
-          start = Math.min(start, e.startOffset);
-          end = Math.max(end, (e.endOffset ?? e.startOffset) + 1);
-        } else walk(e);
-      }
-    }
-  };
-  walk(n);
-  return Number.isFinite(start) ? { start, end } : { start: 0, end: 0 };
+  const l = n.location;
+  if (l && Number.isFinite(l.startOffset) && l.endOffset !== undefined && Number.isFinite(l.endOffset)) {
+    return { start: l.startOffset, end: l.endOffset + 1 };
+  }
+  return { start: 0, end: 0 };
 }
 
 ////  VISITOR  ////

@@ -1,0 +1,254 @@
+/**
+ * retis-capture benchmark (root; npm run build:bpf first):
+ *
+ *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64]
+ *
+ * (a) write rate under a high-rate trigger: a loopback UDP flood to a closed port inside a private
+ *     network namespace (bench/capture/udpflood.c), every net:* and skb:* tracepoint probed, and
+ *     --bench-repeat R (each probe hit emits R events in BPF, so the writer is measured beyond
+ *     what one sender core can trigger). events/s = events written / (flood + drain time).
+ *     Losses come from capture.json; unaccounted = attempted - written - lost - ignored (must be 0).
+ * (b) overhead: the flood's packets/s with the default capture running vs not, same run
+ *     (off, on, off; ratio = on / mean(off)). Two diagnostics beside it, because on a small VM
+ *     the consumer's CPU use can dominate: the ratio with the capture's process stopped (probes
+ *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
+ *     (what any CPU activity next to the flood costs on this machine).
+ * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
+ * (d) the writer alone (no kernel, in this process): synthetic ring batches of default-capture
+ *     records through the decoder and the Arrow file writer: the consumer's ceiling here.
+ *
+ * The capture is the bundled binary (dist/retis-capture.mjs, rebuilt here): what ships.
+ * Progress on stderr; the last stdout line is one JSON object.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BUILD_DIR, ROOT_DIR, nativeStatus } from '../bpf/native.ts';
+import { ArrowStreamFile } from '../capture/arrow-stream.ts';
+import { EventEncoder, type ProbeInfo } from '../capture/decode.ts';
+import type { DropReasons } from '../capture/drop-reasons.ts';
+import { captureSchema } from '../capture/session.ts';
+import { makeBatch, udpFrame, type SyntheticRecord } from '../capture/synthetic.ts';
+
+interface Args {
+  seconds: number;
+  repeat: number;
+  out: string;
+  ringMiB: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${k} needs a value`);
+    if (k === '--seconds') a.seconds = Number(v);
+    else if (k === '--repeat') a.repeat = Number(v);
+    else if (k === '--out') a.out = v;
+    else if (k === '--ring-mib') a.ringMiB = Number(v);
+    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib)`);
+  }
+  return a;
+}
+
+const log = (s: string): void => void process.stderr.write(`bench capture: ${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function fail(why: string): never {
+  log(`cannot run: ${why}`);
+  process.stdout.write(`${JSON.stringify({ skipped: why })}\n`);
+  process.exit(1);
+}
+
+function flood(ns: string, bin: string, seconds: number): { sent: number; seconds: number } {
+  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32'], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
+  const m = /sent (\d+) seconds ([\d.]+)/.exec(out);
+  if (!m) throw new Error(`udpflood said: ${out}`);
+  return { sent: Number(m[1]), seconds: Number(m[2]) };
+}
+
+interface CaptureRun {
+  pid: number;
+  peakRssKiB: () => number;
+  stop: () => Promise<{ status: number | null; stderr: string; stoppedAt: number }>;
+}
+
+/** Start the bundled capture; resolves once its probes are attached. */
+async function startCapture(args: string[]): Promise<CaptureRun> {
+  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'dist', 'retis-capture.mjs'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let stoppedAt = 0;
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!stoppedAt && stderr.includes('stopped (')) stoppedAt = performance.now();
+  });
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }, 100);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const end = Date.now() + 60_000;
+  while (!stderr.includes('attached')) {
+    if (child.exitCode !== null || Date.now() > end) {
+      clearInterval(poll);
+      throw new Error(`capture did not attach:\n${stderr}`);
+    }
+    await sleep(20);
+  }
+  return {
+    pid: child.pid!,
+    peakRssKiB: () => peak,
+    stop: async () => {
+      child.kill('SIGINT');
+      const status = await exited;
+      clearInterval(poll);
+      return { status, stderr, stoppedAt: stoppedAt || performance.now() };
+    },
+  };
+}
+
+/** Events/s and CPU µs per event of decoder + Arrow writer on synthetic default-capture records. */
+function writerAlone(dir: string, events: number): { eventsPerS: number; cpuUsPerEvent: number } {
+  const probes = new Map<number, ProbeInfo>([
+    [1, { symbol: 'net:netif_receive_skb', probeType: 'raw_tracepoint', user: false, binary: undefined }],
+    [2, { symbol: 'net:net_dev_start_xmit', probeType: 'raw_tracepoint', user: false, binary: undefined }],
+    [3, { symbol: 'skb:kfree_skb', probeType: 'raw_tracepoint', user: false, binary: undefined }],
+  ]);
+  const recs: SyntheticRecord[] = [];
+  for (let i = 0; i < 3000; i++) {
+    recs.push({ ts: BigInt(i), probeId: 1 + (i % 3), cpu: i & 1, pid: 4242, comm: 'udpflood', origHead: 0xffff888100000000n + BigInt(i * 512), skb: 0xffff888200000000n, packet: udpFrame(32, 40000, 9, i), netns: { inum: 4026532177, cookie: 33n }, dev: { name: 'lo', ifindex: 1, rxIfindex: 1 }, dropReason: i % 3 === 2 ? 3 : undefined });
+  }
+  const batch = makeBatch(recs);
+  const schema = captureSchema();
+  EventEncoder.warmUp(schema);
+  const file = new ArrowStreamFile(path.join(dir, 'writer.arrow'), schema, true);
+  const reasons = { name: () => ({ subsys: undefined, reason: 'NO_SOCKET' }) } as unknown as DropReasons;
+  const enc = new EventEncoder({ schema, probes, dropReasons: reasons, symbols: undefined, batchRows: 16384, batchPacketBytes: 8 << 20, snaplen: 255, maxEvents: Number.MAX_SAFE_INTEGER, onBatch: (c) => file.write(c.recordBatch()) });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (enc.events < events) enc.decode(batch);
+  enc.flush();
+  file.close();
+  const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  fs.rmSync(path.join(dir, 'writer.arrow'));
+  return { eventsPerS: enc.events / s, cpuUsPerEvent: (cpu.user + cpu.system) / enc.events };
+}
+
+interface Meta {
+  counts: { events: number; lost_total: number; attempted: number; ignored: number; malformed: number; arrow_batches: number };
+  files: { bytes: Record<string, number> };
+  probes: { name: string; events: number }[];
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) fail('needs root (sudo npm run bench -- capture)');
+  const ns0 = nativeStatus();
+  if (!ns0.available) fail(ns0.message);
+  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) fail('capture.bpf.o is not built: npm run build:bpf');
+
+  // The shipped form of the capture, and the load generator.
+  execFileSync(process.execPath, [path.join(ROOT_DIR, 'capture', 'bundle.mjs')], { stdio: 'inherit' });
+  const flooder = path.join(BUILD_DIR, 'bench', 'udpflood');
+  fs.mkdirSync(path.dirname(flooder), { recursive: true });
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-o', flooder, path.join(ROOT_DIR, 'bench', 'capture', 'udpflood.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) fail(`cannot compile udpflood.c: ${cc.error?.message ?? cc.stderr}`);
+
+  const ns = `rts-bench-${process.pid}`;
+  const work = fs.mkdtempSync(path.join(a.out, 'retis-ts-bench-capture-'));
+  const cleanup = (): void => {
+    spawnSync('ip', ['netns', 'del', ns]);
+    fs.rmSync(work, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
+  execFileSync('ip', ['netns', 'add', ns]);
+  execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  log(`namespace ${ns}, output under ${work}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+
+  //// (b) overhead: packets/s without, with, without the default capture ////
+  const off1 = flood(ns, flooder, a.seconds);
+  log(`flood alone: ${Math.round(off1.sent / off1.seconds)} pkt/s`);
+  const cap = await startCapture(['-o', path.join(work, 'overhead')]);
+  const on = flood(ns, flooder, a.seconds);
+  const onStop = await cap.stop();
+  const onMeta = JSON.parse(fs.readFileSync(path.join(work, 'overhead', 'capture.json'), 'utf8')) as Meta;
+  log(`flood with the default capture: ${Math.round(on.sent / on.seconds)} pkt/s (${onMeta.counts.events} events, ${onMeta.counts.lost_total} lost, exit ${onStop.status})`);
+  const off2 = flood(ns, flooder, a.seconds);
+  log(`flood alone again: ${Math.round(off2.sent / off2.seconds)} pkt/s`);
+  const offRate = (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2;
+  const onRate = on.sent / on.seconds;
+  const overheadRssKiB = cap.peakRssKiB();
+
+  // Diagnostics: probes firing with the consumer stopped (SIGSTOP: the ring fills, reservations
+  // fail and are counted), and a busy loop in place of the capture.
+  const cap2 = await startCapture(['-o', path.join(work, 'stopped')]);
+  process.kill(cap2.pid, 'SIGSTOP');
+  const probesOnly = flood(ns, flooder, a.seconds);
+  process.kill(cap2.pid, 'SIGCONT');
+  await cap2.stop();
+  const spin = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  await sleep(200);
+  const busy = flood(ns, flooder, a.seconds);
+  spin.kill('SIGKILL');
+  const probesOnlyRate = probesOnly.sent / probesOnly.seconds;
+  const busyRate = busy.sent / busy.seconds;
+  log(`flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
+
+  //// (a) high-rate trigger: every net:* and skb:* tracepoint, events repeated in BPF ////
+  const hiDir = path.join(work, 'high-rate');
+  const hi = await startCapture(['-o', hiDir, '--allow-system-changes', '-p', 'tp:net:*', '-p', 'tp:skb:*', '--bench-repeat', String(a.repeat), ...(a.ringMiB ? ['--ring-mib', String(a.ringMiB)] : [])]);
+  const t0 = performance.now();
+  const hiFlood = flood(ns, flooder, a.seconds);
+  const hiStop = await hi.stop();
+  const elapsed = (hiStop.stoppedAt - t0) / 1000;
+  const meta = JSON.parse(fs.readFileSync(path.join(hiDir, 'capture.json'), 'utf8')) as Meta;
+  const c = meta.counts;
+  const unaccounted = c.attempted - c.events - c.lost_total - c.ignored;
+  const eventsPerS = c.events / elapsed;
+  const arrowBytes = meta.files.bytes['events.arrow'] ?? 0;
+  log(`high rate (repeat ${a.repeat}): ${c.events} events written in ${elapsed.toFixed(2)} s = ${Math.round(eventsPerS)} events/s, ${c.lost_total} lost, ${unaccounted} unaccounted, ${(arrowBytes / c.events).toFixed(0)} B/event, ${(arrowBytes / elapsed / 1048576).toFixed(0)} MiB/s; flood ${Math.round(hiFlood.sent / hiFlood.seconds)} pkt/s`);
+  for (const p of meta.probes.filter((x) => x.events > 0)) log(`  ${p.name}: ${p.events}`);
+
+  //// (d) the writer alone ////
+  const w = writerAlone(work, 2_000_000);
+  log(`writer alone (decode + Arrow file, no kernel): ${Math.round(w.eventsPerS)} events/s, ${w.cpuUsPerEvent.toFixed(2)} µs CPU per event`);
+
+  const rssMiB = Math.max(hi.peakRssKiB(), overheadRssKiB) / 1024;
+  log(`peak RSS: ${(hi.peakRssKiB() / 1024).toFixed(0)} MiB (high rate), ${(overheadRssKiB / 1024).toFixed(0)} MiB (default capture)`);
+  const summary = {
+    events_per_s: Math.round(eventsPerS),
+    lost: c.lost_total,
+    unaccounted,
+    overhead_ratio: Number((onRate / offRate).toFixed(3)),
+    rss_mib: Math.round(rssMiB),
+    events: c.events,
+    attempted: c.attempted,
+    seconds: Number(elapsed.toFixed(3)),
+    repeat: a.repeat,
+    bytes_per_event: Math.round(arrowBytes / Math.max(1, c.events)),
+    pps_off: Math.round(offRate),
+    pps_on: Math.round(onRate),
+    overhead_ratio_probes_only: Number((probesOnlyRate / offRate).toFixed(3)),
+    busy_loop_ratio: Number((busyRate / offRate).toFixed(3)),
+    writer_events_per_s: Math.round(w.eventsPerS),
+    writer_cpu_us_per_event: Number(w.cpuUsPerEvent.toFixed(2)),
+    rss_mib_default: Math.round(overheadRssKiB / 1024),
+    cpus: os.cpus().length,
+    loadavg: Number(os.loadavg()[0]!.toFixed(2)),
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exit(1);
+});

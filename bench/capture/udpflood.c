@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Load generator of bench/capture.ts: UDP datagrams to 127.0.0.1:PORT (a closed port, so every
+ * datagram ends in kfree_skb(NO_SOCKET)) as fast as one core sends them, for SECONDS.
+ * Prints "sent N seconds S" on stdout. Run it inside a private network namespace.
+ *
+ *   udpflood PORT SECONDS [PAYLOAD_BYTES]
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s PORT SECONDS [PAYLOAD_BYTES]\n", argv[0]);
+		return 2;
+	}
+	int port = atoi(argv[1]);
+	double seconds = atof(argv[2]);
+	size_t payload = argc > 3 ? (size_t)atoi(argv[3]) : 32;
+	char buf[1500];
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || payload > sizeof(buf)) {
+		perror("socket");
+		return 1;
+	}
+	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+	memset(buf, 'x', sizeof(buf));
+	double start = now(), end = start + seconds, t = start;
+	unsigned long n = 0;
+
+	while (t < end) {
+		for (int i = 0; i < 256; i++) {
+			/* ECONNREFUSED from a previous ICMP error is expected: count only what left. */
+			if (sendto(fd, buf, payload, 0, (struct sockaddr *)&dst, sizeof(dst)) >= 0)
+				n++;
+		}
+		t = now();
+	}
+	printf("sent %lu seconds %.6f\n", n, t - start);
+	return 0;
+}

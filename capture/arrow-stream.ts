@@ -1,0 +1,90 @@
+/**
+ * Arrow IPC stream written synchronously, one `writev` per record batch.
+ *
+ * apache-arrow's RecordBatchStreamWriter hands its output to an async byte queue; a capture needs
+ * every batch on disk as soon as it is complete (a `kill -9` must lose at most the batch being
+ * written), so the queue is replaced by a sink that collects a batch's chunks and writes them in
+ * one call. The file never holds a batch the reader cannot parse except, after a crash, the last.
+ */
+import fs from 'node:fs';
+import { AsyncByteQueue, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
+
+/** Collects the writer's chunks instead of queueing them for an async reader. */
+class ChunkSink extends AsyncByteQueue {
+  chunks: Uint8Array[] = [];
+  bytes = 0;
+  override write(value: ArrayBufferView | ArrayBuffer | string): void {
+    const u8 =
+      value instanceof Uint8Array
+        ? value
+        : ArrayBuffer.isView(value)
+          ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+          : typeof value === 'string'
+            ? new TextEncoder().encode(value)
+            : new Uint8Array(value);
+    if (u8.byteLength === 0) return;
+    this.chunks.push(u8);
+    this.bytes += u8.byteLength;
+  }
+  take(): Uint8Array[] {
+    const c = this.chunks;
+    this.chunks = [];
+    this.bytes = 0;
+    return c;
+  }
+}
+
+export class ArrowStreamFile {
+  private readonly writer = new RecordBatchStreamWriter({ autoDestroy: false });
+  private readonly sink = new ChunkSink();
+  private fd: number;
+  /** Bytes written to the file so far. */
+  bytesWritten = 0;
+  batches = 0;
+
+  /**
+   * Create `path` (mode 0600, refusing an existing file unless `overwrite`) and write the schema.
+   */
+  constructor(readonly path: string, schema: Schema, overwrite = false) {
+    this.fd = fs.openSync(path, overwrite ? 'w' : 'wx', 0o600);
+    this.writer.reset(this.sink, schema);
+    this.drain();
+  }
+
+  /** Append one record batch, on disk when this returns. */
+  write(batch: RecordBatch): void {
+    this.writer.write(batch);
+    this.drain();
+    this.batches++;
+  }
+
+  private drain(): void {
+    const chunks = this.sink.take();
+    if (chunks.length === 0) return;
+    let total = 0;
+    for (const c of chunks) total += c.byteLength;
+    // writevSync writes everything or throws (libuv retries short writes of regular files).
+    const n = fs.writevSync(this.fd, chunks);
+    if (n !== total) throw new Error(`${this.path}: short write (${n} of ${total} bytes): disk full?`);
+    this.bytesWritten += n;
+  }
+
+  /** Write the end-of-stream marker and close. */
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      this.writer.finish();
+      this.drain();
+    } finally {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  /** Close without the end-of-stream marker (error paths: what is written stays readable). */
+  abort(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}

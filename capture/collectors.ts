@@ -1,0 +1,88 @@
+/**
+ * Collectors, as Retis has them: which sections each produces, which probes it adds, and whether
+ * the running kernel lets it run. `-c` lists them explicitly (a listed collector that cannot run is
+ * an error saying why); without `-c` every collector whose requirements are met runs, as Retis's
+ * `auto` does.
+ */
+import type { Btf } from '../bpf/btf.ts';
+import type { KernelFeatures } from '../bpf/features.ts';
+
+export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs'] as const;
+export type CollectorName = (typeof COLLECTORS)[number];
+
+/** Collectors this implementation has (nft, ct and ovs are planned: see README/capture). */
+export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns']);
+
+export interface CollectorInfo {
+  name: CollectorName;
+  /** Sections its events carry. */
+  sections: string[];
+  /** Probes it needs in addition to the user's (Retis's collector probes). */
+  probes: string[];
+  about: string;
+}
+
+export const COLLECTOR_INFO: Record<CollectorName, CollectorInfo> = {
+  skb: { name: 'skb', sections: ['packet', 'skb'], probes: [], about: 'packet bytes (up to --snaplen), VLAN acceleration; meta, data_ref, gso with --skb-sections' },
+  'skb-drop': { name: 'skb-drop', sections: ['skb-drop'], probes: ['tp:skb:kfree_skb'], about: 'drop reason (enum skb_drop_reason of the running kernel) and subsystem' },
+  'skb-tracking': { name: 'skb-tracking', sections: ['skb-tracking'], probes: [], about: 'one id per packet: first-seen timestamp + original head, shared by clones' },
+  dev: { name: 'dev', sections: ['dev'], probes: [], about: 'network device name, ifindex, rx ifindex' },
+  ns: { name: 'ns', sections: ['netns'], probes: [], about: 'network namespace cookie and inode number' },
+  nft: { name: 'nft', sections: ['nft'], probes: ['kprobe:__nft_trace_packet'], about: 'nftables verdicts (not implemented in retis-ts yet)' },
+  ct: { name: 'ct', sections: ['ct'], probes: [], about: 'conntrack state (not implemented in retis-ts yet)' },
+  ovs: { name: 'ovs', sections: ['ovs'], probes: [], about: 'Open vSwitch upcalls and actions (not implemented in retis-ts yet)' },
+};
+
+/** Retis's default probes when the user gives none. */
+export const DEFAULT_PROBES = ['tp:net:netif_receive_skb', 'tp:net:net_dev_start_xmit'];
+
+export class CollectorError extends Error {
+  override name = 'CollectorError';
+}
+
+/** Why a collector cannot run on this kernel, or undefined when it can. */
+export function collectorUnavailable(name: CollectorName, btf: Btf, features: KernelFeatures): string | undefined {
+  if (!IMPLEMENTED.has(name)) return `the ${name} collector is not implemented in retis-ts yet`;
+  switch (name) {
+    case 'skb-drop': {
+      if (!btf.findType('skb_drop_reason', 'enum') && !btf.findType('skb_drop_reason', 'enum64')) {
+        return 'this kernel has no drop reasons (enum skb_drop_reason, Linux >= 5.17)';
+      }
+      if (!btf.hasTracepoint('kfree_skb')) return 'the skb:kfree_skb tracepoint has no BTF on this kernel';
+      if (!features.tpBtf.supported && !features.rawTracepoint.supported && !features.tracepoint.supported) {
+        return `no tracepoint attach type works here (tp_btf: ${features.tpBtf.reason})`;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The collectors to run: the explicit list (each must be able to run), or every implemented one
+ * the kernel supports. Returns the list and, for auto mode, what was left out and why.
+ */
+export function selectCollectors(requested: readonly string[] | undefined, btf: Btf, features: KernelFeatures): { collectors: CollectorName[]; skipped: { name: CollectorName; reason: string }[] } {
+  const skipped: { name: CollectorName; reason: string }[] = [];
+  const auto = requested === undefined || requested.length === 0 || (requested.length === 1 && requested[0] === 'auto');
+  if (auto) {
+    const collectors: CollectorName[] = [];
+    for (const c of COLLECTORS) {
+      const why = collectorUnavailable(c, btf, features);
+      if (why) skipped.push({ name: c, reason: why });
+      else collectors.push(c);
+    }
+    return { collectors, skipped };
+  }
+  const out: CollectorName[] = [];
+  for (const r of requested) {
+    if (r === 'auto') throw new CollectorError("'auto' cannot be combined with collector names in -c");
+    if (!(COLLECTORS as readonly string[]).includes(r)) throw new CollectorError(`unknown collector '${r}' (known: ${COLLECTORS.join(', ')})`);
+    const c = r as CollectorName;
+    const why = collectorUnavailable(c, btf, features);
+    if (why) throw new CollectorError(`collector ${c} cannot run: ${why}`);
+    if (!out.includes(c)) out.push(c);
+  }
+  return { collectors: out, skipped };
+}

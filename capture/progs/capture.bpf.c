@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * retis-capture's probes: the skb, skb-drop, skb-tracking, dev and ns collectors of Retis in one
+ * program per attach type. User space (capture/probes.ts) opens one instance of this object per
+ * probe, enables only the program of the probe's attach type and sets the read-only `cfg_*`
+ * constants below: where the skb, device and drop reason are among the probe's arguments, what to
+ * collect, how the probe takes part in skb tracking. The verifier sees those constants as known
+ * values, so branches a probe does not need are pruned and cost nothing.
+ *
+ * Every event is written in place in the shared ring buffer: a record of one size per probe
+ * (header + snap length + stack room, see capture.layout.ts and capture()) is reserved and filled.
+ * No scratch copy, no per-event ring query: submits never wake the reader (it drains on a short
+ * timer), which measured cheapest. Reservation failures are counted per probe and CPU
+ * (retis_lost), and attempts in capture_hits, so user space can prove that
+ * written + lost == attempted.
+ */
+#include "retis/common.bpf.h"
+#include <bpf/usdt.bpf.h>
+#include "capture.layout.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define MAX_SNAPLEN 4096
+#define MAX_STACK_DEPTH 64
+#define ETH_HLEN 14
+/* Retis's user-space GC drops tracking entries not seen for 60 s; we treat them as gone on lookup. */
+#define TRACKING_STALE_NS (60ULL * 1000000000ULL)
+
+/* Per-probe configuration (set before load, constants for the verifier). */
+const volatile __s32 cfg_skb_arg = -1;    /* index of the struct sk_buff * argument */
+const volatile __s32 cfg_dev_arg = -1;    /* index of a struct net_device * argument */
+const volatile __s32 cfg_reason_arg = -1; /* index of the enum skb_drop_reason argument */
+const volatile __s32 cfg_stolen_arg = -1; /* kfree_skb_partial: index of bool head_stolen */
+const volatile __s32 cfg_skb_off = -1;    /* classic tracepoints: offsets in the trace record */
+const volatile __s32 cfg_dev_off = -1;
+const volatile __s32 cfg_reason_off = -1;
+const volatile __u32 cfg_collect = 0;     /* enum retis_capture_collect bits */
+const volatile __u32 cfg_tracking = 0;    /* enum retis_capture_tracking bits */
+const volatile __u32 cfg_snaplen = 255;
+/* Some probe indexes tracking entries by skb address (inv_head): look there too. */
+const volatile __u8 cfg_skb_key = 0;
+/* Benchmark knob (retis-capture --bench-repeat): emit each event this many times. */
+const volatile __u32 cfg_repeat = 1;
+
+struct tracking_info {
+	__u64 timestamp; /* first seen */
+	__u64 last_seen;
+	__u64 orig_head;
+};
+
+/*
+ * The tracking table: Retis keys a hash map by skb->head (or, transiently, by skb address after
+ * a head change). Here the same keys index a 2-way set-associative table in an array map: the
+ * verifier inlines array lookups, and no bucket lock or element allocation is taken per packet
+ * (measured: a hash map insert cost ~350 ns per new packet on the test VM, this ~30 ns). A new
+ * packet takes the free or else the least recently seen way of its set, so stale entries are
+ * reclaimed as a side effect (Retis's user-space GC); a live packet is only evicted when two
+ * newer ones land in its set.
+ * Writers on two CPUs racing for one set can lose an update (a packet then gets a new id):
+ * rare, and the price of taking no lock.
+ */
+#define TRACK_SETS (1 << 15) /* x 2 ways x 32 bytes = 2 MiB */
+
+struct track_slot {
+	__u64 key; /* skb->head or skb address; 0: free */
+	struct tracking_info info;
+};
+
+struct track_set {
+	struct track_slot way[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TRACK_SETS);
+	__type(key, __u32);
+	__type(value, struct track_set);
+} tracking_map SEC(".maps");
+
+static __always_inline struct track_set *track_set_of(__u64 key)
+{
+	/* Fibonacci hashing: heads are 64-byte aligned slab addresses, the high product bits mix them. */
+	__u32 idx = (__u32)((key * 0x9E3779B97F4A7C15ULL) >> 49) & (TRACK_SETS - 1);
+
+	return bpf_map_lookup_elem(&tracking_map, &idx);
+}
+
+static __always_inline struct track_slot *track_find(struct track_set *set, __u64 key)
+{
+	if (set->way[0].key == key)
+		return &set->way[0];
+	if (set->way[1].key == key)
+		return &set->way[1];
+	return NULL;
+}
+
+static __always_inline void track_put(struct track_set *set, __u64 key, struct tracking_info *info)
+{
+	struct track_slot *s = &set->way[0];
+
+	/* Replace: the same key, else a free way, else the least recently seen. */
+	if (set->way[0].key == key || set->way[1].key == key)
+		s = set->way[0].key == key ? &set->way[0] : &set->way[1];
+	else if (set->way[0].key == 0)
+		s = &set->way[0];
+	else if (set->way[1].key == 0)
+		s = &set->way[1];
+	else
+		s = set->way[0].info.last_seen <= set->way[1].info.last_seen ? &set->way[0] : &set->way[1];
+	s->key = key;
+	s->info = *info;
+}
+
+static __always_inline void track_del(__u64 key)
+{
+	struct track_set *set = track_set_of(key);
+	struct track_slot *s = set ? track_find(set, key) : NULL;
+
+	if (s)
+		s->key = 0;
+}
+
+/* Events attempted per probe and CPU: written + lost must add up to this. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RETIS_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} capture_hits SEC(".maps");
+
+/* Kernels before 6.1 had a vlan_present bitfield instead of vlan_all. */
+struct sk_buff___old {
+	__u8 vlan_present : 1;
+} __attribute__((preserve_access_index));
+
+#define COLLECT(bit) (cfg_collect & RETIS_CAPTURE_COLLECT_##bit)
+#define TRACKING(bit) (cfg_tracking & RETIS_CAPTURE_TRACKING_##bit)
+
+/*
+ * Field reads. BTF-typed programs (tp_btf, fentry, fexit) get trusted kernel pointers and read
+ * them with plain loads; the others go through bpf_probe_read_kernel. `direct` is a literal at
+ * every call site, so the compiler keeps only one of the two forms per program.
+ */
+#define RD(direct, p, f) ((direct) ? (p)->f : BPF_CORE_READ(p, f))
+#define RD_BF(direct, p, f) ((direct) ? BPF_CORE_READ_BITFIELD(p, f) : BPF_CORE_READ_BITFIELD_PROBED(p, f))
+
+static __always_inline void count_hits(__u32 n)
+{
+	__u32 key = retis_probe_id;
+	__u64 *cnt = bpf_map_lookup_elem(&capture_hits, &key);
+
+	if (cnt)
+		*cnt += n;
+}
+
+/* Offsets in skb->head can be unset (~0) or reset; see Retis's helpers.h. */
+#define OFF_UNSET(x) ((x) == (__u16)~0U)
+
+/* A kernel pointer as a plain number. BTF-typed pointers stay pointers for the verifier through
+ * casts, and hashing a pointer is refused; a copy through memory yields a scalar. */
+static __always_inline __u64 scalar_of(void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+/*
+ * skb tracking, Retis's algorithm (core/tracking/bpf/include/skb_tracking.h): an skb is known by
+ * its data head; its id is (first-seen timestamp, original head). Clones share the head, hence
+ * the id. A head changed by pskb_expand_head is followed through the skb address (inv_head
+ * probes). Entries go at free (free probes) and are considered stale after 60 s.
+ */
+static __always_inline bool track(struct sk_buff *skb, __u64 head, __u64 now, struct tracking_info *out)
+{
+	__u64 addr = cfg_skb_key || TRACKING(INV_HEAD) ? scalar_of(skb) : 0;
+	struct track_set *set = track_set_of(head);
+	struct track_slot *ti;
+
+	if (!set)
+		return false;
+	ti = track_find(set, head);
+	if (!ti && cfg_skb_key) {
+		struct track_set *aset = track_set_of(addr);
+		struct track_slot *moved = aset ? track_find(aset, addr) : NULL;
+
+		if (moved) {
+			/* The head changed: index the entry by the new head from now on. */
+			struct tracking_info info = moved->info;
+
+			moved->key = 0;
+			track_put(set, head, &info);
+			ti = track_find(set, head);
+		}
+	}
+	if (ti && now - ti->info.last_seen > TRACKING_STALE_NS)
+		ti = NULL;
+	if (!ti) {
+		if (TRACKING(NO_TRACKING))
+			return false;
+		out->timestamp = now;
+		out->last_seen = now;
+		out->orig_head = head;
+		/* First seen when it is freed: no need to remember it. */
+		if (!TRACKING(FREE) && !TRACKING(FREE_HEAD))
+			track_put(set, head, out);
+	} else {
+		ti->info.last_seen = now;
+		*out = ti->info;
+	}
+	if (TRACKING(INV_HEAD)) {
+		struct track_set *aset = track_set_of(addr);
+
+		if (aset)
+			track_put(aset, addr, out);
+	}
+	return true;
+}
+
+/* After the event: forget skbs whose head is being freed. */
+static __always_inline void untrack(struct sk_buff *skb, __u64 head, bool direct, bool stolen)
+{
+	if (TRACKING(FREE)) {
+		/* The last reference of the skb is gone. Its head goes with it unless a clone still
+		 * holds it (cloned and dataref > 1): then the clone's own free will remove it. */
+		bool gone = true;
+
+		if (cfg_skb_key)
+			track_del(scalar_of(skb));
+		if (RD_BF(direct, skb, cloned)) {
+			unsigned char *h = (unsigned char *)head;
+			struct skb_shared_info *si = (struct skb_shared_info *)(h + RD(direct, skb, end));
+			int dataref = BPF_CORE_READ(si, dataref.counter);
+
+			gone = (dataref & 0xffff) <= 1;
+		}
+		if (gone)
+			track_del(head);
+	} else if (TRACKING(FREE_HEAD) || (TRACKING(PARTIAL_FREE) && stolen)) {
+		track_del(head);
+	}
+}
+
+/* Where the packet bytes are (Retis's process_packet): from the MAC header when it is valid, else
+ * from the network header behind a fake Ethernet header carrying skb->protocol. Linear data
+ * only. Returns the bytes to capture (fake header included), 0 for none. */
+struct pkt_geo {
+	unsigned char *src; /* first byte to copy */
+	__u32 len;          /* packet.len */
+	__u16 proto;        /* fake Ethernet header's ethertype (__be16), 0: real L2 */
+};
+
+static __always_inline long packet_geometry(struct sk_buff *skb, bool direct, struct pkt_geo *g)
+{
+	unsigned char *head = RD(direct, skb, head);
+	long headroom = (long)(RD(direct, skb, data) - head);
+	__u16 mac = RD(direct, skb, mac_header);
+	__u16 network = RD(direct, skb, network_header);
+	__u32 len = RD(direct, skb, len);
+	long linear = (long)len - (long)RD(direct, skb, data_len);
+	__u16 mac_len = RD(direct, skb, mac_len);
+	bool net_valid = network && !OFF_UNSET(network);
+	long size;
+
+	if (linear <= 0)
+		return 0;
+	if (!OFF_UNSET(mac) && !(net_valid && network == mac && mac_len == 0)) {
+		long mac_off = (long)mac - headroom;
+
+		size = linear - mac_off;
+		if (size > cfg_snaplen)
+			size = cfg_snaplen;
+		g->src = head + mac;
+		g->len = len - mac_off;
+		g->proto = 0;
+		return size > 0 ? size : 0;
+	}
+	if (net_valid && !(!OFF_UNSET(mac) && mac == network && mac_len != 0)) {
+		__u16 proto = RD(direct, skb, protocol);
+		long net_off = (long)network - headroom;
+
+		/* Without skb->protocol we cannot tell what the bytes are (Retis also parses the IP
+		 * version here; the Tx paths we probe have the protocol set). */
+		if (!proto)
+			return 0;
+		size = linear - net_off;
+		if (size > (long)cfg_snaplen - ETH_HLEN)
+			size = (long)cfg_snaplen - ETH_HLEN;
+		if (size <= 0)
+			return 0;
+		g->src = head + network;
+		g->len = len - net_off + ETH_HLEN;
+		g->proto = proto;
+		return size + ETH_HLEN;
+	}
+	return 0;
+}
+
+/*
+ * Copy the packet (`cap` bytes described by `g`) and, with --stack, the stack after the packet's
+ * 8-aligned end, into a record's data area of `room` + stack bytes. Returns the stack bytes.
+ * Sizes are clamped to `room` right before each call, in the callee, where clang cannot reuse a
+ * copy whose bounds the verifier never saw checked.
+ */
+static __noinline long copy_data(void *ctx, __u8 *data, long cap, struct pkt_geo *g, __u32 room)
+{
+	__u64 off;
+
+	if (room > 0 && cap > 0) {
+		if (g->proto) {
+			__u64 n = cap > ETH_HLEN ? cap - ETH_HLEN : 0;
+
+			__builtin_memset(data, 0, 12);
+			data[12] = g->proto & 0xff; /* __be16 as stored: first byte is the high byte */
+			data[13] = g->proto >> 8;
+			if (n > room - ETH_HLEN)
+				n = room - ETH_HLEN;
+			bpf_probe_read_kernel(data + ETH_HLEN, n, g->src);
+		} else {
+			__u64 n = cap;
+
+			if (n > room)
+				n = room;
+			bpf_probe_read_kernel(data, n, g->src);
+		}
+	}
+	if (!COLLECT(STACK))
+		return 0;
+	off = (cap + 7) & ~7;
+	if (off > room)
+		off = room;
+	long n = bpf_get_stack(ctx, data + off, MAX_STACK_DEPTH * 8, 0);
+	return n > 0 ? n : 0;
+}
+
+static __always_inline void skb_sections(struct retis_capture_event *e, struct sk_buff *skb, bool direct)
+{
+	if (COLLECT(SKB)) {
+		bool present = false;
+
+		if (bpf_core_field_exists(skb->vlan_all)) {
+			present = RD(direct, skb, vlan_all) != 0;
+		} else {
+			struct sk_buff___old *old = (void *)skb;
+
+			if (bpf_core_field_exists(old->vlan_present)) {
+				/* On kernels without the field its offset relocation is poisoned:
+				 * barrier_var keeps clang from computing it before the check. */
+				barrier_var(old);
+				present = BPF_CORE_READ_BITFIELD_PROBED(old, vlan_present);
+			}
+		}
+		if (present) {
+			e->vlan_proto = RD(direct, skb, vlan_proto);
+			e->vlan_tci = RD(direct, skb, vlan_tci);
+			e->sections |= RETIS_CAPTURE_SECTION_VLAN;
+		}
+	}
+	if (COLLECT(META)) {
+		e->len = RD(direct, skb, len);
+		e->data_len = RD(direct, skb, data_len);
+		e->hash = RD(direct, skb, hash);
+		e->ip_summed = RD_BF(direct, skb, ip_summed);
+		e->csum = RD(direct, skb, csum);
+		e->csum_level = RD_BF(direct, skb, csum_level);
+		e->priority = RD(direct, skb, priority);
+		e->sections |= RETIS_CAPTURE_SECTION_META;
+	}
+	if (COLLECT(DATAREF) || COLLECT(GSO)) {
+		unsigned char *head = RD(direct, skb, head);
+		struct skb_shared_info *si = (struct skb_shared_info *)(head + RD(direct, skb, end));
+
+		if (COLLECT(DATAREF)) {
+			e->nohdr = RD_BF(direct, skb, nohdr);
+			e->cloned = RD_BF(direct, skb, cloned);
+			e->fclone = RD_BF(direct, skb, fclone);
+			e->users = RD(direct, skb, users.refs.counter);
+			e->dataref = BPF_CORE_READ(si, dataref.counter);
+			e->sections |= RETIS_CAPTURE_SECTION_DATAREF;
+		}
+		/* See skb_is_gso(). */
+		if (COLLECT(GSO)) {
+			__u16 gso_size = BPF_CORE_READ(si, gso_size);
+
+			if (gso_size) {
+				e->gso_flags = bpf_core_field_exists(si->flags) ? BPF_CORE_READ(si, flags) : 0;
+				e->gso_frags = BPF_CORE_READ(si, nr_frags);
+				e->gso_size = gso_size;
+				e->gso_segs = BPF_CORE_READ(si, gso_segs);
+				e->gso_type = BPF_CORE_READ(si, gso_type);
+				e->sections |= RETIS_CAPTURE_SECTION_GSO;
+			}
+		}
+	}
+}
+
+/* dev: the skb's device when there is an skb (what matters is where the packet is), else the
+ * device argument. netns: from that device, else from the skb's socket. */
+static __always_inline void dev_ns(struct retis_capture_event *e, struct sk_buff *skb, struct net_device *dev, bool direct)
+{
+	struct net *net = NULL;
+
+	if (skb)
+		dev = RD(direct, skb, dev);
+	if (dev) {
+		if (COLLECT(DEV)) {
+			int ifindex = RD(direct, dev, ifindex);
+
+			if (ifindex > 0) {
+				e->ifindex = ifindex;
+				if (direct) {
+					/* Plain loads of the trusted net_device: no helper call. */
+					__u64 *n = (__u64 *)dev->name;
+
+					((__u64 *)e->dev_name)[0] = n[0];
+					((__u64 *)e->dev_name)[1] = n[1];
+				} else {
+					bpf_probe_read_kernel_str(e->dev_name, sizeof(e->dev_name), dev->name);
+				}
+				e->sections |= RETIS_CAPTURE_SECTION_DEV;
+				if (skb) {
+					e->rx_ifindex = RD(direct, skb, skb_iif);
+					if (e->rx_ifindex)
+						e->sections |= RETIS_CAPTURE_SECTION_RXIF;
+				}
+			}
+		}
+		if (COLLECT(NS))
+			net = RD(direct, dev, nd_net.net);
+	} else if (skb && COLLECT(NS)) {
+		struct sock *sk = RD(direct, skb, sk);
+
+		if (sk)
+			net = RD(direct, sk, __sk_common.skc_net.net);
+	}
+	if (net) {
+		e->netns_inum = RD(direct, net, ns.inum);
+		e->sections |= RETIS_CAPTURE_SECTION_NETNS;
+		if (bpf_core_field_exists(net->net_cookie)) {
+			e->netns_cookie = RD(direct, net, net_cookie);
+			e->sections |= RETIS_CAPTURE_SECTION_NETNS_COOKIE;
+		}
+	}
+}
+
+/* Fill a reserved record (everything but the packet bytes and the stack). */
+static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *skb, struct net_device *dev, long reason,
+				 __u64 ip, bool direct, __u64 now, bool tracked, struct tracking_info *tinfo, long cap, struct pkt_geo *g)
+{
+	e->ts = now;
+	e->probe_id = retis_probe_id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid_tgid = bpf_get_current_pid_tgid();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->sections = 0;
+	e->cap_len = cap;
+	e->stack_bytes = 0;
+	if (tracked) {
+		e->skb = (__u64)skb;
+		e->track_ts = tinfo->timestamp;
+		e->orig_head = tinfo->orig_head;
+		e->sections |= RETIS_CAPTURE_SECTION_TRACKING;
+	}
+	if (reason >= 0 && COLLECT(DROP)) {
+		e->drop_reason = reason;
+		e->sections |= RETIS_CAPTURE_SECTION_DROP;
+	}
+	if (cap > 0) {
+		e->pkt_len = g->len;
+		e->sections |= RETIS_CAPTURE_SECTION_PACKET;
+	}
+	if (skb)
+		skb_sections(e, skb, direct);
+	if (skb || dev)
+		dev_ns(e, skb, dev, direct);
+	if (ip) {
+		e->ip = ip;
+		e->sections |= RETIS_CAPTURE_SECTION_USER;
+	}
+}
+
+#define STACK_ROOM (COLLECT(STACK) ? MAX_STACK_DEPTH * 8 : 0)
+/* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */
+#define PKT_ROOM (COLLECT(SKB) ? ((cfg_snaplen + 7) & ~7U) : 0)
+
+/*
+ * One probe hit. `skb`, `dev`: kernel pointers or NULL; `reason`: enum skb_drop_reason or -1;
+ * `ip`: user probes' instruction pointer (0 for kernel probes).
+ *
+ * Records have one size per probe (header + snap length + stack room), reserved in place and
+ * filled there. Variable sizes would need one reservation per size class, and the verifier then
+ * walks the whole event code once per class: probe loads took seconds. The unused tail of a
+ * record costs ring space and one copy in the reader thread, nothing in the traced path.
+ */
+static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
+				   bool stolen, __u64 ip, bool direct)
+{
+	struct tracking_info tinfo = {};
+	struct pkt_geo geo = {};
+	bool tracked = false;
+	__u64 head = 0, now;
+	long cap = 0;
+
+/* Internal free probe: only forget the packet, no event, no clock. The head is read with a
+	 * helper even from BTF-typed programs: it is a key (a number) here, not a pointer to follow. */
+	if (TRACKING(SILENT) && !TRACKING(INV_HEAD)) {
+		if (skb && COLLECT(TRACKING)) {
+			head = (__u64)BPF_CORE_READ(skb, head);
+			if (head)
+				untrack(skb, head, direct, stolen);
+		}
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if (skb && COLLECT(TRACKING)) {
+		head = (__u64)BPF_CORE_READ(skb, head);
+		if (head)
+			tracked = track(skb, head, now, &tinfo);
+	}
+	if (TRACKING(SILENT))
+		goto out;
+
+	count_hits(cfg_repeat);
+	if (skb && COLLECT(SKB))
+		cap = packet_geometry(skb, direct, &geo);
+	for (__u32 i = 0; i < 64; i++) {
+		if (i >= cfg_repeat)
+			break;
+		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM);
+
+		if (!e)
+			continue;
+		fill(e, skb, dev, reason, ip, direct, now, tracked, &tinfo, cap, &geo);
+		long sb = copy_data(ctx, (__u8 *)(e + 1), cap, &geo, PKT_ROOM);
+
+		if (sb > 0) {
+			e->stack_bytes = sb;
+			e->sections |= RETIS_CAPTURE_SECTION_STACK;
+		}
+		bpf_ringbuf_submit(e, retis_wakeup_bytes ? BPF_RB_NO_WAKEUP : 0);
+	}
+out:
+	if (head)
+		untrack(skb, head, direct, stolen);
+	return 0;
+}
+
+/*
+ * Argument n of a probe; `n` is a load-time constant, so only one case survives and the verifier
+ * never sees an access past the prototype. barrier_var() keeps clang from merging the cases into
+ * one load through a computed context pointer, which the verifier refuses ("dereference of
+ * modified ctx ptr").
+ */
+#define ARG_CASE(i, expr)                                                                          \
+	case i:                                                                                    \
+		v = (expr);                                                                        \
+		barrier_var(v);                                                                    \
+		break
+
+static __always_inline __u64 btf_arg(__u64 *ctx, __s32 n)
+{
+	__u64 v = 0;
+
+	switch (n) {
+	ARG_CASE(0, ctx[0]);
+	ARG_CASE(1, ctx[1]);
+	ARG_CASE(2, ctx[2]);
+	ARG_CASE(3, ctx[3]);
+	ARG_CASE(4, ctx[4]);
+	ARG_CASE(5, ctx[5]);
+	default: break;
+	}
+	return v;
+}
+
+static __always_inline __u64 raw_arg(struct bpf_raw_tracepoint_args *ctx, __s32 n)
+{
+	__u64 v = 0;
+
+	switch (n) {
+	ARG_CASE(0, ctx->args[0]);
+	ARG_CASE(1, ctx->args[1]);
+	ARG_CASE(2, ctx->args[2]);
+	ARG_CASE(3, ctx->args[3]);
+	ARG_CASE(4, ctx->args[4]);
+	ARG_CASE(5, ctx->args[5]);
+	default: break;
+	}
+	return v;
+}
+
+static __always_inline __u64 regs_arg(struct pt_regs *ctx, __s32 n)
+{
+	__u64 v = 0;
+
+	switch (n) {
+	ARG_CASE(0, PT_REGS_PARM1(ctx));
+	ARG_CASE(1, PT_REGS_PARM2(ctx));
+	ARG_CASE(2, PT_REGS_PARM3(ctx));
+	ARG_CASE(3, PT_REGS_PARM4(ctx));
+	ARG_CASE(4, PT_REGS_PARM5(ctx));
+	default: break;
+	}
+	return v;
+}
+
+SEC("tp_btf")
+int capture_tp_btf(__u64 *ctx)
+{
+	return capture(ctx, (struct sk_buff *)btf_arg(ctx, cfg_skb_arg), (struct net_device *)btf_arg(ctx, cfg_dev_arg),
+		       cfg_reason_arg >= 0 ? (long)(__u32)btf_arg(ctx, cfg_reason_arg) : -1, false, 0, true);
+}
+
+SEC("raw_tp")
+int capture_raw_tp(struct bpf_raw_tracepoint_args *ctx)
+{
+	return capture(ctx, (struct sk_buff *)raw_arg(ctx, cfg_skb_arg), (struct net_device *)raw_arg(ctx, cfg_dev_arg),
+		       cfg_reason_arg >= 0 ? (long)(__u32)raw_arg(ctx, cfg_reason_arg) : -1, false, 0, false);
+}
+
+/* Classic (perf) tracepoint: arguments are fields of the trace record, at offsets from tracefs. */
+SEC("tracepoint")
+int capture_tracepoint(void *ctx)
+{
+	__u64 skb = 0, dev = 0;
+	__u32 reason = 0;
+
+	if (cfg_skb_off >= 0)
+		bpf_probe_read_kernel(&skb, sizeof(skb), ctx + cfg_skb_off);
+	if (cfg_dev_off >= 0)
+		bpf_probe_read_kernel(&dev, sizeof(dev), ctx + cfg_dev_off);
+	if (cfg_reason_off >= 0)
+		bpf_probe_read_kernel(&reason, sizeof(reason), ctx + cfg_reason_off);
+	return capture(ctx, (struct sk_buff *)skb, (struct net_device *)dev, cfg_reason_off >= 0 ? (long)reason : -1,
+		       false, 0, false);
+}
+
+SEC("kprobe")
+int capture_kprobe(struct pt_regs *ctx)
+{
+	return capture(ctx, (struct sk_buff *)regs_arg(ctx, cfg_skb_arg), (struct net_device *)regs_arg(ctx, cfg_dev_arg),
+		       cfg_reason_arg >= 0 ? (long)(__u32)regs_arg(ctx, cfg_reason_arg) : -1,
+		       cfg_stolen_arg >= 0 ? (bool)regs_arg(ctx, cfg_stolen_arg) : false, 0, false);
+}
+
+/* Return probes: the arguments are gone (Retis only reports tracking ids of known skbs there). */
+SEC("kretprobe")
+int capture_kretprobe(struct pt_regs *ctx)
+{
+	return capture(ctx, NULL, NULL, -1, false, 0, false);
+}
+
+SEC("fentry")
+int capture_fentry(__u64 *ctx)
+{
+	return capture(ctx, (struct sk_buff *)btf_arg(ctx, cfg_skb_arg), (struct net_device *)btf_arg(ctx, cfg_dev_arg),
+		       cfg_reason_arg >= 0 ? (long)(__u32)btf_arg(ctx, cfg_reason_arg) : -1,
+		       cfg_stolen_arg >= 0 ? (bool)btf_arg(ctx, cfg_stolen_arg) : false, 0, true);
+}
+
+SEC("fexit")
+int capture_fexit(__u64 *ctx)
+{
+	return capture(ctx, (struct sk_buff *)btf_arg(ctx, cfg_skb_arg), (struct net_device *)btf_arg(ctx, cfg_dev_arg),
+		       cfg_reason_arg >= 0 ? (long)(__u32)btf_arg(ctx, cfg_reason_arg) : -1, false, 0, true);
+}
+
+SEC("uprobe")
+int capture_uprobe(struct pt_regs *ctx)
+{
+	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
+}
+
+SEC("uretprobe")
+int capture_uretprobe(struct pt_regs *ctx)
+{
+	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
+}
+
+SEC("usdt")
+int capture_usdt(struct pt_regs *ctx)
+{
+	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
+}
