@@ -103,7 +103,7 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
     if (rows === 0) throw new InputError(f.path, null, 'no complete batch of events in this Arrow stream');
     const spec = `{${present.map((c) => `${sqlString(c.name)}: ${sqlString(sqlType(jsonType(c.type)))}`).join(', ')}}`;
     const raw = `read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${spec})`;
-    const [startup] = await db.rows<{ v: string | null; sec: bigint | null; nsec: bigint | null }>(
+    const [startup] = !names.has('startup') ? [] : await db.rows<{ v: string | null; sec: bigint | null; nsec: bigint | null }>(
       `SELECT startup.retis_version AS v, startup.clock_monotonic_offset.sec AS sec, startup.clock_monotonic_offset.nsec AS nsec
        FROM ${raw} WHERE startup IS NOT NULL ORDER BY seq LIMIT 1`,
       undefined,
@@ -113,9 +113,9 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
       retisVersion = startup.v ?? retisVersion;
       if (startup.sec !== null && startup.nsec !== null) offsetNs = startup.sec * 1_000_000_000n + startup.nsec;
     }
-    const sections = `SELECT seq AS _seq, NULL::UBIGINT AS _series, ${present
-      .filter((c) => c.name !== 'seq')
-      .map((c) => `${blobFix(quoteIdent(c.name), c.type)} AS ${quoteIdent(c.name)}`)
+    // A writer may leave out sections it never fills (a capture without ovs, say): they are NULL.
+    const sections = `SELECT seq AS _seq, NULL::UBIGINT AS _series, ${ARROW_COLUMNS.filter((c) => c.name !== 'seq')
+      .map((c) => `${names.has(c.name) ? blobFix(quoteIdent(c.name), c.type) : `NULL::${sqlType(c.type)}`} AS ${quoteIdent(c.name)}`)
       .join(', ')} FROM ${raw}`;
     await db.run(
       `INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${modelSelect(sections, { src: f.path, host: f.host, offsetNs })})`,

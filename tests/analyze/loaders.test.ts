@@ -228,3 +228,28 @@ describe('inputs', () => {
     await expect(withDb((db) => loadInputs(db, [path.join(tmp, 'nope-*.json')]))).rejects.toThrow(/no file matches this pattern/);
   });
 });
+
+describe('Arrow streams', () => {
+  it('may leave out sections their writer never fills', async () => {
+    const { RecordBatchStreamWriter, Table, vectorFromArray, Schema, Uint64 } = await import('apache-arrow');
+    const { eventArrowSchema } = await import('../../analyze/model/arrow-schema.ts');
+    const full = eventArrowSchema();
+    const keep = ['seq', 'common'];
+    const schema = new Schema(full.fields.filter((f) => keep.includes(f.name)), full.metadata);
+    const common = full.fields.find((f) => f.name === 'common')!;
+    const table = new Table(schema, {
+      seq: vectorFromArray([1n, 2n], new Uint64()),
+      common: vectorFromArray([{ timestamp: 10n, smp_id: 0, task: null }, { timestamp: 11n, smp_id: 1, task: null }], common.type),
+    });
+    const file = path.join(tmp, 'sparse.arrow');
+    fs.writeFileSync(file, RecordBatchStreamWriter.writeAll(table).toUint8Array(true));
+    const rows = await withDb(async (db) => {
+      await loadInputs(db, [file]);
+      return db.rows('SELECT ts, cpu, kernel, packet FROM events ORDER BY eid');
+    });
+    expect(rows).toEqual([
+      { ts: 10n, cpu: 0, kernel: null, packet: null },
+      { ts: 11n, cpu: 1, kernel: null, packet: null },
+    ]);
+  });
+});
