@@ -92,7 +92,7 @@ export interface NativeBinding {
   probeProgLoad(progType: number, expectedAttachType: number, attachBtfId: number): { errno: number; log: string };
   ringbufOpen(mapFds: number[], opts: NativeRingOptions, cb: NativeBatchCallback): ReaderHandle;
   ringbufFlush(r: ReaderHandle): number;
-  ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; poolMisses: bigint };
+  ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; buffersAllocated: bigint; poolMisses: bigint };
   ringbufClose(r: ReaderHandle): void;
 }
 

@@ -92,6 +92,11 @@ export interface RingBufStats {
   batches: number;
   /** Records larger than a batch (each got a batch of its own). */
   oversize: number;
+  /**
+   * Batch buffers this reader had to allocate because none was free in the pool. Without
+   * `keepBatches` it stays at most `queue` + 2 whatever the rate (buffers are reused).
+   */
+  buffersAllocated: number;
   /** Batch buffers allocated because none was free for reuse (process-wide). */
   poolMisses: number;
 }
@@ -179,9 +184,9 @@ export class RingBufReader {
 
   stats(): RingBufStats {
     const h = this.#handle;
-    if (!h) return { records: 0, bytes: 0, batches: 0, oversize: 0, poolMisses: 0 };
+    if (!h) return { records: 0, bytes: 0, batches: 0, oversize: 0, buffersAllocated: 0, poolMisses: 0 };
     const s = native().ringbufStats(h);
-    return { records: Number(s.records), bytes: Number(s.bytes), batches: Number(s.batches), oversize: Number(s.oversize), poolMisses: Number(s.poolMisses) };
+    return { records: Number(s.records), bytes: Number(s.bytes), batches: Number(s.batches), oversize: Number(s.oversize), buffersAllocated: Number(s.buffersAllocated), poolMisses: Number(s.poolMisses) };
   }
 
   /** Stop the reader thread and free the rings' mappings (idempotent, synchronous). */

@@ -48,31 +48,76 @@ static size_t log_len;
 static bool log_debug; /* RETIS_BPF_DEBUG=1: keep LIBBPF_DEBUG lines too */
 static bool log_echo;  /* RETIS_BPF_DEBUG=2: also echo to stderr */
 
+/* libbpf prints the whole verifier log as ONE message (BEGIN marker, log, END marker), often far
+ * longer than any fixed line buffer, and the error is at its end. A long message keeps its first
+ * line (the BEGIN marker, which errors.ts looks for) and its last MSG_TAIL bytes, from a line start. */
+#define MSG_TAIL (64 * 1024)
+
+static void log_append(const char *s, size_t n)
+{
+	/* log_mu held. n <= LOG_CAP / 4 (callers cut longer messages). */
+	if (log_len + n >= LOG_CAP) {
+		/* Keep the newest half: the end of a verifier log is where the error is. */
+		size_t keep = LOG_CAP / 2;
+		if (keep > log_len)
+			keep = log_len;
+		memmove(log_buf, log_buf + log_len - keep, keep);
+		log_len = keep;
+	}
+	memcpy(log_buf + log_len, s, n);
+	log_len += n;
+	log_buf[log_len] = 0;
+}
+
 static int libbpf_print_cb(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[4096];
+	char *msg = line, *big = NULL;
+	va_list aq;
 	int n;
 
 	if (level == LIBBPF_DEBUG && !log_debug)
 		return 0;
+	va_copy(aq, ap);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
-	if (n < 0)
-		return 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (log_echo)
-		fputs(line, stderr);
-	pthread_mutex_lock(&log_mu);
-	if (log_len + (size_t)n >= LOG_CAP) {
-		/* Keep the newest half: the end of a verifier log is where the error is. */
-		size_t keep = LOG_CAP / 2;
-		memmove(log_buf, log_buf + log_len - keep, keep);
-		log_len = keep;
+	if (n >= 0 && (size_t)n >= sizeof(line)) {
+		/* Longer than the line buffer (a verifier log): format it whole. */
+		big = malloc((size_t)n + 1);
+		if (big && vsnprintf(big, (size_t)n + 1, fmt, aq) >= 0)
+			msg = big;
+		else
+			n = sizeof(line) - 1; /* out of memory: the truncated head is better than nothing */
 	}
-	memcpy(log_buf + log_len, line, (size_t)n);
-	log_len += (size_t)n;
-	log_buf[log_len] = 0;
+	va_end(aq);
+	if (n < 0) {
+		free(big);
+		return 0;
+	}
+	if (log_echo)
+		fputs(msg, stderr);
+	pthread_mutex_lock(&log_mu);
+	if ((size_t)n <= MSG_TAIL) {
+		log_append(msg, (size_t)n);
+	} else {
+		/* First line (at most 512 bytes), a cut marker, then the tail from a line start. */
+		const char *nl = memchr(msg, '\n', 512);
+		size_t head = nl ? (size_t)(nl - msg) + 1 : 0;
+		const char *tail = msg + n - MSG_TAIL;
+		const char *tnl = memchr(tail, '\n', MSG_TAIL);
+		char mark[96];
+		int mn;
+
+		if (tnl && tnl + 1 < msg + n)
+			tail = tnl + 1;
+		mn = snprintf(mark, sizeof(mark), "... [%zu bytes cut by retis_bpf] ...\n",
+			      (size_t)(tail - (msg + head)));
+		log_append(msg, head);
+		if (mn > 0)
+			log_append(mark, (size_t)mn);
+		log_append(tail, (size_t)(msg + n - tail));
+	}
 	pthread_mutex_unlock(&log_mu);
+	free(big);
 	return n;
 }
 
@@ -1031,18 +1076,22 @@ static napi_value version(napi_env env, napi_callback_info info)
 
 /* Batch buffers are recycled through a small process-wide pool: at millions of records/s a fresh
  * malloc per batch means a fresh mmap and page faults on every batch. The pool is global because a
- * batch handed to JS may be collected after its reader is gone. */
-#define POOL_MAX 32
+ * batch handed to JS may be collected after its reader is gone. Its size is capped by what the open
+ * readers can have in flight (queue depth + 2 each: the batch being filled, the queued ones and the
+ * one in the JS callback); extras are freed. */
+#define POOL_MAX 128
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	void *p;
 	size_t cap;
 } pool[POOL_MAX];
 static int pool_n;
+static int pool_limit; /* sum of the open readers' shares, at most POOL_MAX */
+static int pool_shares;
 
 static atomic_uint_fast64_t pool_misses; /* batch buffers that had to be malloc'd */
 
-static void *pool_take(size_t cap)
+static void *pool_take(size_t cap, atomic_uint_fast64_t *misses)
 {
 	void *p = NULL;
 
@@ -1055,8 +1104,11 @@ static void *pool_take(size_t cap)
 		}
 	}
 	pthread_mutex_unlock(&pool_mu);
-	if (!p)
+	if (!p) {
 		atomic_fetch_add_explicit(&pool_misses, 1, memory_order_relaxed);
+		if (misses)
+			atomic_fetch_add_explicit(misses, 1, memory_order_relaxed);
+	}
 	return p ? p : malloc(cap);
 }
 
@@ -1067,17 +1119,41 @@ static void pool_give(void *p, size_t cap)
 	void *evict = NULL;
 
 	pthread_mutex_lock(&pool_mu);
-	if (pool_n == POOL_MAX) {
-		/* Full (e.g. of odd-sized buffers nobody asks for): drop the oldest. */
-		evict = pool[0].p;
-		memmove(&pool[0], &pool[1], sizeof(pool[0]) * (POOL_MAX - 1));
-		pool_n--;
+	if (pool_n >= pool_limit) {
+		if (pool_n == 0) {
+			/* No reader open: nobody will ask for it. */
+			evict = p;
+			p = NULL;
+		} else {
+			/* Full (e.g. of odd-sized buffers nobody asks for): drop the oldest. */
+			evict = pool[0].p;
+			memmove(&pool[0], &pool[1], sizeof(pool[0]) * (size_t)(pool_n - 1));
+			pool_n--;
+		}
 	}
-	pool[pool_n].p = p;
-	pool[pool_n].cap = cap;
-	pool_n++;
+	if (p) {
+		pool[pool_n].p = p;
+		pool[pool_n].cap = cap;
+		pool_n++;
+	}
 	pthread_mutex_unlock(&pool_mu);
 	free(evict);
+}
+
+/* A reader opens (share > 0) or closes (share < 0): resize the cap, free what no longer fits. */
+static void pool_adjust(int share)
+{
+	void *extra[POOL_MAX];
+	int nextra = 0;
+
+	pthread_mutex_lock(&pool_mu);
+	pool_shares += share;
+	pool_limit = pool_shares < 0 ? 0 : pool_shares > POOL_MAX ? POOL_MAX : pool_shares;
+	while (pool_n > pool_limit)
+		extra[nextra++] = pool[--pool_n].p;
+	pthread_mutex_unlock(&pool_mu);
+	for (int i = 0; i < nextra; i++)
+		free(extra[i]);
 }
 
 struct batch_msg {
@@ -1087,7 +1163,24 @@ struct batch_msg {
 	uint32_t flush_seq; /* non-zero: this batch completes the flush with that sequence number */
 	int32_t err;        /* non-zero: the reader thread stopped on this errno */
 	bool keep;          /* JS may keep the batch: do not detach it after the callback */
+	/* Once handed to JS as an external ArrayBuffer, the message is shared by reader_call_js and
+	 * the buffer's finalizer (refs = 2: the last one frees it), and the buffer goes back to the
+	 * pool exactly once: whoever flips buf_given first (after a successful detach, or finalize). */
+	atomic_int refs;
+	atomic_bool buf_given;
 };
+
+static void batch_msg_unref(struct batch_msg *m)
+{
+	if (atomic_fetch_sub(&m->refs, 1) == 1)
+		free(m);
+}
+
+static void batch_msg_give_buf(struct batch_msg *m)
+{
+	if (!atomic_exchange(&m->buf_given, true))
+		pool_give(m->buf, m->cap);
+}
 
 struct reader;
 struct ring_ctx {
@@ -1119,10 +1212,12 @@ struct reader {
 
 	size_t batch_bytes;
 	bool keep_batches;
+	int pool_share; /* added to the pool cap while open */
 	int poll_ms;
 	uint64_t flush_ns;
 
 	atomic_uint_fast64_t records, bytes, batches, oversize;
+	atomic_uint_fast64_t buffers_allocated; /* batch buffers this reader had to malloc */
 };
 
 static uint64_t now_ns(void)
@@ -1148,6 +1243,8 @@ static bool emit_batch(struct reader *r, uint32_t flush_seq, int32_t err)
 	m->flush_seq = flush_seq;
 	m->err = err;
 	m->keep = r->keep_batches;
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->buf_given, false);
 	/* Stats per batch, not per record: a locked add per record cost ~10 ns at millions/s. */
 	atomic_fetch_add_explicit(&r->records, r->count, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->bytes, r->payload_bytes, memory_order_relaxed);
@@ -1190,7 +1287,7 @@ static int on_record(void *ctx, void *data, size_t size)
 			cap = need;
 			atomic_fetch_add(&r->oversize, 1);
 		}
-		r->buf = cap == r->batch_bytes ? pool_take(cap) : malloc(cap);
+		r->buf = cap == r->batch_bytes ? pool_take(cap, &r->buffers_allocated) : malloc(cap);
 		if (!r->buf)
 			return -ENOMEM;
 		r->cap = cap;
@@ -1282,6 +1379,7 @@ static void reader_call_js(napi_env env, napi_value cb, void *context, void *dat
 {
 	struct batch_msg *m = data;
 	napi_value ab = NULL, args[4], undef;
+	bool external = false;
 	(void)context;
 
 	if (!env || !cb) {
@@ -1290,17 +1388,20 @@ static void reader_call_js(napi_env env, napi_value cb, void *context, void *dat
 		return;
 	}
 	if (m->buf) {
-		/* Zero copy: JS gets the batch memory itself; the finalizer returns it to the pool
-		 * (the capacity travels as the finalize hint). */
-		if (napi_create_external_arraybuffer(env, m->buf, m->len, reader_batch_finalize,
-						     (void *)(uintptr_t)m->cap, &ab) != napi_ok) {
-			/* Runtimes that forbid external buffers: copy instead. */
+		/* Zero copy: JS gets the batch memory itself. From here the message has two owners,
+		 * this call and the finalizer (the message travels as the finalize hint). */
+		atomic_store(&m->refs, 2);
+		if (napi_create_external_arraybuffer(env, m->buf, m->len, reader_batch_finalize, m, &ab) == napi_ok) {
+			external = true;
+		} else {
+			/* Runtimes that forbid external buffers: copy instead. No finalizer will run. */
 			void *dst = NULL;
+			atomic_store(&m->refs, 1);
 			if (napi_create_arraybuffer(env, m->len, &dst, &ab) == napi_ok)
 				memcpy(dst, m->buf, m->len);
 			else
 				ab = NULL;
-			pool_give(m->buf, m->cap);
+			batch_msg_give_buf(m);
 		}
 	} else {
 		void *dst = NULL;
@@ -1314,27 +1415,35 @@ static void reader_call_js(napi_env env, napi_value cb, void *context, void *dat
 		args[0] = ab;
 		/* An exception here surfaces as an uncaught exception: the TS wrapper never throws. */
 		napi_call_function(env, undef, cb, 4, args, NULL);
-		/* Default: the batch lives for the callback only. Detaching hands the memory back to
-		 * the pool now (not when GC gets to it: at GB/s that meant fresh mallocs and page
-		 * faults for half the batches), and a view kept by mistake reads as detached
-		 * (TypeError/empty) instead of silently seeing the next batch's data. */
-		if (!m->keep && m->buf) {
-			bool detached = false;
-			if (napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached &&
-			    napi_detach_arraybuffer(env, ab) != napi_ok) {
-				/* Not detachable (copied fallback above): it is ordinary GC'd memory. */
-				const napi_extended_error_info *i;
-				napi_get_last_error_info(env, &i);
-			}
+	}
+	/* Default: the batch lives for the callback only. Detach it, then hand its memory back to
+	 * the pool right now: Node runs external-buffer finalizers from the event loop, long after
+	 * GC, and at high rates that meant fresh mallocs for most batches. A view kept by mistake
+	 * reads as detached (empty/TypeError), never as the next batch's data. Only a detach done
+	 * here releases the memory: a buffer already detached by someone else (transferred) may
+	 * still be referenced, and is left to the finalizer. */
+	if (external && !m->keep) {
+		bool detached = true;
+		if (napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached &&
+		    napi_detach_arraybuffer(env, ab) == napi_ok)
+			batch_msg_give_buf(m);
+		else {
+			/* Not detachable: the finalizer returns it. Clear the N-API error state. */
+			const napi_extended_error_info *i;
+			napi_get_last_error_info(env, &i);
 		}
 	}
-	free(m);
+	batch_msg_unref(m);
 }
 
 static void reader_batch_finalize(napi_env env, void *data, void *hint)
 {
+	struct batch_msg *m = hint;
 	(void)env;
-	pool_give(data, (size_t)(uintptr_t)hint);
+	(void)data;
+	/* Returns the buffer unless reader_call_js did after detaching it (no double free). */
+	batch_msg_give_buf(m);
+	batch_msg_unref(m);
 }
 
 static void reader_stop(struct reader *r)
@@ -1371,6 +1480,10 @@ static void reader_stop(struct reader *r)
 	if (r->buf)
 		pool_give(r->buf, r->cap);
 	r->buf = NULL;
+	if (r->pool_share) {
+		pool_adjust(-r->pool_share);
+		r->pool_share = 0;
+	}
 }
 
 static void reader_env_cleanup(void *arg)
@@ -1437,6 +1550,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	r->poll_ms = (int)poll_ms;
 	r->flush_ns = (uint64_t)flush_ms * 1000000ULL;
 	r->env = env;
+	r->pool_share = (int)(queue ? queue : 16) + 2;
+	pool_adjust(r->pool_share);
 
 	log_reset();
 	for (uint32_t i = 0; i < nfds; i++) {
@@ -1557,6 +1672,7 @@ static napi_value ringbuf_stats(napi_env env, napi_callback_info info)
 	STAT("bytes", bytes);
 	STAT("batches", batches);
 	STAT("oversize", oversize);
+	STAT("buffersAllocated", buffers_allocated);
 #undef STAT
 	NAPI_CALL(env, napi_create_bigint_uint64(env, atomic_load(&pool_misses), &v));
 	NAPI_CALL(env, napi_set_named_property(env, o, "poolMisses", v));

@@ -14,3 +14,19 @@ int reject_scalar_deref(struct bpf_raw_tracepoint_args *ctx)
 	bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx->args[0]);
 	return *(volatile __u32 *)v;
 }
+
+/* The same error after a few thousand instructions: the verifier log (one libbpf message) is far
+ * longer than 64 KiB, so the test checks that the error line at its very end is kept. */
+SEC("raw_tp/kfree_skb")
+int reject_long_log(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx->args[0]);
+#pragma clang loop unroll(full)
+	for (int i = 0; i < 3000; i++) {
+		v = v * 3 + i;
+		asm volatile("" : "+r"(v));
+	}
+	return *(volatile __u32 *)v;
+}
