@@ -41,9 +41,9 @@ export async function* streamSeries(db: Db, opts: SeriesOptions = {}): AsyncGene
   const sql = sorted
     ? // Already sorted by Retis: keep its series and their order.
       `SELECT e.*, e.src || '#' || e.series AS _sk FROM events e ${opts.where ? `WHERE ${opts.where}` : ''} ORDER BY e.eid`
-    : `SELECT e.* REPLACE (CASE WHEN m.series_tid IS NULL THEN NULL ELSE {'skb': m.root_skb, 'idx': m.idx} END AS tracking),
+    : `SELECT e.* REPLACE (CASE WHEN m.series_tid IS NULL THEN NULL ELSE {'skb': r."skb-tracking", 'idx': m.idx} END AS tracking),
               coalesce(m.series_tid::VARCHAR, 'u' || e.eid::VARCHAR) AS _sk
-       FROM events e JOIN series_map m USING (eid)
+       FROM events e JOIN series_map m USING (eid) LEFT JOIN events r ON r.eid = m.root_eid
        ${opts.where ? `WHERE ${opts.where}` : ''}
        ORDER BY m.k_ts, m.k_kind, m.k_head, e.eid`;
   let current: Series | null = null;

@@ -1,7 +1,7 @@
 -- Series reconstruction (Retis `sort`, spec §3), complete: every event of a packet is
 -- grouped whatever the interleaving, with no buffer limit, in one pass of set operations.
 --
--- Input: the `events` table. Output: table `series_map(eid, series_tid, root_skb, idx,
+-- Input: the `events` table. Output: table `series_map(eid, series_tid, root_eid, idx,
 -- k_ts, k_kind, k_head)`, one row per event; `series_tid` is the tracking id of the series
 -- the event belongs to (NULL: an untracked event, a series of its own), `idx` its position
 -- in the series, and (k_ts, k_kind, k_head, eid) the output order of series.
@@ -47,7 +47,7 @@ SELECT tid, arg_max(cur, depth) AS root FROM walk GROUP BY tid;
 -- Each event's series: its upcall's (for OVS events found through an enqueue), else its
 -- own tracking id; either followed through aliases to the root.
 CREATE OR REPLACE TEMP TABLE _membership AS
-SELECT e.eid, e.ts, e.track_id, e."skb-tracking" AS st,
+SELECT e.eid, e.ts, e.track_id,
        coalesce(rx.root, x.up_track, ra.root, e.track_id) AS series_tid
 FROM events e
 LEFT JOIN (SELECT eid, up_track FROM _qref WHERE up_track IS NOT NULL
@@ -63,12 +63,13 @@ CREATE OR REPLACE TEMP TABLE _untracked AS
 SELECT eid, max(ts) OVER (ORDER BY eid ROWS UNBOUNDED PRECEDING) AS k_ts
 FROM _membership WHERE series_tid IS NULL;
 
--- One window pass numbers each series' events in arrival order and picks the series'
--- `tracking.skb`: the skb-tracking section first seen with the series' own id.
+-- One window pass numbers each series' events in arrival order and finds the event whose
+-- skb-tracking section becomes the series' `tracking.skb`: the first seen with the series'
+-- own id (its number only: the section is fetched when series are printed).
 CREATE OR REPLACE TABLE series_map AS
 SELECT m.eid, m.series_tid,
        CASE WHEN m.series_tid IS NOT NULL THEN
-         first_value(CASE WHEN m.track_id = m.series_tid THEN m.st END IGNORE NULLS) OVER w END AS root_skb,
+         first_value(CASE WHEN m.track_id = m.series_tid THEN m.eid END IGNORE NULLS) OVER w END AS root_eid,
        (row_number() OVER w - 1)::UINTEGER AS idx,
        coalesce(u.k_ts, (m.series_tid >> 64)::UBIGINT) AS k_ts,
        CASE WHEN m.series_tid IS NULL THEN 0 ELSE 1 END AS k_kind,
