@@ -87,6 +87,7 @@ const FLAT_FROM_SECTIONS = `
   "skb-tracking".skb AS skb_addr,
   "skb-drop".drop_reason AS reason,
   "skb-drop".subsys AS drop_subsys,
+  ovs.event_type AS ovs_event,
   dev.name AS dev_name,
   dev.ifindex AS ifindex,
   netns.inum AS netns_inum,

@@ -241,6 +241,7 @@ export const FLAT_COLUMNS: Field[] = [
   f('skb_addr', 'UBIGINT', 'skb-tracking.skb: tells clones apart'),
   f('reason', 'VARCHAR', 'skb-drop.drop_reason'),
   f('drop_subsys', 'VARCHAR', 'skb-drop.subsys (NULL for core reasons)'),
+  f('ovs_event', 'VARCHAR', 'ovs.event_type: upcall, upcall_enqueue, upcall_return, recv_upcall, flow_operation, action_execute, flow_lookup'),
   f('dev_name', 'VARCHAR', 'dev.name (the section is `dev`)'),
   f('ifindex', 'UINTEGER', 'dev.ifindex'),
   f('netns_inum', 'UINTEGER', 'netns.inum (the section is `netns`)'),

@@ -9,7 +9,7 @@
 CREATE OR REPLACE TEMP TABLE _ovs AS
 SELECT eid, ts, track_id, ovs.event_type AS et, ovs.cpu AS cpu, ovs.upcall_ts AS upcall_ts,
        ovs.upcall_cpu AS upcall_cpu, ovs.queue_id AS queue_id
-FROM events WHERE ovs IS NOT NULL;
+FROM events WHERE ovs_event IS NOT NULL;
 
 -- An enqueue belongs to the upcall it names by (timestamp, cpu).
 CREATE OR REPLACE TEMP TABLE _enq AS
@@ -44,16 +44,10 @@ WITH RECURSIVE walk(tid, cur, depth) AS (
 )
 SELECT tid, arg_max(cur, depth) AS root FROM walk GROUP BY tid;
 
--- Each event's series: its upcall's (for OVS events found through an enqueue), else its
--- own tracking id; either followed through aliases to the root.
-CREATE OR REPLACE TEMP TABLE _membership AS
-SELECT e.eid, e.ts, e.track_id,
-       coalesce(rx.root, x.up_track, ra.root, e.track_id) AS series_tid
-FROM events e
-LEFT JOIN (SELECT eid, up_track FROM _qref WHERE up_track IS NOT NULL
-           UNION ALL SELECT eid, up_track FROM _enq) x ON x.eid = e.eid
-LEFT JOIN _root rx ON rx.tid = x.up_track
-LEFT JOIN _root ra ON ra.tid = e.track_id;
+-- Events found through an enqueue belong to their upcall's series.
+CREATE OR REPLACE TEMP TABLE _via AS
+SELECT eid, up_track FROM _qref WHERE up_track IS NOT NULL
+UNION ALL SELECT eid, up_track FROM _enq;
 
 -- Output order: Retis pops the series with the oldest key (timestamp, orig_head) unless
 -- the oldest untracked event is older. Untracked events leave in arrival order, so an
@@ -61,12 +55,21 @@ LEFT JOIN _root ra ON ra.tid = e.track_id;
 -- maximum of untracked timestamps up to it. (Untracked events are few: computed apart.)
 CREATE OR REPLACE TEMP TABLE _untracked AS
 SELECT eid, max(ts) OVER (ORDER BY eid ROWS UNBOUNDED PRECEDING) AS k_ts
-FROM _membership WHERE series_tid IS NULL;
+FROM events WHERE track_id IS NULL AND eid NOT IN (SELECT eid FROM _via);
 
--- One window pass numbers each series' events in arrival order and finds the event whose
--- skb-tracking section becomes the series' `tracking.skb`: the first seen with the series'
--- own id (its number only: the section is fetched when series are printed).
+-- Each event's series is its upcall's (for events found through an enqueue), else its own
+-- tracking id; either followed through aliases to the root. One window pass then numbers
+-- each series' events in arrival order and finds the event whose skb-tracking section
+-- becomes the series' `tracking.skb`: the first seen with the series' own id (its number
+-- only: the section is fetched when series are printed).
 CREATE OR REPLACE TABLE series_map AS
+WITH m AS (
+  SELECT e.eid, e.track_id, coalesce(rx.root, x.up_track, ra.root, e.track_id) AS series_tid
+  FROM events e
+  LEFT JOIN _via x ON x.eid = e.eid
+  LEFT JOIN _root rx ON rx.tid = x.up_track
+  LEFT JOIN _root ra ON ra.tid = e.track_id
+)
 SELECT m.eid, m.series_tid,
        CASE WHEN m.series_tid IS NOT NULL THEN
          first_value(CASE WHEN m.track_id = m.series_tid THEN m.eid END IGNORE NULLS) OVER w END AS root_eid,
@@ -74,8 +77,8 @@ SELECT m.eid, m.series_tid,
        coalesce(u.k_ts, (m.series_tid >> 64)::UBIGINT) AS k_ts,
        CASE WHEN m.series_tid IS NULL THEN 0 ELSE 1 END AS k_kind,
        CASE WHEN m.series_tid IS NULL THEN 0::UBIGINT ELSE (m.series_tid & 18446744073709551615::UHUGEINT)::UBIGINT END AS k_head
-FROM _membership m LEFT JOIN _untracked u ON u.eid = m.eid
+FROM m LEFT JOIN _untracked u ON u.eid = m.eid
 WINDOW w AS (PARTITION BY m.series_tid ORDER BY m.eid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
 
 DROP TABLE _ovs; DROP TABLE _enq; DROP TABLE _enq_ts; DROP TABLE _qref; DROP TABLE _alias; DROP TABLE _root;
-DROP TABLE _membership; DROP TABLE _untracked;
+DROP TABLE _via; DROP TABLE _untracked;
