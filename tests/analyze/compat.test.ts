@@ -14,14 +14,15 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-compat-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');
+/** JSON lines as exact values (key order and number spelling aside). */
+const jsonLines = (s: string) => lines(s).map(parseJsonExact);
+const SORTED = () => jsonLines(fs.readFileSync(compat('test_events_sorted.json'), 'utf8'));
 
 describe('retis-query sort', () => {
   it('writes the series of test_events.json exactly as retis sort did (test_events_sorted.json)', () => {
     const r = retisQuery(['sort', '--format', 'json', compat('test_events.json')]);
     expect(r.status, r.stderr).toBe(0);
-    const ours = lines(r.stdout).map(parseJsonExact);
-    const theirs = lines(fs.readFileSync(compat('test_events_sorted.json'), 'utf8')).map(parseJsonExact);
-    expect(ours).toEqual(theirs);
+    expect(jsonLines(r.stdout)).toEqual(SORTED());
   });
 
   it('prints series in the ↳ continuation format with tracking idx', () => {
@@ -45,9 +46,7 @@ describe('retis-query sort', () => {
     const r = retisQuery(['sort', compat('test_events.json'), '-o', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(fs.statSync(out).mode & 0o777).toBe(0o600);
-    expect(lines(fs.readFileSync(out, 'utf8')).map(parseJsonExact)).toEqual(
-      lines(fs.readFileSync(compat('test_events_sorted.json'), 'utf8')).map(parseJsonExact),
-    );
+    expect(jsonLines(fs.readFileSync(out, 'utf8'))).toEqual(SORTED());
     const copy = path.join(tmp, 'in.json');
     fs.copyFileSync(compat('test_events.json'), copy);
     const again = retisQuery(['sort', copy, '-o', copy]);
@@ -58,7 +57,7 @@ describe('retis-query sort', () => {
   it('reads a sorted file back: its series are kept', () => {
     const r = retisQuery(['sort', '--format', 'json', compat('test_events_sorted.json')]);
     expect(r.status, r.stderr).toBe(0);
-    expect(lines(r.stdout).map(parseJsonExact)).toEqual(lines(fs.readFileSync(compat('test_events_sorted.json'), 'utf8')).map(parseJsonExact));
+    expect(jsonLines(r.stdout)).toEqual(SORTED());
     expect(r.stderr).toMatch(/already sorted/);
   });
 });
@@ -97,7 +96,7 @@ describe('retis-query print', () => {
     const src = compat('test_events_packets.json');
     const r = retisQuery(['print', '--format', 'json', src]);
     expect(r.status, r.stderr).toBe(0);
-    expect(lines(r.stdout).map(parseJsonExact)).toEqual(lines(fs.readFileSync(src, 'utf8')).map(parseJsonExact));
+    expect(jsonLines(r.stdout)).toEqual(jsonLines(fs.readFileSync(src, 'utf8')));
     // Addresses above 2^53 are printed digit for digit.
     expect(r.stdout).toContain('"orig_head":18446619372617628672');
   });
