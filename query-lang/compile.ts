@@ -314,7 +314,9 @@ class Compiler {
         // On the tracks relation itself, `any(c)` conjuncts also become semi-joins applied
         // before aggregating, so that only matching series are aggregated.
         const pushed = firstWhere && rel.kind === 'tracks' && rel.prefiltered === true && this.prefilterTracks(st.cond);
-        return { ...rel, where: [...rel.where, this.cond(st.cond, rel.scope)], prefiltered: pushed };
+        // Entirely made of any(...): the semi-join is the whole condition.
+        if (pushed) return { ...rel, prefiltered: true };
+        return { ...rel, where: [...rel.where, this.cond(st.cond, rel.scope)], prefiltered: false };
       }
       case 'count':
         return this.countBy(rel, st.by, null);
@@ -462,7 +464,7 @@ WHERE m.series_tid IN (${keys})${what === '*' ? '\nORDER BY e.eid' : ''}`;
     rel = this.prepareAggregate(rel);
     const keys = this.keyTerms(rel, by);
     const countName = keys.some((k) => k.name === 'count') ? 'events' : 'count';
-    const select = [...keys.map((k) => `${k.term.sql} AS ${quoteIdent(k.name)}`), `count(*) AS ${countName}`].join(', ');
+    const select = [...keys.map((k) => (k.term.sql === quoteIdent(k.name) ? k.term.sql : `${k.term.sql} AS ${quoteIdent(k.name)}`)), `count(*) AS ${countName}`].join(', ');
     const sql = `SELECT ${select}\n${this.aggregateFrom(rel)}${keys.length > 0 ? '\nGROUP BY ALL' : ''}`;
     const columns: FieldDef[] = [
       ...keys.map((k) => ({ ...k.term.def, name: k.name, sql: quoteIdent(k.name) })),

@@ -38,6 +38,11 @@ const CONSUME_SYMBOLS = [
 ];
 
 const list = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
+/**
+ * `x` is one of `xs`. list_contains rather than IN: DuckDB rewrites a long IN list into a
+ * join, which costs more to plan than this costs to run.
+ */
+const oneOf = (x: string, xs: readonly string[]) => `list_contains([${list(xs)}], ${x})`;
 
 /** Per event: does it show address translation? */
 const NAT_EVENT_SQL = `(ovs.nat IS NOT NULL OR (ct.ct_status & 48) <> 0
@@ -63,12 +68,12 @@ const TRACK_AGGREGATES: Record<string, string> = {
   dport: 'arg_min(dport, eid) FILTER (WHERE dport IS NOT NULL)',
   _dropped: `coalesce(bool_or(${DROPPED_SQL}), false)`,
   _drop: `arg_max(reason, eid) FILTER (WHERE ${DROPPED_SQL})`,
-  _consumed: `coalesce(bool_or(reason = 'CONSUMED' OR symbol IN (${list(CONSUME_SYMBOLS)})), false)`,
+  _consumed: `coalesce(bool_or(reason = 'CONSUMED' OR ${oneOf('symbol', CONSUME_SYMBOLS)}), false)`,
   _last_sym: 'arg_max(symbol, eid)',
   _last_dev: 'arg_max(dev_name, eid)',
 };
 
-const TRANSMITTED = `_last_sym IN (${list(XMIT_SYMBOLS)})`;
+const TRANSMITTED = oneOf('_last_sym', XMIT_SYMBOLS);
 /** Columns computed from the aggregates: SQL and the aggregates they read. */
 const TRACK_DERIVED: Record<string, { sql: string; needs: string[] }> = {
   fate: {
@@ -103,21 +108,27 @@ export function tracksSql(
   }
   const inner = [...Object.keys(TRACK_AGGREGATES).filter((a) => aggs.has(a)).map((a) => `${TRACK_AGGREGATES[a]} AS ${a}`), ...extras.map((x) => `${x.sql} AS ${x.alias}`)];
   const outer = ['track', ...cols.map((c) => (c in TRACK_DERIVED ? `${TRACK_DERIVED[c]!.sql} AS ${c}` : c)), ...extras.map((x) => x.alias)];
-  let pre = '';
+  // Without a prefilter, untracked events (series_tid NULL) are left out here; with one,
+  // its IN already leaves them out (and a second condition would keep DuckDB from pushing
+  // the semi-join into the scan).
+  let pre = 'm.series_tid IS NOT NULL';
   if (prefilter.length > 0 || limit !== null) {
     const sets =
       prefilter.length > 0
-        ? prefilter.map((c) => `SELECT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND ${c}`).join('\n         INTERSECT ')
-        : 'SELECT series_tid FROM series_map WHERE series_tid IS NOT NULL';
+        ? prefilter.map((c) => `SELECT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND ${c}`)
+        : ['SELECT series_tid FROM series_map WHERE series_tid IS NOT NULL'];
+    const set = sets.join('\n         INTERSECT ');
     pre =
-      limit !== null
-        ? ` AND m.series_tid IN (SELECT DISTINCT series_tid FROM (${sets}) ORDER BY series_tid LIMIT ${limit})`
-        : ` AND m.series_tid IN (${sets})`;
+      limit === null
+        ? `m.series_tid IN (${set})`
+        : sets.length === 1
+          ? `m.series_tid IN (${sets[0]!.replace(/^SELECT /, 'SELECT DISTINCT ')} ORDER BY series_tid LIMIT ${limit})`
+          : `m.series_tid IN (SELECT series_tid FROM (${set}) ORDER BY series_tid LIMIT ${limit})`;
   }
   return `(SELECT ${outer.join(',\n         ')}
   FROM (SELECT m.series_tid AS track${inner.map((x) => `,\n         ${x}`).join('')}
        FROM events JOIN series_map m USING (eid)
-       WHERE m.series_tid IS NOT NULL${pre}
+       WHERE ${pre}
        GROUP BY m.series_tid))`;
 }
 

@@ -75,7 +75,12 @@ describe('statements', () => {
 
   it('any() on tracks also filters series before aggregating, and limit picks them first', () => {
     const q = compiled('tracks where any(drop) | limit 5');
-    expect(q.sql).toContain('m.series_tid IN (SELECT DISTINCT series_tid FROM (SELECT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND (reason IS NOT NULL)) ORDER BY series_tid LIMIT CAST($1 AS BIGINT))');
+    expect(q.sql).toContain(
+      'WHERE m.series_tid IN (SELECT DISTINCT series_tid FROM events JOIN series_map USING (eid) WHERE series_tid IS NOT NULL AND (reason IS NOT NULL) ORDER BY series_tid LIMIT CAST($1 AS BIGINT))',
+    );
+    // The semi-join is the whole condition: no filter after aggregating.
+    expect(q.sql).not.toContain('bool_or((reason IS NOT NULL))');
+    expect(compiled('tracks where any(drop) and any(dev = "eth0")').sql).toContain('\n         INTERSECT SELECT series_tid');
     expect(q.needsSeries).toBe(true);
     // With another condition the limit must apply after it.
     expect(compiled('tracks where any(drop) and duration > 5ms | limit 5').sql).not.toContain('ORDER BY series_tid LIMIT');
