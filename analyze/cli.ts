@@ -166,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.command === 'query' && (args.query !== undefined || args.sql !== undefined)) {
-    let queryMain: ((a: { query?: string; sql?: string; inputs: string[]; format: OutputFormat; explain: boolean }) => Promise<number>) | undefined;
+    let queryMain: typeof import('../query-lang/cli-entry.ts').queryMain | undefined;
     try {
       ({ queryMain } = await import('../query-lang/cli-entry.ts'));
     } catch {
@@ -176,7 +176,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('retis-query: the query language is not available in this build\n');
       return 1;
     }
-    return queryMain({ query: args.query, sql: args.sql, inputs: args.inputs, format: args.format, explain: args.explain });
+    return queryMain({
+      query: args.query,
+      sql: args.sql,
+      inputs: args.inputs,
+      format: args.format,
+      explain: args.explain,
+      multiline: args.multiline,
+      utc: args.utc,
+      printLl: args.printLl,
+      ...(args.db ? { db: args.db } : {}),
+    });
   }
   if (args.command === 'query') args.command = 'print';
   const out = new Out(process.stdout);

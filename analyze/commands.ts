@@ -8,6 +8,7 @@ import type { CliArgs } from './cli.ts';
 import type { LoadedFile } from './load/index.ts';
 import { InputError } from './load/errors.ts';
 import { downgradeEvent, eventFromRow, eventToJson, seriesToJson, type RetisEvent } from './model/event.ts';
+import { EVENT_TABLE_COLUMNS, EVENT_TABLE_SQL } from './model/columns.ts';
 import { Out, rowWriter } from './output.ts';
 import { buildSeries, inputIsSorted, streamSeries } from './sort/series.ts';
 import { formatEvent, formatSeries, type FormatOptions } from './format/event-text.ts';
@@ -22,31 +23,8 @@ export interface CommandContext {
   out: Out;
 }
 
-/** Flat columns shown by table/csv renderings of events. */
-const EVENT_COLUMNS = [
-  'eid',
-  'ts',
-  'cpu',
-  'comm',
-  'probe',
-  'track',
-  'skb',
-  'reason',
-  'dev_name',
-  'ifindex',
-  'netns_inum',
-  'saddr',
-  'daddr',
-  'proto',
-  'sport',
-  'dport',
-  'len',
-];
-
-const EVENT_COLUMNS_SQL = `eid, ts, cpu, comm, probe,
-  CASE WHEN track_id IS NULL THEN NULL ELSE lower(printf('%x', (track_id >> 64)::UBIGINT)) || lower(printf('%016x', (track_id & 18446744073709551615::UHUGEINT)::UBIGINT)) END AS track,
-  CASE WHEN skb_addr IS NULL THEN NULL ELSE lower(printf('%x', skb_addr)) END AS skb,
-  reason, dev_name, ifindex, netns_inum, saddr, daddr, proto, sport, dport, len`;
+const EVENT_COLUMNS = [...EVENT_TABLE_COLUMNS];
+const EVENT_COLUMNS_SQL = EVENT_TABLE_SQL;
 
 function formatOptions(ctx: CommandContext): (src: string) => FormatOptions {
   const offsets = new Map(ctx.files.map((f) => [f.path, f.offsetNs]));
