@@ -86,8 +86,11 @@ describe('attach types (live, root)', () => {
       constants: () => ({ skb_tp_offset: off, filter_netns: ns.inode }),
     });
     expect(probes[0]!.attach.type).toBe('tracepoint');
-    expect(events.length).toBeGreaterThanOrEqual(3);
-    for (const e of events) expect(e).toMatchObject({ kind: SelftestKind.values.tracepoint, netns: ns.inode, ifindex: 1 });
+    // The datagrams die on lo (ifindex 1). Other frees in the netns may show up too (6.1
+    // frees an skb in unix_stream_connect when the shell connects): not ours to count.
+    const udp = events.filter((e) => e.ifindex === 1);
+    expect(udp.length).toBeGreaterThanOrEqual(3);
+    for (const e of events) expect(e).toMatchObject({ kind: SelftestKind.values.tracepoint, netns: ns.inode });
   });
 
   liveIt('raw_tp: raw_tp:skb:kfree_skb fires on drops in a netns', why((f) => f.rawTracepoint), async () => {
@@ -109,11 +112,13 @@ describe('attach types (live, root)', () => {
       programFor: () => 'selftest_kfree_skb',
     });
     const reasons = btf.dropReasons();
-    expect(events.length).toBeGreaterThanOrEqual(2);
+    // Every reason resolves to a name of this kernel; the datagrams' is NO_SOCKET (a 6.1
+    // kernel adds a NOT_SPECIFIED free of the shell's unix-socket connect).
     for (const e of events) {
       expect(e.kind).toBe(SelftestKind.values.kfree_skb);
-      expect(reasons.get(e.reason)).toBe('NO_SOCKET');
+      expect(reasons.get(e.reason)).toBeDefined();
     }
+    expect(events.filter((e) => reasons.get(e.reason) === 'NO_SOCKET').length).toBeGreaterThanOrEqual(2);
   });
 
   liveIt('tp: auto-selects the best attach type (tp:net:netif_receive_skb on ping)', skipAll, async () => {

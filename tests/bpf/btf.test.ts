@@ -27,7 +27,11 @@ describe.skipIf(!hasBtf)('btf (running kernel)', () => {
   it('resolves drop reason names of this kernel', () => {
     const r = btf.dropReasons();
     const byName = new Map([...r].map(([v, n]) => [n, v]));
-    expect(byName.get('NOT_SPECIFIED')).toBe(2);
+    // Values move between kernels (NOT_SPECIFIED is 1 on 6.1, 2 once SKB_CONSUMED came
+    // first): check against bpftool's reading of the same BTF where it is installed.
+    const m = /'SKB_DROP_REASON_NOT_SPECIFIED' val=(\d+)/.exec(bpftoolRaw() ?? '');
+    if (m) expect(byName.get('NOT_SPECIFIED')).toBe(Number(m[1]));
+    else expect(byName.get('NOT_SPECIFIED')).toBeLessThan(byName.get('NO_SOCKET')!);
     expect(byName.has('NO_SOCKET')).toBe(true);
     expect(byName.has('NETFILTER_DROP')).toBe(true);
     expect([...r.values()].some((n) => n.startsWith('SKB_DROP_REASON_'))).toBe(false);

@@ -86,11 +86,7 @@ export const REQUIRED: [string, RegExp, string][] = [
  * are printed, not fatal; any other failure is.
  */
 export const KNOWN: [string, RegExp, string][] = [
-  ['tests/bpf/attach.test.ts', /^tracepoint \(perf event\): tracepoint:skb:kfree_skb/,
-    '6.1 also frees an skb in unix_stream_connect (NOT_SPECIFIED, no device, a connect by bash) in the test netns'],
-  ['tests/bpf/attach.test.ts', /^tp_btf typed arguments/, 'same: the unix_stream_connect free has reason NOT_SPECIFIED'],
   ['tests/bpf/btf.test.ts', /^parses vmlinux quickly/, '2 s budget; TCG runs 10-30x slower than the host'],
-  ['tests/bpf/btf.test.ts', /^resolves drop reason names/, 'NOT_SPECIFIED is 1 on 6.1 (SKB_CONSUMED was inserted before it later)'],
   ['tests/bpf/env.test.ts', /^not root:/, 'child node + tsx without cache takes longer than its 30 s timeout under TCG'],
   ['tests/bpf/shutdown.test.ts', /./, 'child node + tsx start-up takes ~15 s under TCG against a 20 s kill timer'],
 ];
