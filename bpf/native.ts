@@ -94,6 +94,16 @@ export interface NativeBinding {
   ringbufFlush(r: ReaderHandle): number;
   ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; buffersAllocated: bigint; poolMisses: bigint };
   ringbufClose(r: ReaderHandle): void;
+  // Filters (bpf/native/filters.inc.c).
+  /** Register the prog_prepare_load_fn handlers that apply patches (before opening objects). */
+  insnPatchInit(): void;
+  /** Before load: replace the placeholder region `call magic; nops` with `insns` (same length). */
+  programSetPatch(h: ObjectHandle, prog: string, magic: number, insns: Uint8Array): void;
+  programTestRun(h: ObjectHandle, prog: string, ctxIn: Uint8Array | null): { retval: number; durationNs: number };
+  /** Classic BPF (8-byte struct bpf_insn) of a pcap-filter expression; throws with `.pcapError`. */
+  pcapCompile(expr: string, linktype: number, snaplen: number): Uint8Array;
+  /** libpcap's bpf_filter() verdict for a packet (0: no match). */
+  pcapFilter(cbpf: Uint8Array, packet: Uint8Array, wirelen: number): number;
 }
 
 /** The addon (or a BPF object) is not built / not loadable. `message` says how to fix it. */

@@ -346,6 +346,28 @@ export class BpfObject {
     }
   }
 
+  /**
+   * Make {@link patchProgram} possible for objects opened from now on (process-wide: libbpf hands
+   * out final instructions only to section handlers registered before bpf_object__open).
+   */
+  static enablePatching(): void {
+    check('libbpf_register_prog_handler', undefined, () => native().insnPatchInit());
+  }
+
+  /**
+   * Before load: replace a placeholder region (`call magic` + nops, see
+   * bpf/include/retis/filter.bpf.h) of a program's final instructions with `insns` (as long).
+   * Needs {@link enablePatching} before this object was opened.
+   */
+  patchProgram(program: string, magic: number, insns: Uint8Array): void {
+    check('programSetPatch', program, () => native().programSetPatch(this._handle(), program, magic, insns));
+  }
+
+  /** BPF_PROG_TEST_RUN of a loaded program (tests). */
+  testRun(program: string, ctxIn: Uint8Array | null = null): { retval: number; durationNs: number } {
+    return check('bpf_prog_test_run_opts', program, () => native().programTestRun(this._handle(), program, ctxIn));
+  }
+
   /** Create maps, run CO-RE relocations, verify and load every autoload program. */
   load(): void {
     check('bpf_object__load', this.path.replace(/^.*\//, ''), () => native().objectLoad(this._handle()));

@@ -354,14 +354,18 @@ struct link_h {
 	struct bpf_link *link; /* NULL once destroyed */
 };
 
+static void patches_forget_obj(struct bpf_object *obj); /* filters.inc.c */
+
 static void obj_finalize(napi_env env, void *data, void *hint)
 {
 	struct obj_h *h = data;
 	(void)env;
 	(void)hint;
 	/* Safety net only: BpfObject.close() is the normal path (and runs on exit/signals). */
-	if (h->obj)
+	if (h->obj) {
+		patches_forget_obj(h->obj);
 		bpf_object__close(h->obj);
+	}
 	free(h);
 }
 
@@ -513,6 +517,7 @@ static napi_value object_close(napi_env env, napi_callback_info info)
 	if (!h)
 		return NULL;
 	if (h->obj) {
+		patches_forget_obj(h->obj);
 		bpf_object__close(h->obj);
 		h->obj = NULL;
 	}
@@ -1693,6 +1698,10 @@ static napi_value ringbuf_close(napi_env env, napi_callback_info info)
 	return undefined(env);
 }
 
+//// FILTERS (pcap compile, instruction patching, test runs) ////
+
+#include "filters.inc.c"
+
 //// MODULE ////
 
 static napi_value init(napi_env env, napi_value exports)
@@ -1738,6 +1747,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringbufFlush", ringbuf_flush),
 		FN("ringbufStats", ringbuf_stats),
 		FN("ringbufClose", ringbuf_close),
+		RETIS_FILTER_FNS
 	};
 #undef FN
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

@@ -156,6 +156,10 @@ static __always_inline void count_hits(__u32 n)
 /* Offsets in skb->head can be unset (~0) or reset; see Retis's helpers.h. */
 #define OFF_UNSET(x) ((x) == (__u16)~0U)
 
+/* -f/-m: generated filters (bpf/filters/), run on packets not tracked yet. */
+#define RETIS_FILTER_SKB
+#include "retis/filter.bpf.h"
+
 /* A kernel pointer as a plain number. BTF-typed pointers stay pointers for the verifier through
  * casts, and hashing a pointer is refused; a copy through memory yields a scalar. */
 static __always_inline __u64 scalar_of(void *p)
@@ -172,7 +176,8 @@ static __always_inline __u64 scalar_of(void *p)
  * the id. A head changed by pskb_expand_head is followed through the skb address (inv_head
  * probes). Entries go at free (free probes) and are considered stale after 60 s.
  */
-static __always_inline bool track(struct sk_buff *skb, __u64 head, __u64 now, struct tracking_info *out)
+static __always_inline bool track(struct sk_buff *skb, __u64 head, __u64 now, struct tracking_info *out,
+				  bool direct, bool *filtered)
 {
 	__u64 addr = cfg_skb_key || TRACKING(INV_HEAD) ? scalar_of(skb) : 0;
 	struct track_set *set = track_set_of(head);
@@ -197,6 +202,12 @@ static __always_inline bool track(struct sk_buff *skb, __u64 head, __u64 now, st
 	if (ti && now - ti->info.last_seen > TRACKING_STALE_NS)
 		ti = NULL;
 	if (!ti) {
+		/* Filters decide only for packets not tracked yet: a followed packet stays followed
+		 * through NAT, encapsulation, or a freed head. */
+		if (!retis_filter_match(skb, direct)) {
+			*filtered = true;
+			return false;
+		}
 		if (TRACKING(NO_TRACKING))
 			return false;
 		out->timestamp = now;
@@ -498,7 +509,7 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 {
 	struct tracking_info tinfo = {};
 	struct pkt_geo geo = {};
-	bool tracked = false;
+	bool tracked = false, filtered = false;
 	__u64 head = 0, now;
 	long cap = 0;
 
@@ -516,9 +527,14 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 	if (skb && COLLECT(TRACKING)) {
 		head = (__u64)BPF_CORE_READ(skb, head);
 		if (head)
-			tracked = track(skb, head, now, &tinfo);
+			tracked = track(skb, head, now, &tinfo, direct, &filtered);
+		else
+			filtered = !retis_filter_match(skb, direct);
+	} else if (!ip) {
+		/* Kernel probes without tracking: every event is filtered (no skb: no match). */
+		filtered = !retis_filter_match(skb, direct);
 	}
-	if (TRACKING(SILENT))
+	if (TRACKING(SILENT) || filtered)
 		goto out;
 
 	count_hits(cfg_repeat);
