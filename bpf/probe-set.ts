@@ -43,6 +43,8 @@ export interface ProbeSetOptions {
   firstProbeId?: number;
   /** Keep going when a probe fails to load/attach: it is recorded in `skipped` with the reason. */
   skipFailed?: boolean;
+  /** Last configuration step of each instance before load (e.g. BpfObject.patchProgram for filters). */
+  beforeLoad?: (obj: BpfObject, probe: ResolvedProbe, program: string) => void;
 }
 
 export interface LoadedProbe {
@@ -115,6 +117,7 @@ export class ProbeSet {
         if (owner) obj.map(name).reuseFd(owner.map(name).fd);
         else if (name === 'retis_events' && o.ringbufBytes) obj.map(name).setMaxEntries(o.ringbufBytes);
       }
+      o.beforeLoad?.(obj, probe, program);
       obj.load();
       this.#probes.push({ id, probe, program, object: obj, link: undefined });
     } catch (e) {

@@ -63,8 +63,12 @@ Collection:
                              fentry). Wildcards: tp:skb:*. Suffix /stack for stacks.
                              Default: tp:net:netif_receive_skb tp:net:net_dev_start_xmit
                              plus the collectors' probes (tp:skb:kfree_skb for skb-drop)
-  -f, --filter-packet FILTER pcap-filter expression (not implemented yet)
-  -m, --filter-meta FILTER   metadata filter (not implemented yet)
+  -f, --filter-packet FILTER pcap-filter expression (libpcap syntax, e.g. 'udp port 53'):
+                             only packets it matches start being followed; a followed
+                             packet stays followed (NAT, encapsulation, drop)
+  -m, --filter-meta FILTER   metadata filter over struct sk_buff (kernel BTF), e.g.
+                             'sk_buff.mark == 0x100', 'sk_buff.dev.name == "eth0"';
+                             same rule as -f (both must match when both are given)
       --profile NAME|FILE    Retis profile: built-in ifdump, dropmon, or a YAML file
       --skb-sections LIST    extra skb data: meta, dataref, gso, all (packet bytes and
                              VLAN acceleration are always collected)

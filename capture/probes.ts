@@ -11,6 +11,7 @@ import type { Btf } from '../bpf/btf.ts';
 import { BpfError } from '../bpf/errors.ts';
 import { kallsymsFunctions, type KernelFeatures } from '../bpf/features.ts';
 import { bpfObjectPath } from '../bpf/native.ts';
+import { BpfObject } from '../bpf/object.ts';
 import { ProbeSet, type ProbePrograms } from '../bpf/probe-set.ts';
 import { parseProbeSpec, resolveProbes, listTracefsEvents, ProbeResolveError, ProbeSpecError, type ResolvedProbe } from '../bpf/probe-spec.ts';
 import type { CollectorName } from './collectors.ts';
@@ -392,6 +393,14 @@ export interface LoadOptions {
   ringbufBytes: number;
   wakeupBytes: number;
   repeat: number;
+  /** -f/-m compiled (capture/filters.ts): code for the placeholders, and which filters run. */
+  filters?: ProbeFilters | undefined;
+}
+
+export interface ProbeFilters {
+  packet: boolean;
+  meta: boolean;
+  patches: readonly { magic: number; insns: Uint8Array }[];
 }
 
 /**
@@ -401,6 +410,9 @@ export interface LoadOptions {
 export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: Map<number, ProbePlan>; notes: ProbeSkip[] } {
   const byName = new Map(plan.probes.map((p) => [p.resolved.name, p]));
   const skbKey = plan.probes.some((p) => p.tracking & CaptureTracking.values.inv_head) ? 1 : 0;
+  const filters = o.filters && (o.filters.packet || o.filters.meta) ? o.filters : undefined;
+  // Patching needs libbpf section handlers registered before the objects are opened.
+  if (filters) BpfObject.enablePatching();
   const set = ProbeSet.load(
     plan.probes.map((p) => p.resolved),
     {
@@ -426,8 +438,14 @@ export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: 
           cfg_snaplen: o.snaplen,
           cfg_skb_key: skbKey,
           cfg_repeat: o.repeat,
+          ...(filters ? { cfg_filter_packet: filters.packet, cfg_filter_meta: filters.meta } : {}),
         };
       },
+      beforeLoad: filters
+        ? (obj, _probe, program) => {
+            for (const p of filters.patches) obj.patchProgram(program, p.magic, p.insns);
+          }
+        : undefined,
     },
   );
   const notes: ProbeSkip[] = [];

@@ -30,6 +30,7 @@ import { DropReasons } from './drop-reasons.ts';
 import { CAPTURE_JSON, writeCaptureJson, type CaptureMetadata, type ProbeRecord } from './metadata.ts';
 import type { CaptureOptions } from './options.ts';
 import { attachProbes, loadProbes, planProbes, queryProbeName, type Plan, type ProbeSkip } from './probes.ts';
+import { checkFilterSyntax, compileCaptureFilters, FilterResolveError, type CaptureFilters } from './filters.ts';
 import { CaptureCollect } from './progs/capture.layout.ts';
 import { KernelSymbols } from './symbols.ts';
 import { RETIS_VERSION, RETIS_TS_VERSION } from './version.ts';
@@ -171,9 +172,8 @@ export async function runCapture(opts: CaptureOptions, io: SessionIO): Promise<n
   const log = (s: string): void => io.stderr(`retis-capture: ${s}\n`);
   timing('start');
 
+  checkFilterSyntax(opts.packetFilter, opts.metaFilter);
   // Options we accept (they are in the contract) but cannot honour yet: refuse rather than ignore.
-  if (opts.packetFilter !== undefined) throw new CaptureError('packet filters (-f) are not implemented yet in retis-ts: capture without -f and filter with retis-query');
-  if (opts.metaFilter !== undefined) throw new CaptureError('metadata filters (-m) are not implemented yet in retis-ts: capture without -m and filter with retis-query');
   if (opts.nftVerdicts !== undefined) throw new CaptureError('--nft-verdicts needs the nft collector, which is not implemented yet in retis-ts');
   if (opts.ovsTrack) throw new CaptureError('--ovs-track needs the ovs collector, which is not implemented yet in retis-ts');
 
@@ -192,10 +192,18 @@ export async function runCapture(opts: CaptureOptions, io: SessionIO): Promise<n
  * Btf.vmlinux()'s process-wide cache, and keeps it local: once the probes are resolved it is
  * garbage (~15 MiB of names and index) that a long capture should not carry.
  */
-function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorName[]; collectorsSkipped: { name: CollectorName; reason: string }[]; plan: Plan; dropReasons: DropReasons } {
+function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorName[]; collectorsSkipped: { name: CollectorName; reason: string }[]; plan: Plan; dropReasons: DropReasons; filters: CaptureFilters | undefined } {
   const btf = kernelBtf();
   const features = probeFeatures({ btf });
   timing('btf + features');
+  // Filters first: a bad expression is reported before anything is loaded.
+  let filters: CaptureFilters | undefined;
+  try {
+    filters = compileCaptureFilters(opts.packetFilter, opts.metaFilter, () => btf);
+  } catch (e) {
+    if (e instanceof FilterResolveError) throw new CaptureError(e.message);
+    throw e;
+  }
   const { collectors, skipped } = selectCollectors(opts.collectors, btf, features);
   const plan = planProbes({
     btf,
@@ -208,14 +216,14 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
     stack: opts.stack,
     snaplen: opts.snaplen,
   });
-  return { collectors, collectorsSkipped: skipped, plan, dropReasons: new DropReasons(btf) };
+  return { collectors, collectorsSkipped: skipped, plan, dropReasons: new DropReasons(btf), filters };
 }
 
 async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, log: (s: string) => void): Promise<number> {
   for (const c of env.checks) if (c.changed) log(`system change: ${c.changed} (undone at exit)`);
 
   //// Collectors and probes ////
-  const { collectors, collectorsSkipped, plan, dropReasons } = resolve(env, opts);
+  const { collectors, collectorsSkipped, plan, dropReasons, filters } = resolve(env, opts);
   const notes: ProbeSkip[] = [...plan.notes];
   timing('probes planned');
   if (opts.probes.length === 0) log(`no probe given: using ${DEFAULT_PROBES.join(', ')}${collectors.includes('skb-drop') ? ', tp:skb:kfree_skb' : ''}`);
@@ -228,13 +236,14 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   let loaded: ReturnType<typeof loadProbes>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat });
+    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;
   }
   const set: ProbeSet = loaded.set;
   notes.push(...loaded.notes);
+  for (const line of filters?.summary ?? []) log(line);
   timing('probes loaded');
   const reader: { r: RingBufReader | undefined } = { r: undefined };
   let arrow: ArrowStreamFile | undefined;
