@@ -229,7 +229,7 @@ function editDistance(a: string, b: string): number {
 function didYouMean(name: string, candidates: readonly string[]): string {
   const close = candidates
     .map((c) => ({ c, d: editDistance(name, c) }))
-    .filter((x) => x.d <= Math.max(1, Math.floor(name.length / 3)) || (name.length >= 3 && x.c.includes(name)))
+    .filter((x) => x.d <= Math.max(2, Math.floor(name.length / 3)) || (name.length >= 3 && x.c.includes(name)))
     .sort((x, y) => x.d - y.d)
     .slice(0, 3)
     .map((x) => x.c);
