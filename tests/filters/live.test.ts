@@ -1,0 +1,171 @@
+/**
+ * -f/-m on real traffic (root): two hosts in network namespaces (tests/capture/topology.ts), UDP to
+ * two ports. Each filter must keep exactly the packets it matches, each with its full series
+ * (transmit in A, receive in B, the drop), and nothing else; a followed packet stays followed
+ * where the filter no longer matches (the tracking rule). Bounded: a few dozen datagrams.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { Db } from '../../analyze/db.ts';
+import { loadInputs } from '../../analyze/load/index.ts';
+import { BUILD_DIR } from '../../bpf/native.ts';
+import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
+import { REPO_ROOT } from '../util/paths.ts';
+import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from '../capture/topology.ts';
+
+function skipReason(): string | undefined {
+  const base = liveSkipReason();
+  if (base) return base;
+  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
+  return undefined;
+}
+const skip = skipReason();
+if (skip) console.log(`SKIP live filter tests: ${skip}`);
+
+const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-live-filters-'));
+
+interface Run {
+  status: number | null;
+  stderr: string;
+}
+
+function capture(args: string[], timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`retis-capture ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  });
+}
+
+async function rows(dir: string, sql: string): Promise<Record<string, unknown>[]> {
+  const db = await Db.open();
+  try {
+    await loadInputs(db, [path.join(dir, 'events.arrow')]);
+    return await db.rows(sql);
+  } finally {
+    db.close();
+  }
+}
+
+interface Series {
+  ids: Set<string>;
+  probes: string[];
+}
+
+/** UDP datagrams of the test by (dport, payload number), with their events in order. */
+async function seriesByPacket(dir: string): Promise<{ packets: Map<string, Series>; other: number }> {
+  const all = await rows(dir, `SELECT track_id, dport, probe, dev_name, reason, packet.data AS data FROM events WHERE startup IS NULL ORDER BY eid`);
+  const packets = new Map<string, Series>();
+  let other = 0;
+  for (const r of all) {
+    const data = r.data as Uint8Array | null;
+    const payload = data && data.length >= 51 ? Buffer.from(data.subarray(42, 51)).toString('latin1') : '';
+    if (!/^rts\d{6}$/.test(payload)) {
+      other++;
+      continue;
+    }
+    const key = `${r.dport}/${payload}`;
+    const p = packets.get(key) ?? { ids: new Set<string>(), probes: [] };
+    p.ids.add(String(r.track_id));
+    p.probes.push(`${r.probe}@${r.dev_name ?? ''}${r.reason ? `:${r.reason}` : ''}`);
+    packets.set(key, p);
+  }
+  return { packets, other };
+}
+
+describe('retis-capture -f/-m live (root, two netns + veth)', () => {
+  let t: Topology;
+  beforeAll(() => {
+    if (skip) return;
+    t = createTopology();
+    // In A, mark datagrams to CLOSED_PORT (the -m test): meta mark is set at the output hook,
+    // before the first probe (net_dev_start_xmit) sees them.
+    t.exec(t.a, 'nft', ['add table inet rts_mark { chain out { type filter hook output priority 0; udp dport ' + CLOSED_PORT + ' meta mark set 0x42; }; }']);
+  });
+  afterAll(() => {
+    t?.remove();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const send = (nNft: number, nClosed: number): string => {
+    const script = path.join(tmp, `send-${nNft}-${nClosed}.sh`);
+    fs.writeFileSync(script, `${t.sendScript(NFT_PORT, nNft)}\n${t.sendScript(CLOSED_PORT, nClosed)}\n`);
+    return `sh ${script}`;
+  };
+
+  liveIt('-f keeps exactly the matching packets, each with its full series to the drop', skip, async () => {
+    const dir = path.join(tmp, 'f');
+    const r = await capture(['-o', dir, '-f', `udp port ${NFT_PORT}`, '--cmd', send(30, 40)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/L2\+L3 packet filter\(s\) loaded/);
+    const { packets, other } = await seriesByPacket(dir);
+    expect(other).toBe(0);
+    expect(packets.size).toBe(30);
+    for (const [key, p] of packets) {
+      expect(key.startsWith(`${NFT_PORT}/`), key).toBe(true);
+      expect(p.ids.size, key).toBe(1);
+      expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NETFILTER_DROP`]);
+    }
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { filters: { packet: string; meta: string | null } };
+    expect(meta.filters).toEqual({ packet: `udp port ${NFT_PORT}`, meta: null });
+  }, 90_000);
+
+  liveIt('-m on a mark set by nft keeps exactly the marked packets (mark gone after the netns crossing: kept by tracking)', skip, async () => {
+    const dir = path.join(tmp, 'm');
+    const r = await capture(['-o', dir, '-m', 'sk_buff.mark == 0x42', '--cmd', send(20, 25)]);
+    expect(r.status, r.stderr).toBe(0);
+    const { packets, other } = await seriesByPacket(dir);
+    expect(other).toBe(0);
+    expect(packets.size).toBe(25);
+    for (const [key, p] of packets) {
+      expect(key.startsWith(`${CLOSED_PORT}/`), key).toBe(true);
+      expect(p.ids.size, key).toBe(1);
+      expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NO_SOCKET`]);
+    }
+  }, 90_000);
+
+  liveIt('a followed packet stays followed where the filter no longer matches; without tracking it does not', skip, async () => {
+    const filter = `sk_buff.dev.name == "${t.vethA}" and sk_buff.mark:0xf0 == 0x40`;
+    const tracked = path.join(tmp, 'tracked');
+    let r = await capture(['-o', tracked, '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
+    expect(r.status, r.stderr).toBe(0);
+    let s = await seriesByPacket(tracked);
+    expect(s.other).toBe(0);
+    expect(s.packets.size).toBe(15);
+    for (const [key, p] of s.packets) expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NO_SOCKET`]);
+
+    const untracked = path.join(tmp, 'untracked');
+    r = await capture(['-o', untracked, '-c', 'skb,skb-drop,dev', '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
+    expect(r.status, r.stderr).toBe(0);
+    s = await seriesByPacket(untracked);
+    expect(s.other).toBe(0);
+    expect(s.packets.size).toBe(15);
+    for (const [key, p] of s.packets) expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`]);
+  }, 120_000);
+
+  liveIt('errors: libpcap\'s message and exit 2; unknown member exit 1 with a suggestion', skip, async () => {
+    let r = await capture(['-o', path.join(tmp, 'e1'), '-f', 'udp prot 53', '--duration', '1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("-f: invalid pcap filter 'udp prot 53': can't parse filter expression: syntax error");
+    r = await capture(['-o', path.join(tmp, 'e2'), '-m', 'sk_buff.mark = 1', '--duration', '1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/-m: invalid meta filter 'sk_buff.mark = 1': unexpected '=' at column 14/);
+    r = await capture(['-o', path.join(tmp, 'e3'), '-m', 'sk_buff.mrak == 1', '--duration', '1']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("struct sk_buff has no member 'mrak' (did you mean mark?)");
+    expect(fs.existsSync(path.join(tmp, 'e3', 'events.arrow'))).toBe(false);
+  }, 60_000);
+});
