@@ -73,10 +73,17 @@ describe('command line (exit codes)', () => {
     expect(r.stderr).toMatch(/^retis-capture: Unknown option '--frobnicate'.*\nTry 'retis-capture --help'\.\n$/s);
   });
 
+  it('malformed filters are usage errors (exit 2) before anything touches the system: libpcap\'s message verbatim', () => {
+    let r = cli(['-f', 'udp prot 53']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain("retis-capture: -f: invalid pcap filter 'udp prot 53': can't parse filter expression: syntax error");
+    r = cli(['-m', 'sk_buff.mark ==']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain("retis-capture: -m: invalid meta filter 'sk_buff.mark ==': expected a number or a string after '=='");
+  });
+
   it('options it cannot honour yet are refused with the reason (exit 1), not ignored', () => {
     for (const [args, msg] of [
-      [['-f', 'icmp'], /packet filters \(-f\) are not implemented yet/],
-      [['-m', 'sk_buff.mark == 1'], /metadata filters \(-m\) are not implemented yet/],
       [['--ovs-track'], /ovs collector, which is not implemented yet/],
     ] as const) {
       const r = cli([...args]);
