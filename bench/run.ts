@@ -6,6 +6,7 @@
  *   pcapng                 pcap-ng writer packets/s
  *   ringbuf                BPF ring buffer into JS vs a C consumer (root)
  *   capture                retis-capture events/s, overhead, RSS (root)
+ *   filter                 -f/-m that reject everything vs no filter: flood packets/s (root)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +20,7 @@ const BENCHES: Record<string, string> = {
   pcapng: 'bench/pcapng.ts',
   ringbuf: 'bench/ringbuf.ts',
   capture: 'bench/capture.ts',
+  filter: 'bench/filter.ts',
 };
 
 const [name, ...rest] = process.argv.slice(2);

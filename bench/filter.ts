@@ -1,0 +1,157 @@
+/**
+ * Filter benchmark (root; npm run build:bpf first):
+ *
+ *   npm run bench -- filter [--seconds 3] [--rounds 2]
+ *
+ * A loopback UDP flood to a closed port in a private network namespace (bench/capture/udpflood.c,
+ * every datagram ends in kfree_skb), traced by retis-capture's default probes
+ * (net_dev_start_xmit, netif_receive_skb, kfree_skb: three probe hits per datagram), with:
+ *   - no filter: every hit becomes an event (the writer's cost included);
+ *   - `-f 'udp port 1'`: rejects every datagram (port 9 is flooded): per hit, the probe copies the
+ *     packet's first bytes and runs the translated filter, then gives up: no event, no tracking;
+ *   - `-m 'sk_buff.mark == 0x7e7f'`: rejects every datagram through the meta filter;
+ *   - no capture at all (baseline).
+ * Rounds alternate the configurations to spread the noise of a shared machine.
+ * Progress on stderr; the last stdout line is one JSON object:
+ *   { pps_baseline, pps_nofilter, pps_reject_all, pps_meta_reject_all, ratio, ... }
+ * with ratio = pps_reject_all / pps_nofilter (> 1: rejecting in the kernel is cheaper than
+ * producing the events) and reject_vs_baseline = pps_reject_all / pps_baseline (the in-kernel
+ * cost of running the filter on every hit).
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BUILD_DIR, ROOT_DIR, nativeStatus } from '../bpf/native.ts';
+
+const log = (s: string): void => void process.stderr.write(`bench filter: ${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function fail(why: string): never {
+  log(`cannot run: ${why}`);
+  process.stdout.write(`${JSON.stringify({ skipped: why })}\n`);
+  process.exit(1);
+}
+
+function parseArgs(argv: string[]): { seconds: number; rounds: number } {
+  const a = { seconds: 3, rounds: 2 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = Number(argv[++i]);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`${k} needs a positive number`);
+    if (k === '--seconds') a.seconds = v;
+    else if (k === '--rounds') a.rounds = Math.floor(v);
+    else throw new Error(`unknown option ${k} (--seconds --rounds)`);
+  }
+  return a;
+}
+
+function flood(ns: string, bin: string, seconds: number): number {
+  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32'], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
+  const m = /sent (\d+) seconds ([\d.]+)/.exec(out);
+  if (!m) throw new Error(`udpflood said: ${out}`);
+  return Number(m[1]) / Number(m[2]);
+}
+
+interface Running {
+  stop: () => Promise<{ status: number | null; stderr: string }>;
+}
+
+async function startCapture(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'bin', 'retis-capture.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const end = Date.now() + 120_000;
+  while (!/probe\(s\) attached/.test(stderr)) {
+    if (child.exitCode !== null || Date.now() > end) {
+      child.kill('SIGKILL');
+      throw new Error(`capture did not attach:\n${stderr}`);
+    }
+    await sleep(20);
+  }
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      return { status: await exited, stderr };
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) fail('needs root (sudo npm run bench -- filter)');
+  const st = nativeStatus();
+  if (!st.available) fail(st.message);
+  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) fail('capture.bpf.o is not built: npm run build:bpf');
+  const flooder = path.join(BUILD_DIR, 'bench', 'udpflood');
+  fs.mkdirSync(path.dirname(flooder), { recursive: true });
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-o', flooder, path.join(ROOT_DIR, 'bench', 'capture', 'udpflood.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) fail(`cannot compile udpflood.c: ${cc.error?.message ?? cc.stderr}`);
+
+  const ns = `rts-bfilter-${process.pid}`;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-bench-filter-'));
+  process.on('exit', () => {
+    spawnSync('ip', ['netns', 'del', ns]);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
+  execFileSync('ip', ['netns', 'add', ns]);
+  execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  log(`namespace ${ns}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+
+  const configs: { key: string; args: string[] | undefined }[] = [
+    { key: 'baseline', args: undefined },
+    { key: 'nofilter', args: [] },
+    { key: 'reject_all', args: ['-f', 'udp port 1'] },
+    { key: 'meta_reject_all', args: ['-m', 'sk_buff.mark == 0x7e7f'] },
+  ];
+  const pps = new Map<string, number[]>();
+  const events = new Map<string, number[]>();
+  for (let round = 0; round < a.rounds; round++) {
+    for (const c of round % 2 ? [...configs].reverse() : configs) {
+      let rate: number;
+      if (!c.args) {
+        rate = flood(ns, flooder, a.seconds);
+      } else {
+        const dir = path.join(work, `${c.key}-${round}`);
+        const cap = await startCapture(['-o', dir, ...c.args]);
+        rate = flood(ns, flooder, a.seconds);
+        const r = await cap.stop();
+        if (r.status !== 0) throw new Error(`capture ${c.key} exited ${r.status}:\n${r.stderr}`);
+        const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { counts: { events: number; lost_total: number } };
+        (events.get(c.key) ?? events.set(c.key, []).get(c.key)!).push(meta.counts.events);
+        log(`round ${round + 1} ${c.key}: ${Math.round(rate)} pkt/s, ${meta.counts.events} events, ${meta.counts.lost_total} lost`);
+      }
+      if (!c.args) log(`round ${round + 1} ${c.key}: ${Math.round(rate)} pkt/s`);
+      (pps.get(c.key) ?? pps.set(c.key, []).get(c.key)!).push(rate);
+    }
+  }
+  const mean = (k: string): number => {
+    const v = pps.get(k) ?? [];
+    return Math.round(v.reduce((x, y) => x + y, 0) / Math.max(1, v.length));
+  };
+  const summary = {
+    bench: 'filter',
+    seconds: a.seconds,
+    rounds: a.rounds,
+    cpus: os.cpus().length,
+    pps_baseline: mean('baseline'),
+    pps_nofilter: mean('nofilter'),
+    pps_reject_all: mean('reject_all'),
+    pps_meta_reject_all: mean('meta_reject_all'),
+    events_nofilter: events.get('nofilter') ?? [],
+    events_reject_all: events.get('reject_all') ?? [],
+    events_meta_reject_all: events.get('meta_reject_all') ?? [],
+    ratio: Number((mean('reject_all') / mean('nofilter')).toFixed(3)),
+    meta_ratio: Number((mean('meta_reject_all') / mean('nofilter')).toFixed(3)),
+    reject_vs_baseline: Number((mean('reject_all') / mean('baseline')).toFixed(3)),
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  process.stdout.write(`${JSON.stringify({ error: e instanceof Error ? e.message : String(e) })}\n`);
+  process.exit(1);
+});
