@@ -23,7 +23,7 @@ const buildDirArg = process.argv.find((a) => a.startsWith('--build-dir='))?.slic
 // --build-dir: build elsewhere (tests of this script); the default is the one bpf/native.ts reads.
 const BUILD = buildDirArg ? resolve(buildDirArg) : join(ROOT, 'build');
 const LOG = join(BUILD, 'bpf-build.log');
-const INSTALL_HINT = 'apt-get install clang libbpf-dev libelf-dev bpftool make g++, then npm run build:bpf';
+const INSTALL_HINT = 'apt-get install clang libbpf-dev libelf-dev libpcap-dev bpftool make g++, then npm run build:bpf';
 
 /** Directories scanned for BPF sources (*.bpf.c) and record layouts (*.layout.ts). */
 export const SOURCE_DIRS = ['bpf/progs', 'capture/progs', 'tests/bpf/progs', 'bench/ringbuf'];

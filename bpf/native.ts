@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 /** Repository root (bpf/..). */
 export const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD_DIR = join(ROOT_DIR, 'build');
-export const NATIVE_HINT = 'apt-get install clang libbpf-dev libelf-dev bpftool, then npm run build:bpf';
+export const NATIVE_HINT = 'apt-get install clang libbpf-dev libelf-dev libpcap-dev bpftool, then npm run build:bpf';
 
 declare const handleBrand: unique symbol;
 /** Opaque native handles (type-tagged externals: passing the wrong kind throws a TypeError). */
