@@ -7,10 +7,11 @@
  * most RETIS_FILTER_ROOM eBPF instructions, and the addon writes them over the region right before
  * the program is loaded (libbpf prog_prepare_load_fn: the instructions are final there, subprograms
  * appended and CO-RE relocated). The region keeps its length, so no jump or BTF line info around
- * it moves. Generated code starts after the leading nops and leaves with r0 = verdict by jumping
- * to the end of the region; the verifier deletes the nops of a privileged load, so they cost
- * nothing at run time. A probe without a filter never calls these (cfg_filter_* are 0: dead code
- * the verifier removes), so unpatched placeholders never run.
+ * it moves. Generated code starts at the region's start and leaves with r0 = verdict through a
+ * branch the verifier knows is always taken to the end of the region, so the leftover nops are
+ * dead code it deletes in one piece (privileged loads): they cost nothing at run time. A probe
+ * without a filter never calls these (cfg_filter_* are 0: dead code too), so unpatched
+ * placeholders never run.
  *
  * Register contract of the generated code (keep in sync with bpf/filters/layout.ts):
  *   packet filters: r1 = struct retis_filter_buf *, r2 = bytes valid in buf->data (from the
