@@ -94,6 +94,8 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
     // In A, mark datagrams to CLOSED_PORT (the -m test): meta mark is set at the output hook,
     // before the first probe (net_dev_start_xmit) sees them.
     t.exec(t.a, 'nft', ['add table inet rts_mark { chain out { type filter hook output priority 0; udp dport ' + CLOSED_PORT + ' meta mark set 0x42; }; }']);
+    // And a conntrack mark on datagrams to NFT_PORT (the cast test: skb->_nfct -> struct nf_conn).
+    t.exec(t.a, 'nft', ['add table inet rts_ct { chain out { type filter hook output priority 0; udp dport ' + NFT_PORT + ' ct mark set 0x55; }; }']);
   });
   afterAll(() => {
     t?.remove();
@@ -134,6 +136,19 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
       expect(key.startsWith(`${CLOSED_PORT}/`), key).toBe(true);
       expect(p.ids.size, key).toBe(1);
       expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NO_SOCKET`]);
+    }
+  }, 90_000);
+
+  liveIt('-m through a masked pointer cast: sk_buff._nfct:~0x7:nf_conn.mark (ct mark set by nft)', skip, async () => {
+    const dir = path.join(tmp, 'ct');
+    const r = await capture(['-o', dir, '-m', 'sk_buff._nfct:~0x7:nf_conn.mark == 0x55', '--cmd', send(12, 10)]);
+    expect(r.status, r.stderr).toBe(0);
+    const { packets, other } = await seriesByPacket(dir);
+    expect(other).toBe(0);
+    expect(packets.size).toBe(12);
+    for (const [key, p] of packets) {
+      expect(key.startsWith(`${NFT_PORT}/`), key).toBe(true);
+      expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NETFILTER_DROP`]);
     }
   }, 90_000);
 
