@@ -56,6 +56,27 @@ static void patches_forget_obj(struct bpf_object *obj)
 	}
 }
 
+/* A message for the failing call's error (libbpfLog), like libbpf's own warnings. */
+static void patch_warn(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (log_echo)
+		fputs(line, stderr);
+	pthread_mutex_lock(&log_mu);
+	log_append(line, (size_t)n);
+	pthread_mutex_unlock(&log_mu);
+}
+
 static bool is_nop(const struct bpf_insn *i)
 {
 	return i->code == PATCH_NOP_CODE && i->dst_reg == 0 && i->src_reg == 0 && i->off == 0 && i->imm == 0;
@@ -77,7 +98,7 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 
 	(void)opts;
 	if (cookie && opts->attach_btf_id == 0) {
-		fprintf(stderr, "retis_bpf: prog '%s': no BTF attach target set\n", bpf_program__name(prog));
+		patch_warn("retis_bpf: prog '%s': no BTF attach target: call bpf_program__set_attach_target before load\n", bpf_program__name(prog));
 		return -EINVAL;
 	}
 	for (p = patches; p; p = p->next) {
@@ -99,7 +120,7 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 			for (n = 1; i + n < cnt && n < p->cnt && is_nop(&copy[i + n]); n++)
 				;
 			if (n != p->cnt) {
-				fprintf(stderr, "retis_bpf: prog '%s': placeholder 0x%x has room for %zu instructions, the filter needs %zu\n",
+				patch_warn("retis_bpf: prog '%s': placeholder 0x%x has room for %zu instructions, the code has %zu (object built with another RETIS_FILTER_ROOM: run npm run build:bpf)\n",
 					bpf_program__name(prog), p->magic, n, p->cnt);
 				err = -E2BIG;
 				goto out;
@@ -112,7 +133,7 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 	if (copy) {
 		err = bpf_program__set_insns(prog, copy, cnt);
 		if (err)
-			fprintf(stderr, "retis_bpf: prog '%s': bpf_program__set_insns: %d\n", bpf_program__name(prog), err);
+			patch_warn("retis_bpf: prog '%s': bpf_program__set_insns failed: %d\n", bpf_program__name(prog), err);
 	}
 out:
 	free(copy);
