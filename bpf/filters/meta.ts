@@ -402,11 +402,13 @@ function compileTerm(a: Asm, term: MetaTerm, btf: Btf, moduleBtf: () => Btf[]): 
       if (n > META_SIZE) return err(`strings of more than ${META_SIZE - 1} bytes are not supported`);
       emitReadBytes(a, off, n, FALSE, false);
     } else {
-      if (lit.length + 1 > META_SIZE) return err(`strings of more than ${META_SIZE - 1} bytes are not supported`);
+      if (lit.length + 2 > META_SIZE) return err(`strings of more than ${META_SIZE - 2} bytes are not supported`);
       emitRead(a, off, 8, FALSE);
       a.jk(JOP.JEQ, VAL, 0, FALSE, true);
+      // bpf_probe_read_kernel_str always NUL-terminates within its size: read one byte more than
+      // compared, so a longer string shows a non-NUL where the literal ends.
       n = lit.length + 1;
-      emitReadBytes(a, 0, n, FALSE, true);
+      emitReadBytes(a, 0, n + 1, FALSE, true);
     }
     const eq = term.op === '==';
     const mismatch = eq ? FALSE : TRUE;

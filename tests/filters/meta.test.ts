@@ -77,7 +77,7 @@ describe.skipIf(!hasBtf)('meta filter resolution (kernel BTF)', () => {
 
 describe('meta filter code in the kernel', () => {
   const FAKE_AT = 24 + 464; // struct filter_test_in: header 24, buf 464, then fake[4096]
-  const DEV_AT = 2048; // fake net_device inside fake[]
+  const DEV_AT = 1024; // fake net_device inside fake[] (fake sk_buff at 0, rtnl_link_ops at 256, a string at 512)
   let btf: Btf;
   beforeAll(() => {
     if (live) return;
@@ -91,6 +91,10 @@ describe('meta filter code in the kernel', () => {
     const devOff = off('sk_buff.dev');
     const nameOff = off('net_device.name');
     const ifindexOff = off('net_device.ifindex');
+    const opsOff = off('net_device.rtnl_link_ops');
+    const kindOff = off('rtnl_link_ops.kind');
+    const OPS_AT = 256;
+    const KIND_AT = 512;
     const cases: [string, boolean][] = [
       ['sk_buff.mark == 0x4201', true],
       ['sk_buff.mark == 0x4200', false],
@@ -108,6 +112,9 @@ describe('meta filter code in the kernel', () => {
       ['sk_buff.dev.ifindex == 77 && sk_buff.mark == 1', false],
       ['sk_buff.mark == 1 || sk_buff.dev.ifindex == 77', true],
       ['(sk_buff.mark == 1 || sk_buff.mark == 2) && sk_buff.dev.ifindex == 77', false],
+      ['sk_buff.dev.rtnl_link_ops.kind == "veth"', true], // char *: pointer, then the string
+      ['sk_buff.dev.rtnl_link_ops.kind == "vet"', false],
+      ['sk_buff.dev.rtnl_link_ops.kind != "bridge"', true],
       ['sk_buff.sk == 0', true],
       ['sk_buff.sk.sk_mark == 1', false], // NULL pointer on the way: no match
     ];
@@ -130,6 +137,9 @@ describe('meta filter code in the kernel', () => {
         dv.setBigUint64(FAKE_AT + devOff, self + BigInt(DEV_AT), true);
         v.set(Buffer.from('veth-x1\0'), FAKE_AT + DEV_AT + nameOff);
         dv.setInt32(FAKE_AT + DEV_AT + ifindexOff, 77, true);
+        dv.setBigUint64(FAKE_AT + DEV_AT + opsOff, self + BigInt(OPS_AT), true);
+        dv.setBigUint64(FAKE_AT + OPS_AT + kindOff, self + BigInt(KIND_AT), true);
+        v.set(Buffer.from('veth\0'), FAKE_AT + KIND_AT);
         map.update(key, v);
         const got = obj.testRun('filter_test').retval;
         expect(got, expr).toBe(want ? 1 : 0);
