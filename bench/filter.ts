@@ -11,7 +11,8 @@
  *     packet's first bytes and runs the translated filter, then gives up: no event, no tracking;
  *   - `-m 'sk_buff.mark == 0x7e7f'`: rejects every datagram through the meta filter;
  *   - no capture at all (baseline).
- * Rounds alternate the configurations to spread the noise of a shared machine.
+ * Rounds alternate the configurations to spread the noise of a shared machine; the summary takes
+ * the median round of each configuration.
  * Progress on stderr; the last stdout line is one JSON object:
  *   { pps_baseline, pps_nofilter, pps_reject_all, pps_meta_reject_all, ratio, ... }
  * with ratio = pps_reject_all / pps_nofilter (> 1: rejecting in the kernel is cheaper than
@@ -127,10 +128,14 @@ async function main(): Promise<void> {
       (pps.get(c.key) ?? pps.set(c.key, []).get(c.key)!).push(rate);
     }
   }
+  // Median of the rounds: on a shared machine one round can be hit by a neighbour's burst.
   const mean = (k: string): number => {
-    const v = pps.get(k) ?? [];
-    return Math.round(v.reduce((x, y) => x + y, 0) / Math.max(1, v.length));
+    const v = [...(pps.get(k) ?? [])].sort((x, y) => x - y);
+    if (v.length === 0) return 0;
+    const m = v.length >> 1;
+    return Math.round(v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2);
   };
+  const rounds = (k: string): number[] => (pps.get(k) ?? []).map((x) => Math.round(x));
   const summary = {
     bench: 'filter',
     seconds: a.seconds,
@@ -140,6 +145,8 @@ async function main(): Promise<void> {
     pps_nofilter: mean('nofilter'),
     pps_reject_all: mean('reject_all'),
     pps_meta_reject_all: mean('meta_reject_all'),
+    pps_rounds: { baseline: rounds('baseline'), nofilter: rounds('nofilter'), reject_all: rounds('reject_all'), meta_reject_all: rounds('meta_reject_all') },
+    load_average: os.loadavg().map((x) => Number(x.toFixed(1))),
     events_nofilter: events.get('nofilter') ?? [],
     events_reject_all: events.get('reject_all') ?? [],
     events_meta_reject_all: events.get('meta_reject_all') ?? [],
