@@ -26,6 +26,8 @@ const skip = skipReason();
 if (skip) console.log(`SKIP live filter tests: ${skip}`);
 
 const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
+/** UDP to this port is dropped by nft in A's output hook, before the packet has a MAC header. */
+const OUT_DROP_PORT = 7779;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-live-filters-'));
 
 interface Run {
@@ -95,6 +97,8 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
     // before the first probe (net_dev_start_xmit) sees them.
     t.exec(t.a, 'nft', ['add table inet rts_mark { chain out { type filter hook output priority 0; udp dport ' + CLOSED_PORT + ' meta mark set 0x42; }; }']);
     // And a conntrack mark on datagrams to NFT_PORT (the cast test: skb->_nfct -> struct nf_conn).
+    // And a drop on A's output path: there the skb has no MAC header yet (the L3 variant runs).
+    t.exec(t.a, 'nft', ['add table inet rts_outdrop { chain out { type filter hook output priority 0; udp dport ' + OUT_DROP_PORT + ' drop; }; }']);
     t.exec(t.a, 'nft', ['add table inet rts_ct { chain out { type filter hook output priority 0; udp dport ' + NFT_PORT + ' ct mark set 0x55; }; }']);
   });
   afterAll(() => {
@@ -151,6 +155,29 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
       expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NETFILTER_DROP`]);
     }
   }, 90_000);
+
+  liveIt('L3 variant on skbs without a MAC header (output-path drop), and the Ethernet-only fallback over the fake header', skip, async () => {
+    const script = path.join(tmp, 'send-out.sh');
+    // Every datagram is refused by the output hook (EPERM): the sender complains, that is expected.
+    fs.writeFileSync(script, `${t.sendScript(OUT_DROP_PORT, 12)} 2>/dev/null; ${t.sendScript(CLOSED_PORT, 8)}; true\n`);
+    for (const [name, filter, want] of [
+      ['l3', `udp dst port ${OUT_DROP_PORT}`, 12],
+      ['fallback', `ether dst 00:00:00:00:00:00 and udp dst port ${OUT_DROP_PORT}`, 12], // no raw-IP form: the L2 program over the fake header (zero MACs)
+      ['fallback-mac', `ether src 02:00:00:00:00:01 and udp dst port ${OUT_DROP_PORT}`, 0], // fake header: zero MACs
+    ] as const) {
+      const dir = path.join(tmp, `out-${name}`);
+      const r = await capture(['-o', dir, '-p', 'tp:skb:kfree_skb', '-f', filter, '--cmd', `sh ${script}`]);
+      expect(r.status, r.stderr).toBe(0);
+      const all = await rows(dir, `SELECT dport, reason, packet.data AS data FROM events WHERE startup IS NULL`);
+      expect(all.length, `${name}: ${r.stderr}`).toBe(want);
+      for (const e of all) {
+        expect(e.dport).toBe(OUT_DROP_PORT);
+        expect(e.reason).toBe('NETFILTER_DROP');
+        // The packet starts at L3: the fake Ethernet header has zero MACs.
+        expect([...(e.data as Uint8Array).subarray(0, 12)].every((b) => b === 0)).toBe(true);
+      }
+    }
+  }, 120_000);
 
   liveIt('a followed packet stays followed where the filter no longer matches; without tracking it does not', skip, async () => {
     const filter = `sk_buff.dev.name == "${t.vethA}" and sk_buff.mark:0xf0 == 0x40`;
