@@ -94,6 +94,8 @@ export interface NativeBinding {
   ringbufFlush(r: ReaderHandle): number;
   ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; buffersAllocated: bigint; poolMisses: bigint };
   ringbufClose(r: ReaderHandle): void;
+  /** A NETLINK_NETFILTER socket in the given network namespace (null: ours), joined to `group`; returns the fd. */
+  nfnetlinkOpen(netnsPath: string | null, group: number, rcvbufBytes: number): number;
 }
 
 /** The addon (or a BPF object) is not built / not loadable. `message` says how to fix it. */
