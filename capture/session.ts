@@ -383,7 +383,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
         throw new CaptureError(`nft collector: ${(e as Error).message}`);
       }
       meta.nft = nft.info as unknown as Record<string, unknown>;
-      if (nft.info.helper_recovered && nft.info.helper_recovered.removed.length > 0) meta.notes.push(`removed nft helper tables left by pid ${nft.info.helper_recovered.pid} in: ${nft.info.helper_recovered.removed.join(', ')}`);
+      if (nft.info.helper_recovered && nft.info.helper_recovered.removed.length > 0) meta.notes.push(`removed nft helper tables left by a crashed capture (pid ${nft.info.helper_recovered.pids.join(', ')}): ${nft.info.helper_recovered.removed.join('; ')}`);
       if (!collectors.includes('skb') || !collectors.includes('skb-tracking')) log('nft: netlink trace events are matched to packets through the skb and skb-tracking collectors: without them nft events have no tracking id');
       log(`nft: ${nftPath.why}; listening in ${nft.info.namespaces.length} namespace(s)${nft.info.helper_table ? `, helper table ${nft.info.helper_table} in ${nft.info.helper_namespaces.join(', ')}` : ''}`);
     } else if (nftPath?.path === 'kprobe') {

@@ -21,7 +21,7 @@
 import { RECORD_HEADER_BYTES } from '../../bpf/ringbuf.ts';
 import { captureEvent, CaptureSection } from '../progs/capture.layout.ts';
 import { nftEvent } from '../progs/nftct.layout.ts';
-import { HELPER_FAMILY, HELPER_TABLE, NftHelper, recoverHelper, userTraceRules, type RecoveryReport } from './helper.ts';
+import { HELPER_FAMILY, HELPER_PREFIX, HELPER_TABLE, NftHelper, recoverHelper, userTraceRules, type RecoveryReport } from './helper.ts';
 import { listNetns, type Netns } from './netns.ts';
 import { TraceSocket, TRACE_TYPE, type NftTrace } from './netlink.ts';
 import { RulesetHandles } from './ruleset.ts';
@@ -152,10 +152,7 @@ export class NftNetlinkCollector {
   /** Recover a crashed capture's helper table, install ours (--allow-system-changes), listen. */
   static start(o: NftNetlinkOptions): NftNetlinkCollector {
     const recovered = recoverHelper();
-    if (recovered && (recovered.removed.length > 0 || recovered.failed.length > 0)) {
-      for (const r of recovered.removed) o.log(`removed the nft helper table ${HELPER_FAMILY} ${HELPER_TABLE} left in namespace ${r} by a capture that did not stop cleanly (pid ${recovered.pid})`);
-      for (const f of recovered.failed) o.log(`could not remove a leftover nft helper table: ${f}`);
-    }
+    logRecovery(recovered, o.log);
     const c = new NftNetlinkCollector(o, recovered);
     try {
       c.scan();
@@ -218,7 +215,7 @@ export class NftNetlinkCollector {
       ctx = { key: undefined, recv, n: 0 };
     }
     ctx.n++;
-    if (t.family === 1 && t.table === HELPER_TABLE) {
+    if (t.family === 1 && t.table.startsWith(HELPER_PREFIX)) {
       this.info.counts.own_table++;
       return;
     }
@@ -386,8 +383,7 @@ export interface NftKprobeHelper {
 
 export function startNftKprobeHelper(allowSystemChanges: boolean, log: (s: string) => void): NftKprobeHelper {
   const recovered = recoverHelper();
-  for (const r of recovered?.removed ?? []) log(`removed the nft helper table ${HELPER_FAMILY} ${HELPER_TABLE} left in namespace ${r} by a capture that did not stop cleanly (pid ${recovered!.pid})`);
-  for (const f of recovered?.failed ?? []) log(`could not remove a leftover nft helper table: ${f}`);
+  logRecovery(recovered, log);
   const info: NftKprobeHelper['info'] = { helper_table: null, helper_recovered: recovered ?? null, user_trace_rules: [] };
   let helper: NftHelper | undefined;
   if (allowSystemChanges) {
@@ -401,4 +397,10 @@ export function startNftKprobeHelper(allowSystemChanges: boolean, log: (s: strin
     }
   }
   return { info, remove: () => helper?.remove() ?? [] };
+}
+
+function logRecovery(r: RecoveryReport | undefined, log: (s: string) => void): void {
+  if (!r) return;
+  for (const x of r.removed) log(`removed the nft helper table ${x}, left by a capture that did not stop cleanly (pid ${r.pids.join(', ')})`);
+  for (const f of r.failed) log(`could not remove a leftover nft helper table: ${f}`);
 }

@@ -1,5 +1,6 @@
 /**
- * The helper table of --allow-system-changes: `table inet retis_ts` with base chains on the
+ * The helper table of --allow-system-changes: `table inet retis_ts_<pid>` (one per capture, so
+ * concurrent captures never remove each other's) with base chains on the
  * prerouting and output hooks, first of all chains, setting `meta nftrace set 1` so that every
  * packet is traced by every later chain (the nf_trace bit stays on the skb). Retis does the same
  * with `inet Retis_Table`; there, the table only has to exist (its kprobe sees untraced packets
@@ -16,9 +17,13 @@ import path from 'node:path';
 import { listNetns, nftIn, ownNetns, type Netns } from './netns.ts';
 
 export const HELPER_FAMILY = 'inet';
-export const HELPER_TABLE = 'retis_ts';
-const STATE_DIR = '/run/retis-ts';
-export const HELPER_STATE = path.join(STATE_DIR, 'nft-helper.json');
+/** Prefix of the helper tables' names: retis_ts_<pid of the capture>. */
+export const HELPER_PREFIX = 'retis_ts_';
+export const HELPER_TABLE = `${HELPER_PREFIX}${process.pid}`;
+export const STATE_DIR = '/run/retis-ts';
+/** State file of the capture with this pid. */
+export const helperStatePath = (pid: number): string => path.join(STATE_DIR, `nft-helper.${pid}.json`);
+const HELPER_STATE = helperStatePath(process.pid);
 
 interface HelperState {
   pid: number;
@@ -32,7 +37,7 @@ interface HelperState {
  * the trace static key on, so __nft_trace_packet runs for every packet, and our chain never runs
  * (no events of its own).
  */
-const RULESET_KPROBE = `table ${HELPER_FAMILY} ${HELPER_TABLE} {
+const rulesetKprobe = (): string => `table ${HELPER_FAMILY} ${HELPER_TABLE} {
   comment "retis-capture --allow-system-changes: enables nftables tracing for the nft collector; removed when the capture stops"
   chain trace {
     meta nftrace set 1
@@ -40,7 +45,7 @@ const RULESET_KPROBE = `table ${HELPER_FAMILY} ${HELPER_TABLE} {
 }
 `;
 
-const RULESET = `table ${HELPER_FAMILY} ${HELPER_TABLE} {
+const ruleset = (): string => `table ${HELPER_FAMILY} ${HELPER_TABLE} {
   comment "retis-capture --allow-system-changes: traces packets for the nft collector; removed when the capture stops"
   chain prerouting {
     type filter hook prerouting priority -2147483648; policy accept;
@@ -57,12 +62,22 @@ export class NftHelperError extends Error {
   override name = 'NftHelperError';
 }
 
-function readState(): HelperState | undefined {
+function readStates(): { file: string; s: HelperState }[] {
+  let files: string[];
   try {
-    return JSON.parse(fs.readFileSync(HELPER_STATE, 'utf8')) as HelperState;
+    files = fs.readdirSync(STATE_DIR).filter((f) => /^nft-helper\.\d+\.json$/.test(f));
   } catch {
-    return undefined;
+    return [];
   }
+  const out: { file: string; s: HelperState }[] = [];
+  for (const f of files) {
+    try {
+      out.push({ file: path.join(STATE_DIR, f), s: JSON.parse(fs.readFileSync(path.join(STATE_DIR, f), 'utf8')) as HelperState });
+    } catch {
+      // Half-written by a capture killed while writing it (rename makes that unlikely): skip.
+    }
+  }
+  return out;
 }
 
 function writeState(s: HelperState): void {
@@ -83,14 +98,14 @@ function captureAlive(pid: number): boolean {
   }
 }
 
-function hasHelper(ns: Pick<Netns, 'path'>): boolean {
-  return nftIn(ns, ['list', 'table', HELPER_FAMILY, HELPER_TABLE]).status === 0;
+function hasHelper(ns: Pick<Netns, 'path'>, table: string): boolean {
+  return nftIn(ns, ['list', 'table', HELPER_FAMILY, table]).status === 0;
 }
 
-function deleteHelper(ns: Netns): string | undefined {
-  if (!hasHelper(ns)) return undefined;
-  const r = nftIn(ns, ['delete', 'table', HELPER_FAMILY, HELPER_TABLE]);
-  if (r.status !== 0) return `${ns.name}: ${r.error?.message ?? r.stderr.trim()} (remove it with: ${ns.path ? `nsenter --net=${ns.path} ` : ''}nft delete table ${HELPER_FAMILY} ${HELPER_TABLE})`;
+function deleteHelper(ns: Netns, table: string): string | undefined {
+  if (!hasHelper(ns, table)) return undefined;
+  const r = nftIn(ns, ['delete', 'table', HELPER_FAMILY, table]);
+  if (r.status !== 0) return `${ns.name}: ${r.error?.message ?? r.stderr.trim()} (remove it with: ${ns.path ? `nsenter --net=${ns.path} ` : ''}nft delete table ${HELPER_FAMILY} ${table})`;
   return undefined;
 }
 
@@ -108,36 +123,40 @@ function stillThere(n: HelperState['netns'][number]): Netns | undefined {
 }
 
 export interface RecoveryReport {
-  /** Namespaces whose leftover helper table was removed. */
+  /** Leftover helper tables removed: "inet retis_ts_<pid> in <namespace>". */
   removed: string[];
   /** Leftovers that could not be removed (with how to do it by hand). */
   failed: string[];
-  /** pid of the crashed capture that left them. */
-  pid: number;
+  /** pids of the captures that left them. */
+  pids: number[];
 }
 
 /**
- * Remove what a crashed capture left (see the module comment). Returns undefined when there was
- * nothing; throws when another live capture owns the helper table (two captures would remove it
- * under each other).
+ * Remove what crashed captures left (see the module comment): the tables named by state files
+ * whose capture is gone. Captures still running keep theirs. Returns undefined when there was
+ * nothing to do.
  */
 export function recoverHelper(): RecoveryReport | undefined {
-  const s = readState();
-  if (!s) return undefined;
-  if (s.pid !== process.pid && captureAlive(s.pid)) {
-    throw new NftHelperError(`another retis-capture (pid ${s.pid}) has the nft helper table ${HELPER_FAMILY} ${HELPER_TABLE} installed: run one capture with --allow-system-changes and the nft collector at a time`);
+  const report: RecoveryReport = { removed: [], failed: [], pids: [] };
+  for (const { file, s } of readStates()) {
+    if (captureAlive(s.pid)) continue;
+    const table = s.table.replace(/^\S+\s+/, '');
+    if (!table.startsWith(HELPER_PREFIX)) continue;
+    report.pids.push(s.pid);
+    let failed = false;
+    for (const n of s.netns) {
+      const ns = stillThere(n);
+      if (!ns) continue; // the namespace is gone, and its tables with it
+      if (!hasHelper(ns, table)) continue;
+      const err = deleteHelper(ns, table);
+      if (err) {
+        report.failed.push(err);
+        failed = true;
+      } else report.removed.push(`${HELPER_FAMILY} ${table} in ${ns.name}`);
+    }
+    if (!failed) fs.rmSync(file, { force: true });
   }
-  const report: RecoveryReport = { removed: [], failed: [], pid: s.pid };
-  for (const n of s.netns) {
-    const ns = stillThere(n);
-    if (!ns) continue; // the namespace is gone, and its tables with it
-    if (!hasHelper(ns)) continue;
-    const err = deleteHelper(ns);
-    if (err) report.failed.push(err);
-    else report.removed.push(ns.name);
-  }
-  if (report.failed.length === 0) fs.rmSync(HELPER_STATE, { force: true });
-  return report;
+  return report.pids.length > 0 ? report : undefined;
 }
 
 /** The installed helper: namespaces that have it, added as namespaces appear. */
@@ -165,7 +184,7 @@ export class NftHelper {
     // The state file names a namespace before it is changed: a crash in between is recovered.
     writeState({ pid: process.pid, started: new Date().toISOString(), table: `${HELPER_FAMILY} ${HELPER_TABLE}`, netns: [...this.namespaces, ...todo].map((n) => ({ path: n.path, name: n.name, inum: n.inum })) });
     for (const ns of todo) {
-      const r = nftIn(ns, ['-f', '-'], this.hooks ? RULESET : RULESET_KPROBE);
+      const r = nftIn(ns, ['-f', '-'], this.hooks ? ruleset() : rulesetKprobe());
       if (r.status !== 0) {
         if (ns.path === null) throw new NftHelperError(`cannot install the nft helper table ${HELPER_FAMILY} ${HELPER_TABLE}: ${r.error?.message ?? r.stderr.trim()} (is nft installed, are we root?)`);
         continue; // a namespace being deleted: not fatal
@@ -185,7 +204,7 @@ export class NftHelper {
     for (const ns of this.installed.values()) {
       const still = stillThere(ns);
       if (!still) continue;
-      const err = deleteHelper(still);
+      const err = deleteHelper(still, HELPER_TABLE);
       if (err) failed.push(err);
     }
     if (failed.length === 0) fs.rmSync(HELPER_STATE, { force: true });
