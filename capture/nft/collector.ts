@@ -99,6 +99,8 @@ interface Pending {
   recv: bigint;
   ns: Netns;
   key: string | undefined;
+  /** Received packet (the first message had an input interface): after its first event, else before. */
+  ingress: boolean;
 }
 
 export interface NftNetlinkInfo {
@@ -133,7 +135,7 @@ export class NftNetlinkCollector {
   private orderHead = 0;
   private readonly pending: Pending[] = [];
   /** Last key and ordinal per (namespace, trace id): messages without headers follow it. */
-  private readonly byId = new Map<string, { key: string | undefined; recv: bigint; n: number }>();
+  private readonly byId = new Map<string, { key: string | undefined; recv: bigint; n: number; ingress: boolean }>();
   private rescan: NodeJS.Timeout | undefined;
   readonly info: NftNetlinkInfo;
 
@@ -208,11 +210,15 @@ export class NftNetlinkCollector {
     const idKey = `${ns.inum}:${t.id}`;
     let ctx = this.byId.get(idKey);
     if (t.network) {
-      ctx = { key: packetKey(t.network, 0, t.network.length, t.transport), recv, n: 0 };
+      // Only the first message of a base chain evaluation has the headers and interfaces; the
+      // ordinal goes on across the packet's base chains in this namespace (same key, same id).
+      const key = packetKey(t.network, 0, t.network.length, t.transport);
+      const n = ctx && ctx.key === key && recv - ctx.recv < 1_000_000_000n ? ctx.n : 0;
+      ctx = { key, recv, n, ingress: t.iif !== undefined };
       this.byId.set(idKey, ctx);
       if (this.byId.size > 10_000) for (const k of [...this.byId.keys()].slice(0, 5_000)) this.byId.delete(k);
     } else if (!ctx || recv - ctx.recv > 1_000_000_000n) {
-      ctx = { key: undefined, recv, n: 0 };
+      ctx = { key: undefined, recv, n: 0, ingress: t.iif !== undefined };
     }
     ctx.n++;
     if (t.family === 1 && t.table.startsWith(HELPER_PREFIX)) {
@@ -224,7 +230,7 @@ export class NftNetlinkCollector {
       this.info.counts.filtered++;
       return;
     }
-    this.pending.push({ t: { ...t, id: ctx.n }, recv, ns, key: ctx.key });
+    this.pending.push({ t: { ...t, id: ctx.n }, recv, ns, key: ctx.key, ingress: ctx.ingress });
   }
 
   /** Index a ring batch's packets (called for every batch, before or after decoding it). */
@@ -325,7 +331,7 @@ export class NftNetlinkCollector {
       sections |= view.getUint32(b + O.sections, true) & (S.tracking | S.netns | S.netns_cookie | S.dev | S.rxif);
       // Locally generated (no input interface): before the packet's first event there; else after.
       const ordinal = BigInt(Math.min(t.id, 999));
-      view.setBigUint64(b + O.ts, t.iif === undefined ? m.ts - 1000n + ordinal : m.ts + ordinal, true);
+      view.setBigUint64(b + O.ts, pd.ingress ? m.ts + ordinal : m.ts - 1000n + ordinal, true);
     } else {
       this.info.counts.unmatched++;
       view.setBigUint64(b + O.ts, pd.recv, true);

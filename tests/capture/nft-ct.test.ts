@@ -20,6 +20,7 @@ import { BUILD_DIR } from '../../bpf/native.ts';
 import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
 import { NFT_PORT, createTopology, type Topology } from './topology.ts';
+import { runNftScenario } from './nft-scenario.ts';
 
 function skipReason(): string | undefined {
   const base = liveSkipReason();
@@ -171,6 +172,16 @@ describe('retis-capture nft and ct collectors (root, two netns + veth)', () => {
       const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
       expect(lines.length).toBe(N_DROP);
       expect(Object.keys(lines[0]!.nft!)).toEqual(['table_name', 'chain_name', 'verdict', 'table_handle', 'chain_handle', 'rule_handle', 'policy']);
+    },
+    120_000,
+  );
+
+  liveIt(
+    'nft --nft-verdicts all: jump, implicit-return continue, policy accept, drop, per packet in order (Retis test_nft.py)',
+    skip,
+    async () => {
+      const r = await runNftScenario(t, path.join(tmp, 'jumps'), 10, 90_000);
+      console.log(`nft path ${r.path}; first packet: ${r.perPacket[0]!.join(' ')}`);
     },
     120_000,
   );
