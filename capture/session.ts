@@ -202,18 +202,30 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
   timing('btf + features');
   const { collectors, skipped } = selectCollectors(opts.collectors, btf, features);
   const nftPath = collectors.includes('nft') ? chooseNftPath(features) : undefined;
+  // On the netlink path nothing probes __nft_trace_packet: a -p for it (Retis's nft-dropmon
+  // profile) is left out with the reason, and the default probes place the verdicts.
+  const nftNotes: ProbeSkip[] = [];
+  let userProbes = opts.probes;
+  if (nftPath?.path === 'netlink') {
+    userProbes = opts.probes.filter((p) => {
+      const skipIt = /(^|:)__nft_trace_packet(\/|$)/.test(p);
+      if (skipIt) nftNotes.push({ requested: p, reason: `not attached: the nft collector reads nf_tables trace events over netlink on this kernel (${nftPath.why})` });
+      return !skipIt;
+    });
+  }
   const plan = planProbes({
     nft: nftPath?.path === 'kprobe' ? { verdicts: opts.nftVerdicts ?? DEFAULT_NFT_VERDICTS } : undefined,
     btf,
     features,
     tracefs: env.tracefs,
     collectors,
-    userProbes: opts.probes,
+    userProbes,
     defaultProbes: DEFAULT_PROBES,
     skbSections: new Set(opts.skbSections),
     stack: opts.stack,
     snaplen: opts.snaplen,
   });
+  plan.notes.push(...nftNotes);
   return { collectors, collectorsSkipped: skipped, plan, dropReasons: new DropReasons(btf), ctNames: new CtNames(btf), nftPath };
 }
 

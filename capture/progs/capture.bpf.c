@@ -651,12 +651,12 @@ int capture_tracepoint(void *ctx)
 		struct retis_nft_args *a = nft_slot();                                             \
 		if (!a)                                                                            \
 			return 0;                                                                  \
-		a->info = getarg(ctx, cfg_nft_info_arg);                                           \
-		a->pkt = getarg(ctx, cfg_nft_pkt_arg);                                             \
-		a->chain = getarg(ctx, cfg_nft_chain_arg);                                         \
-		a->rule = getarg(ctx, cfg_nft_rule_arg);                                           \
-		a->verdict = getarg(ctx, cfg_nft_verdict_arg);                                     \
-		a->type = cfg_nft_type_arg >= 0 ? (__s64)(__u32)getarg(ctx, cfg_nft_type_arg) : 0; \
+		NA(a, INFO) = getarg(ctx, cfg_nft_info_arg);                                           \
+		NA(a, PKT) = getarg(ctx, cfg_nft_pkt_arg);                                             \
+		NA(a, CHAIN) = getarg(ctx, cfg_nft_chain_arg);                                         \
+		NA(a, RULE) = getarg(ctx, cfg_nft_rule_arg);                                           \
+		NA(a, VERDICT) = getarg(ctx, cfg_nft_verdict_arg);                                     \
+		NA(a, TYPE) = cfg_nft_type_arg >= 0 ? (__s64)(__u32)getarg(ctx, cfg_nft_type_arg) : 0; \
 		if (!nft_prepare(a, &nft_skb))                                                     \
 			return 0;                                                                  \
 	}

@@ -50,12 +50,15 @@ struct nft_rule_dp_last___new {
 	const struct nft_chain *chain;
 } __attribute__((preserve_access_index));
 
+/*
+ * The slot is a plain array of u64, not a struct: clang attached CO-RE relocations to a local
+ * struct's field loads once they fed a BPF_CORE_READ, which libbpf cannot resolve.
+ */
 struct retis_nft_args {
-	__u64 info, pkt, chain, rule, verdict;
-	__s64 type;
-	__s32 code;
-	__u8 policy;
+	__u64 v[8];
 };
+enum { NA_INFO, NA_PKT, NA_CHAIN, NA_RULE, NA_VERDICT, NA_TYPE, NA_CODE, NA_POLICY };
+#define NA(a, f) ((a)->v[NA_##f])
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -76,6 +79,9 @@ static __always_inline __u64 nft_chain_of_rule(__u64 rule)
 {
 	struct nft_rule_dp___bits *r = (void *)rule;
 
+	/* Kernels before 6.4 pass the chain: this walk must not even be relocated there. */
+	if (!bpf_core_type_exists(struct nft_rule_dp_last___new))
+		return 0;
 	for (int i = 0; i < 256; i++) {
 		if (!r)
 			return 0;
@@ -95,41 +101,54 @@ static __always_inline __u64 nft_chain_of_rule(__u64 rule)
  */
 static __always_inline bool nft_prepare(struct retis_nft_args *a, struct sk_buff **skb)
 {
-	struct nft_traceinfo___old *old = (void *)a->info;
+	struct nft_traceinfo___old *old = (void *)NA(a, INFO);
 	const struct nft_base_chain *base;
 	__u32 shift;
 
-	if (!a->info)
+	barrier_var(old);
+	if (!NA(a, INFO))
 		return false;
-	if (!a->pkt && bpf_core_field_exists(old->pkt))
-		a->pkt = (__u64)BPF_CORE_READ(old, pkt);
+	if (!NA(a, PKT) && bpf_core_field_exists(old->pkt))
+		NA(a, PKT) = (__u64)BPF_CORE_READ(old, pkt);
 	if (cfg_nft_rule_arg < 0 && bpf_core_field_exists(old->rule))
-		a->rule = (__u64)BPF_CORE_READ(old, rule);
-	if (!a->verdict && bpf_core_field_exists(old->verdict))
-		a->verdict = (__u64)BPF_CORE_READ(old, verdict);
-	base = BPF_CORE_READ((struct nft_traceinfo *)a->info, basechain);
-	if (!a->chain) {
-		if (!a->rule) {
+		NA(a, RULE) = (__u64)BPF_CORE_READ(old, rule);
+	if (!NA(a, VERDICT) && bpf_core_field_exists(old->verdict))
+		NA(a, VERDICT) = (__u64)BPF_CORE_READ(old, verdict);
+	/* Casts of slot fields go through locals: inside BPF_CORE_READ they would be relocated too. */
+	struct nft_traceinfo *info = (void *)NA(a, INFO);
+
+	/* barrier_var: else clang folds the slot load into the relocated access chain. */
+	barrier_var(info);
+	base = BPF_CORE_READ(info, basechain);
+	if (!NA(a, CHAIN)) {
+		if (!NA(a, RULE)) {
 			if (!base)
 				return false;
-			a->chain = (__u64)base + bpf_core_field_offset(struct nft_base_chain, chain);
+			NA(a, CHAIN) = (__u64)base + bpf_core_field_offset(struct nft_base_chain, chain);
 		} else {
-			a->chain = nft_chain_of_rule(a->rule);
+			NA(a, CHAIN) = nft_chain_of_rule(NA(a, RULE));
 		}
 	}
-	if (!a->chain)
+	if (!NA(a, CHAIN))
 		return false;
-	a->policy = a->type == NFT_TRACETYPE_POLICY_;
-	if (a->policy)
-		a->code = base ? BPF_CORE_READ(base, policy) : 0;
-	else if (a->verdict)
-		a->code = BPF_CORE_READ((struct nft_verdict *)a->verdict, code);
+	NA(a, POLICY) = NA(a, TYPE) == NFT_TRACETYPE_POLICY_;
+	if (NA(a, POLICY))
+		NA(a, CODE) = base ? BPF_CORE_READ(base, policy) : 0;
+	else if (NA(a, VERDICT)) {
+		struct nft_verdict *v = (void *)NA(a, VERDICT);
+
+		barrier_var(v);
+		NA(a, CODE) = BPF_CORE_READ(v, code);
+	}
 	else
 		return false;
-	shift = (__u32)(a->code + 5);
+	shift = (__u32)((__s32)NA(a, CODE) + 5);
 	if (shift >= 32 || !(cfg_nft_verdicts & (1U << shift)))
 		return false;
-	*skb = a->pkt ? BPF_CORE_READ((struct nft_pktinfo *)a->pkt, skb) : NULL;
+	struct nft_pktinfo *pkt = (void *)NA(a, PKT);
+
+	barrier_var(pkt);
+	*skb = pkt ? BPF_CORE_READ(pkt, skb) : NULL;
 	return true;
 }
 
@@ -143,13 +162,16 @@ static __always_inline bool nft_fill(void *blk)
 	const struct nft_verdict *v;
 	char *name;
 
-	if (!a || !a->chain)
+	if (!a || !NA(a, CHAIN))
 		return false;
-	chain = (void *)a->chain;
-	rule = (void *)a->rule;
-	v = (void *)a->verdict;
-	e->policy = a->policy;
-	e->verdict = a->code;
+	chain = (void *)NA(a, CHAIN);
+	rule = (void *)NA(a, RULE);
+	v = (void *)NA(a, VERDICT);
+	barrier_var(chain);
+	barrier_var(rule);
+	barrier_var(v);
+	e->policy = NA(a, POLICY);
+	e->verdict = (__s32)NA(a, CODE);
 	name = BPF_CORE_READ(chain, table, name);
 	bpf_probe_read_kernel_str(e->table_name, sizeof(e->table_name), name);
 	name = BPF_CORE_READ(chain, name);
@@ -165,9 +187,9 @@ static __always_inline bool nft_fill(void *blk)
 	/* As Retis: no handle for a missing or trailing rule, nor for an implicit return. */
 	e->rule_handle = -1;
 	if (rule && !BPF_CORE_READ_BITFIELD_PROBED(rule, is_last) &&
-	    !(a->type == NFT_TRACETYPE_RETURN_ && a->code == NFT_CONTINUE_))
+	    !(NA(a, TYPE) == NFT_TRACETYPE_RETURN_ && (__s32)NA(a, CODE) == NFT_CONTINUE_))
 		e->rule_handle = BPF_CORE_READ_BITFIELD_PROBED(rule, handle);
-	a->chain = 0;
+	NA(a, CHAIN) = 0;
 	return true;
 }
 
