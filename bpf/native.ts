@@ -104,6 +104,8 @@ export interface NativeBinding {
   pcapCompile(expr: string, linktype: number, snaplen: number): Uint8Array;
   /** libpcap's bpf_filter() verdict for a packet (0: no match). */
   pcapFilter(cbpf: Uint8Array, packet: Uint8Array, wirelen: number): number;
+  /** A NETLINK_NETFILTER socket in the given network namespace (null: ours), joined to `group`; returns the fd. */
+  nfnetlinkOpen(netnsPath: string | null, group: number, rcvbufBytes: number): number;
 }
 
 /** The addon (or a BPF object) is not built / not loadable. `message` says how to fix it. */

@@ -4,6 +4,7 @@
  * an error saying why); without `-c` every collector whose requirements are met runs, as Retis's
  * `auto` does.
  */
+import fs from 'node:fs';
 import type { Btf } from '../bpf/btf.ts';
 import type { KernelFeatures } from '../bpf/features.ts';
 
@@ -11,7 +12,7 @@ export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft'
 export type CollectorName = (typeof COLLECTORS)[number];
 
 /** Collectors this implementation has (nft, ct and ovs are planned: see README/capture). */
-export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns']);
+export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct']);
 
 export interface CollectorInfo {
   name: CollectorName;
@@ -28,8 +29,8 @@ export const COLLECTOR_INFO: Record<CollectorName, CollectorInfo> = {
   'skb-tracking': { name: 'skb-tracking', sections: ['skb-tracking'], probes: [], about: 'one id per packet: first-seen timestamp + original head, shared by clones' },
   dev: { name: 'dev', sections: ['dev'], probes: [], about: 'network device name, ifindex, rx ifindex' },
   ns: { name: 'ns', sections: ['netns'], probes: [], about: 'network namespace cookie and inode number' },
-  nft: { name: 'nft', sections: ['nft'], probes: ['kprobe:__nft_trace_packet'], about: 'nftables verdicts (not implemented in retis-ts yet)' },
-  ct: { name: 'ct', sections: ['ct'], probes: [], about: 'conntrack state (not implemented in retis-ts yet)' },
+  nft: { name: 'nft', sections: ['nft'], probes: ['kprobe:__nft_trace_packet'], about: 'nftables verdicts (kprobe on __nft_trace_packet, else nf_tables trace events over netlink; see --nft-verdicts, --allow-system-changes)' },
+  ct: { name: 'ct', sections: ['ct'], probes: [], about: 'conntrack entry of the skb (skb->_nfct): state, tuples (NAT visible), zone, mark, labels, TCP/SCTP state, master' },
   ovs: { name: 'ovs', sections: ['ovs'], probes: [], about: 'Open vSwitch upcalls and actions (not implemented in retis-ts yet)' },
 };
 
@@ -54,6 +55,16 @@ export function collectorUnavailable(name: CollectorName, btf: Btf, features: Ke
       }
       return undefined;
     }
+    case 'ct':
+      if (!btf.findType('nf_conn', 'struct') && !fs.existsSync('/sys/kernel/btf/nf_conntrack')) {
+        return "'nf_conntrack' kernel module is likely not built-in or loaded (no struct nf_conn in the kernel BTF)";
+      }
+      return undefined;
+    case 'nft':
+      if (!btf.findType('nft_traceinfo', 'struct') && !fs.existsSync('/sys/kernel/btf/nf_tables')) {
+        return "'nf_tables' kernel module is likely not built-in or loaded (modprobe nf_tables, or list any nft ruleset)";
+      }
+      return undefined;
     default:
       return undefined;
   }

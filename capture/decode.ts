@@ -16,7 +16,10 @@ import { ColumnSet, type ListUtf8Col, type U64Col, type Validity, type VarCol } 
 import type { DropReasons } from './drop-reasons.ts';
 import type { KernelSymbols } from './symbols.ts';
 import { captureEvent, CaptureSection } from './progs/capture.layout.ts';
+import { CT_BLOCK_BYTES, nftEvent } from './progs/nftct.layout.ts';
 import { makeBatch, type SyntheticRecord } from './synthetic.ts';
+import { CtColumns, CtNames, ctSection } from './ct/ct.ts';
+import { NftColumns, nftSection } from './nft/section.ts';
 
 const O = captureEvent.offsets;
 export const HEADER_BYTES = captureEvent.size;
@@ -29,9 +32,14 @@ export interface ProbeInfo {
   probeType: string;
   user: boolean;
   binary: string | undefined;
+  /** Offsets in the record of the ct and nft blocks (nftct.layout.ts), when the probe has them. */
+  ctOff?: number | undefined;
+  nftOff?: number | undefined;
 }
 
 interface ProbeBytes {
+  ctOff: number;
+  nftOff: number;
   user: boolean;
   symbol: Uint8Array;
   probeType: Uint8Array;
@@ -39,7 +47,7 @@ interface ProbeBytes {
 }
 
 /** The sections our captures write (a subset of the model: the rest would be all-null columns). */
-export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'startup'];
+export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'nft', 'ct', 'startup'];
 
 /** Column references of a capture batch, for the decoder's hot loop. */
 export class EventColumns extends ColumnSet {
@@ -247,6 +255,8 @@ export interface EncoderOptions {
   onBatch: (cols: EventColumns) => void;
   /** Per written record (slow path: --print, pcap-ng). */
   onEvent?: ((view: DataView, offset: number, size: number) => void) | undefined;
+  /** TCP/SCTP conntrack state names (ct collector). */
+  ctNames?: CtNames | undefined;
 }
 
 /** Decodes ring batches into columns and cuts Arrow batches. */
@@ -262,18 +272,22 @@ export class EventEncoder {
   private readonly probeBytes: (ProbeBytes | undefined)[] = [];
   private readonly reasonBytes = new Map<number, { subsys: Uint8Array | null; reason: Uint8Array }>();
   private readonly perProbeCounts: Float64Array;
+  private readonly ct: CtColumns;
+  private readonly nft: NftColumns;
 
   constructor(private readonly o: EncoderOptions) {
     let max = 0;
     let symbolBytes = 16;
     for (const [id, p] of o.probes) {
-      const pb = { user: p.user, symbol: utf8.encode(p.symbol), probeType: utf8.encode(p.probeType), path: utf8.encode(p.binary ?? '') };
+      const pb = { ctOff: p.ctOff ?? -1, nftOff: p.nftOff ?? -1, user: p.user, symbol: utf8.encode(p.symbol), probeType: utf8.encode(p.probeType), path: utf8.encode(p.binary ?? '') };
       this.probeBytes[id] = pb;
       max = Math.max(max, id);
       symbolBytes = Math.max(symbolBytes, pb.symbol.length, pb.probeType.length);
     }
     this.cols = new EventColumns(o.schema, o.batchRows, Math.max(o.batchPacketBytes, o.snaplen * 4), symbolBytes);
     this.perProbeCounts = new Float64Array(max + 1);
+    this.ct = new CtColumns(this.cols, o.ctNames ?? new CtNames(undefined));
+    this.nft = new NftColumns(this.cols);
   }
 
   get done(): boolean {
@@ -550,6 +564,7 @@ export class EventEncoder {
         }
       }
       dnOff[row + 1] = dnPos;
+      if (sections & (S.ct | S.nft)) this.nftCtSections(view, b, size, row, sections, probe);
       counts[probeId]!++;
       row++;
       events++;
@@ -598,6 +613,12 @@ export class EventEncoder {
     enc.flush();
   }
 
+  /** ct and nft sections (their collectors only), out of the hot function. */
+  private nftCtSections(view: DataView, b: number, size: number, row: number, sections: number, probe: ProbeBytes): void {
+    if (sections & S.ct && probe.ctOff >= 0 && probe.ctOff + CT_BLOCK_BYTES <= size) this.ct.write(row, view, b + probe.ctOff);
+    if (sections & S.nft && probe.nftOff >= 0 && probe.nftOff + nftEvent.size <= size) this.nft.write(row, view, b + probe.nftOff);
+  }
+
   /** skb section (rarer: --skb-sections, VLAN acceleration), out of the hot function. */
   private skbSection(view: DataView, b: number, row: number, sections: number): void {
     const c = this.cols;
@@ -643,7 +664,7 @@ export class EventEncoder {
 //// SLOW PATH: RetisEvent ////
 
 /** Build the Retis event of one record (bigint u64s, packet bytes copied). */
-export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<number, ProbeInfo>, dropReasons: DropReasons, symbols: KernelSymbols | undefined): RetisEvent {
+export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<number, ProbeInfo>, dropReasons: DropReasons, symbols: KernelSymbols | undefined, ctNames?: CtNames, size = Infinity): RetisEvent {
   const u64 = (off: number): bigint => view.getBigUint64(b + off, true);
   const u32 = (off: number): number => view.getUint32(b + off, true);
   const u8 = (off: number): number => view.getUint8(b + off);
@@ -708,6 +729,13 @@ export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<num
     const dev: Section = { name: cstr(O.dev_name, 16), ifindex: u32(O.ifindex) };
     if (sections & S.rxif) dev.rx_ifindex = u32(O.rx_ifindex);
     ev.dev = dev;
+  }
+  const nftOff = probe?.nftOff ?? -1;
+  if (sections & S.nft && nftOff >= 0 && nftOff + nftEvent.size <= size) ev.nft = nftSection(view, b + nftOff);
+  const ctOff = probe?.ctOff ?? -1;
+  if (sections & S.ct && ctOff >= 0 && ctOff + CT_BLOCK_BYTES <= size) {
+    const ct = ctSection(view, b + ctOff, ctNames ?? new CtNames(undefined));
+    if (ct) ev.ct = ct;
   }
   return ev;
 }

@@ -69,6 +69,8 @@ export interface CaptureMetadata {
     reader: { records: number; bytes: number; batches: number; oversize: number; pool_misses: number } | null;
   } | null;
   notes: string[];
+  /** nft collector: which path (kprobe or netlink) and why, helper table, counts. */
+  nft?: Record<string, unknown>;
 }
 
 /** Write capture.json atomically, mode 0600. */

@@ -54,8 +54,8 @@ directory (Arrow IPC stream, optionally Parquet and pcap-ng) for retis-query.
 Needs root (or CAP_BPF + CAP_PERFMON).
 
 Collection:
-  -c, --collectors LIST      comma-separated: skb, skb-drop, skb-tracking, dev, ns
-                             (nft, ct, ovs are not implemented yet). Default: every
+  -c, --collectors LIST      comma-separated: skb, skb-drop, skb-tracking, dev, ns,
+                             nft, ct (ovs is not implemented yet). Default: every
                              collector the running kernel supports ("auto")
   -p, --probe PROBE          probe to attach (repeatable): tp:GROUP:NAME,
                              raw_tp:GROUP:NAME, kprobe:FN, kretprobe:FN, fentry:FN,
@@ -69,13 +69,20 @@ Collection:
   -m, --filter-meta FILTER   metadata filter over struct sk_buff (kernel BTF), e.g.
                              'sk_buff.mark == 0x100', 'sk_buff.dev.name == "eth0"';
                              same rule as -f (both must match when both are given)
-      --profile NAME|FILE    Retis profile: built-in ifdump, dropmon, or a YAML file
+      --profile NAME|FILE    Retis profile: built-in generic, ifdump, dropmon,
+                             nft-dropmon, or a YAML file
       --skb-sections LIST    extra skb data: meta, dataref, gso, all (packet bytes and
                              VLAN acceleration are always collected)
       --snaplen BYTES        packet bytes kept per event, from L2 (default ${DEFAULT_SNAPLEN}, max ${MAX_SNAPLEN})
       --stack                kernel stack trace on every event
       --allow-system-changes mount tracefs when missing (for tp:GROUP:* wildcards and
-                             classic tracepoints); undone at exit
+                             classic tracepoints); with nft, add the table
+                             inet retis_ts_<pid> setting 'meta nftrace set 1' (in every
+                             network namespace on the netlink path). Undone at exit;
+                             a crashed capture's table is removed by the next start
+      --nft-verdicts LIST    nft verdicts to report: all, continue, break, jump, goto,
+                             return, drop, accept, stolen, queue, repeat
+                             (default drop,accept)
 
 Output:
   -o, --out DIR              capture directory (default ./retis.capture): events.arrow,
@@ -100,7 +107,7 @@ Tuning:
   -h, --help                 this help
       --version              version
 
-Not implemented yet: --nft-verdicts, --ovs-track (nft and ovs collectors).
+Not implemented yet: --ovs-track (ovs collector).
 Exit status: 0 ok (or --cmd's status), 1 capture error, 2 usage error.
 `;
 

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Btf } from '../bpf/btf.ts';
+import { Btf as BtfClass, type Btf } from '../bpf/btf.ts';
 import { BpfError } from '../bpf/errors.ts';
 import { kallsymsFunctions, type KernelFeatures } from '../bpf/features.ts';
 import { bpfObjectPath } from '../bpf/native.ts';
@@ -16,6 +16,39 @@ import { ProbeSet, type ProbePrograms } from '../bpf/probe-set.ts';
 import { parseProbeSpec, resolveProbes, listTracefsEvents, ProbeResolveError, ProbeSpecError, type ResolvedProbe } from '../bpf/probe-spec.ts';
 import type { CollectorName } from './collectors.ts';
 import { captureEvent, CaptureCollect, CaptureTracking } from './progs/capture.layout.ts';
+import { NFT_SYMBOL } from './nft/path.ts';
+import { verdictMask } from './nft/section.ts';
+
+export interface NftProbeConfig {
+  info: number;
+  pkt: number;
+  chain: number;
+  rule: number;
+  verdict: number;
+  type: number;
+  mask: number;
+}
+
+/** Where __nft_trace_packet's arguments are on this kernel (see capture/progs/nft.bpf.h). */
+export function nftProbeConfig(btf: Btf, verdicts: readonly string[]): NftProbeConfig {
+  // nf_tables is often a module: its functions are in the module's split BTF.
+  let src: Btf | undefined = btf.hasFunction(NFT_SYMBOL) ? btf : undefined;
+  if (!src) {
+    try {
+      src = BtfClass.module('nf_tables');
+    } catch {
+      src = undefined;
+    }
+  }
+  const types = src?.functionParams(NFT_SYMBOL)?.map((a) => bare(src.typeName(a.type))) ?? [];
+  const at = (t: string): number => types.indexOf(t);
+  const cfg = {
+    info: at('struct nft_traceinfo *'), pkt: at('struct nft_pktinfo *'), chain: at('struct nft_chain *'),
+    rule: at('struct nft_rule_dp *'), verdict: at('struct nft_verdict *'), type: at('enum nft_trace_types'), mask: verdictMask(verdicts),
+  };
+  if (cfg.info < 0) throw new ProbePlanError(`${NFT_SYMBOL} has no struct nft_traceinfo * argument on this kernel (${types.join(', ') || 'no BTF prototype'}): the nft collector cannot use it`);
+  return cfg;
+}
 
 export const CAPTURE_PROGRAMS: ProbePrograms = {
   tp_btf: 'capture_tp_btf',
@@ -63,6 +96,8 @@ export interface ProbePlan {
   tracking: number;
   /** Internal tracking helper: emits nothing. */
   silent: boolean;
+  /** nft collector's __nft_trace_packet probe: argument positions and verdict mask. */
+  nft?: NftProbeConfig | undefined;
 }
 
 /**
@@ -203,6 +238,8 @@ export interface PlanOptions {
   /** --stack: stack traces on every probe. */
   stack: boolean;
   snaplen: number;
+  /** nft collector on its kprobe path: --nft-verdicts. */
+  nft?: { verdicts: readonly string[] } | undefined;
 }
 
 export interface ProbeSkip {
@@ -232,6 +269,7 @@ export function planProbes(o: PlanOptions): Plan {
   if (has('skb-tracking')) baseCollect |= C.tracking;
   if (has('dev')) baseCollect |= C.dev;
   if (has('ns')) baseCollect |= C.ns;
+  if (has('ct')) baseCollect |= C.ct;
 
   const kallsyms = ((): (() => Set<string>) => {
     let cache: Set<string> | undefined;
@@ -241,7 +279,7 @@ export function planProbes(o: PlanOptions): Plan {
   const notes: ProbeSkip[] = [];
   const plans = new Map<string, ProbePlan>();
 
-  const add = (input: string, role: ProbeRole, stackOpt: boolean): void => {
+  const add = (input: string, role: ProbeRole, stackOpt: boolean, extra = 0): void => {
     const { spec, stack } = normalizeProbeArg(input);
     let resolved: ResolvedProbe[];
     try {
@@ -260,9 +298,10 @@ export function planProbes(o: PlanOptions): Plan {
           existing.tracking &= ~CaptureTracking.values.silent;
         }
         if (stack || stackOpt) existing.collect |= C.stack;
+        existing.collect |= extra;
         continue;
       }
-      const plan = describe(r, input, role, o, baseCollect | (stack || stackOpt || o.stack ? C.stack : 0));
+      const plan = describe(r, input, role, o, baseCollect | extra | (stack || stackOpt || o.stack ? C.stack : 0));
       if (typeof plan === 'string') {
         notes.push({ requested: input, reason: plan });
         continue;
@@ -271,6 +310,12 @@ export function planProbes(o: PlanOptions): Plan {
     }
   };
 
+  if (o.nft) {
+    // First, so that a user's -p kprobe:__nft_trace_packet (nft-dropmon) lands on this probe.
+    add(NFT_SYMBOL, 'collector', false, C.nft);
+    const p = plans.get(`kprobe:${NFT_SYMBOL}`) ?? plans.get(`fentry:${NFT_SYMBOL}`);
+    if (p) p.nft = nftProbeConfig(o.btf, o.nft.verdicts);
+  }
   const user = o.userProbes.length > 0;
   for (const p of user ? o.userProbes : o.defaultProbes) add(p, user ? 'user' : 'default', false);
   if (has('skb-drop')) add('tp:skb:kfree_skb', 'collector', false);
@@ -439,6 +484,13 @@ export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: 
           cfg_skb_key: skbKey,
           cfg_repeat: o.repeat,
           ...(filters ? { cfg_filter_packet: filters.packet, cfg_filter_meta: filters.meta } : {}),
+          cfg_nft_info_arg: p.nft?.info ?? -1,
+          cfg_nft_pkt_arg: p.nft?.pkt ?? -1,
+          cfg_nft_chain_arg: p.nft?.chain ?? -1,
+          cfg_nft_rule_arg: p.nft?.rule ?? -1,
+          cfg_nft_verdict_arg: p.nft?.verdict ?? -1,
+          cfg_nft_type_arg: p.nft?.type ?? -1,
+          cfg_nft_verdicts: p.nft?.mask ?? 0,
         };
       },
       beforeLoad: filters

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Btf } from '../bpf/btf.ts';
+import { kallsymsFunctions, probeFeatures } from '../bpf/features.ts';
 import { type CaptureOptions, parseCaptureArgs } from './options.ts';
 
 export class ProfileError extends Error {
@@ -160,20 +161,34 @@ interface Profile {
   collect: CollectEntry[];
 }
 
-const BUILTIN: Record<string, Record<string, Yaml>> = {
-  generic: {
-    collectors: 'auto',
-    probe: [
+const GENERIC_PROBES = [
       'tp:net:netif_receive_skb', 'tp:net:netif_rx', 'tp:net:napi_gro_receive_entry', 'tp:net:napi_gro_frags_entry',
       'kprobe:arp_process', 'kprobe:ip_rcv', 'kprobe:ipv6_rcv', 'kprobe:tcp_v4_rcv', 'kprobe:tcp_v6_rcv', 'kprobe:tcp_gro_receive',
       'kprobe:tcp6_gro_receive', 'kprobe:tcp_rcv_established', 'kprobe:tcp_rcv_state_process', 'kprobe:__tcp_retransmit_skb',
       'kprobe:udp_rcv', 'kprobe:udpv6_rcv', 'kprobe:udp_gro_receive', 'kprobe:udp6_gro_receive', 'kprobe:icmp_rcv', 'kprobe:icmpv6_rcv',
       'tp:net:net_dev_queue', 'tp:net:net_dev_start_xmit', 'kprobe:ip_output', 'kprobe:ip6_output', 'kprobe:skb_scrub_packet',
-    ],
-  },
-  ifdump: { probe: ['tp:net:netif_receive_skb', 'tp:net:net_dev_start_xmit'] },
-  dropmon: { collectors: 'skb-drop,skb,dev,ns', probe: 'tp:skb:kfree_skb/stack' },
-  'nft-dropmon': { collectors: 'nft,skb,dev,ns', nft_verdicts: 'drop', probe: 'kprobe:__nft_trace_packet/stack' },
+];
+
+/** Our own condition, for the built-ins only: kernel functions can be probed (kprobe or fentry). */
+const FN_PROBES = { type: 'kernel-functions' };
+
+/**
+ * Retis's built-in profiles (retis/profiles/*.yaml), adapted to the running kernel: where kernel
+ * functions cannot be probed (no kprobes, fentry refused), `generic` keeps its tracepoints and
+ * `nft-dropmon` uses the nft collector's netlink path, with the default probes to place verdicts
+ * in their packets' series and the drop tracepoint for the stack (its kprobe is where Retis takes it).
+ */
+const BUILTIN: Record<string, CollectEntry[]> = {
+  generic: [
+    { name: 'kernel functions probed', when: [FN_PROBES], args: { collectors: 'auto', probe: GENERIC_PROBES } },
+    { name: 'tracepoints only (kernel functions cannot be probed here)', when: [], args: { collectors: 'auto', probe: GENERIC_PROBES.filter((p) => p.startsWith('tp:')) } },
+  ],
+  ifdump: [{ name: 'Default', when: [], args: { probe: ['tp:net:netif_receive_skb', 'tp:net:net_dev_start_xmit'] } }],
+  dropmon: [{ name: 'Default', when: [], args: { collectors: 'skb-drop,skb,dev,ns', probe: 'tp:skb:kfree_skb/stack' } }],
+  'nft-dropmon': [
+    { name: 'kprobe on __nft_trace_packet', when: [FN_PROBES, { type: 'symbol', name: '__nft_trace_packet' }], args: { collectors: 'nft,skb,dev,ns', nft_verdicts: 'drop', probe: 'kprobe:__nft_trace_packet/stack' } },
+    { name: 'nf_tables trace events (kernel functions cannot be probed here)', when: [], args: { collectors: 'nft,skb,skb-tracking,dev,ns', nft_verdicts: 'drop', probe: ['tp:net:netif_receive_skb', 'tp:net:net_dev_start_xmit', 'tp:skb:kfree_skb/stack'] } },
+  ],
 };
 
 function asString(v: Yaml | undefined): string | undefined {
@@ -235,7 +250,7 @@ export function findProfile(nameOrFile: string): Profile {
     }
   }
   const b = BUILTIN[nameOrFile];
-  if (b) return { name: nameOrFile, source: 'built-in', collect: [{ name: 'Default', when: [], args: b }] };
+  if (b) return { name: nameOrFile, source: 'built-in', collect: b };
   throw new ProfileError(`no profile named '${nameOrFile}' (built-in: ${Object.keys(BUILTIN).join(', ')}; or a YAML file path)`);
 }
 
@@ -271,10 +286,25 @@ export function versionMatches(release: string, req: string): boolean {
 function symbolExists(name: string): boolean {
   try {
     const btf = Btf.vmlinux();
-    return btf.hasFunction(name) || btf.hasTracepoint(name.replace(/^.*:/, ''));
+    if (btf.hasFunction(name) || btf.hasTracepoint(name.replace(/^.*:/, ''))) return true;
+    // Module functions (nf_tables' __nft_trace_packet, openvswitch's): in kallsyms when loaded.
+    return kallsymsFunctions().has(name);
   } catch {
     return false;
   }
+}
+
+let fnProbes: boolean | undefined;
+function kernelFunctionsProbed(): boolean {
+  if (fnProbes === undefined) {
+    try {
+      const f = probeFeatures({ btf: Btf.vmlinux() });
+      fnProbes = f.kprobe.supported || f.fentry.supported;
+    } catch {
+      fnProbes = false;
+    }
+  }
+  return fnProbes;
 }
 
 /** Argument list of a profile's first matching collect entry. */
@@ -283,6 +313,7 @@ export function profileArgs(p: Profile, release = os.release()): { entry: string
     const ok = e.when.every((w) => {
       if (w.type === 'version') return versionMatches(release, w.version ?? '');
       if (w.type === 'symbol') return symbolExists(w.name ?? '') === (w.exists ?? true);
+      if (w.type === FN_PROBES.type && p.source === 'built-in') return kernelFunctionsProbed();
       throw new ProfileError(`${p.source}: unknown condition type '${w.type}' (version, symbol)`);
     });
     if (!ok) continue;

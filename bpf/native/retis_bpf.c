@@ -26,7 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <linux/netlink.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1701,6 +1706,101 @@ static napi_value ringbuf_close(napi_env env, napi_callback_info info)
 //// FILTERS (pcap compile, instruction patching, test runs) ////
 
 #include "filters.inc.c"
+//// NFNETLINK (nft trace events) ////
+
+/*
+ * nfnetlinkOpen(netnsPath | null, group, rcvbufBytes) -> fd: a NETLINK_NETFILTER socket bound to
+ * one multicast group (NFNLGRP_NFTRACE for `nft monitor trace` events), created in the network
+ * namespace at netnsPath (e.g. /run/netns/x, /proc/PID/ns/net) or in ours. Node has no netlink
+ * sockets; JS reads the fd with fs.read on a libuv thread. The socket is blocking with a short
+ * receive timeout so those reads return (EAGAIN) and the fd can be closed between them.
+ * setns(CLONE_NEWNET) only moves the calling thread, which is moved back before returning.
+ */
+static napi_value nfnetlink_open(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	char *ns_path = NULL;
+	int64_t group = 0, rcvbuf = 0;
+	int self_ns = -1, target_ns = -1, fd = -1, err = 0;
+	const char *op = NULL;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100 * 1000 };
+	napi_value ret;
+
+	if (!get_opt_string(env, argv[0], "netnsPath", &ns_path))
+		return NULL;
+	if (!get_i64(env, argv[1], &group) || !get_i64(env, argv[2], &rcvbuf)) {
+		free(ns_path);
+		return NULL;
+	}
+	if (group <= 0 || group > 31) {
+		free(ns_path);
+		return throw_type(env, "group must be 1..31");
+	}
+	if (ns_path) {
+		self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (self_ns < 0) {
+			err = errno;
+			op = "open /proc/thread-self/ns/net";
+			goto out;
+		}
+		target_ns = open(ns_path, O_RDONLY | O_CLOEXEC);
+		if (target_ns < 0) {
+			err = errno;
+			op = "open network namespace";
+			goto out;
+		}
+		if (setns(target_ns, CLONE_NEWNET) < 0) {
+			err = errno;
+			op = "setns(CLONE_NEWNET)";
+			goto out;
+		}
+	}
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (fd < 0) {
+		err = errno;
+		op = "socket(AF_NETLINK, NETLINK_NETFILTER)";
+	} else if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = errno;
+		op = "bind(netlink)";
+	} else if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &(int){ (int)group }, sizeof(int)) < 0) {
+		err = errno;
+		op = "setsockopt(NETLINK_ADD_MEMBERSHIP)";
+	} else if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		err = errno;
+		op = "setsockopt(SO_RCVTIMEO)";
+	} else if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ (int)rcvbuf }, sizeof(int)) < 0 &&
+		   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ (int)rcvbuf }, sizeof(int)) < 0) {
+		err = errno;
+		op = "setsockopt(SO_RCVBUF)";
+	}
+	if (err && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	/* Back to our own namespace whatever happened: a thread left elsewhere would be a silent bug. */
+	if (self_ns >= 0 && target_ns >= 0 && setns(self_ns, CLONE_NEWNET) < 0) {
+		int e2 = errno;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		fprintf(stderr, "retis_bpf: cannot return to the original network namespace: %s\n", strerror(e2));
+		abort();
+	}
+out:
+	if (target_ns >= 0)
+		close(target_ns);
+	if (self_ns >= 0)
+		close(self_ns);
+	if (err) {
+		napi_value r = throw_errno(env, op, err, ns_path);
+		free(ns_path);
+		return r;
+	}
+	free(ns_path);
+	NAPI_CALL(env, napi_create_int32(env, fd, &ret));
+	return ret;
+}
 
 //// MODULE ////
 
@@ -1748,6 +1848,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringbufStats", ringbuf_stats),
 		FN("ringbufClose", ringbuf_close),
 		RETIS_FILTER_FNS
+		FN("nfnetlinkOpen", nfnetlink_open),
 	};
 #undef FN
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

@@ -17,6 +17,8 @@
 #include "retis/common.bpf.h"
 #include <bpf/usdt.bpf.h>
 #include "capture.layout.h"
+#include "ct.bpf.h"
+#include "nft.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -494,6 +496,9 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
 #define STACK_ROOM (COLLECT(STACK) ? MAX_STACK_DEPTH * 8 : 0)
 /* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */
 #define PKT_ROOM (COLLECT(SKB) ? ((cfg_snaplen + 7) & ~7U) : 0)
+/* ct and nft blocks (nftct.layout.ts), after the stack room, when the probe collects them. */
+#define CT_ROOM (COLLECT(CT) ? CT_BLOCK_BYTES : 0)
+#define NFT_ROOM (COLLECT(NFT) ? sizeof(struct retis_nft_event) : 0)
 
 /*
  * One probe hit. `skb`, `dev`: kernel pointers or NULL; `reason`: enum skb_drop_reason or -1;
@@ -543,11 +548,15 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 	for (__u32 i = 0; i < 64; i++) {
 		if (i >= cfg_repeat)
 			break;
-		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM);
+		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM + CT_ROOM + NFT_ROOM);
 
 		if (!e)
 			continue;
 		fill(e, skb, dev, reason, ip, direct, now, tracked, &tinfo, cap, &geo);
+		if (COLLECT(CT) && skb && ct_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM, skb))
+			e->sections |= RETIS_CAPTURE_SECTION_CT;
+		if (COLLECT(NFT) && nft_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM + CT_ROOM))
+			e->sections |= RETIS_CAPTURE_SECTION_NFT;
 		long sb = copy_data(ctx, (__u8 *)(e + 1), cap, &geo, PKT_ROOM);
 
 		if (sb > 0) {
@@ -652,9 +661,30 @@ int capture_tracepoint(void *ctx)
 		       false, 0, false);
 }
 
+/* nft collector (nft.bpf.h): gather __nft_trace_packet's arguments, filter verdicts, find the skb. */
+#define NFT_ENTRY(getarg)                                                                          \
+	if (COLLECT(NFT)) {                                                                        \
+		struct retis_nft_args *a = nft_slot();                                             \
+		if (!a)                                                                            \
+			return 0;                                                                  \
+		NA(a, INFO) = getarg(ctx, cfg_nft_info_arg);                                           \
+		NA(a, PKT) = getarg(ctx, cfg_nft_pkt_arg);                                             \
+		NA(a, CHAIN) = getarg(ctx, cfg_nft_chain_arg);                                         \
+		NA(a, RULE) = getarg(ctx, cfg_nft_rule_arg);                                           \
+		NA(a, VERDICT) = getarg(ctx, cfg_nft_verdict_arg);                                     \
+		NA(a, TYPE) = cfg_nft_type_arg >= 0 ? (__s64)(__u32)getarg(ctx, cfg_nft_type_arg) : 0; \
+		if (!nft_prepare(a, &nft_skb))                                                     \
+			return 0;                                                                  \
+	}
+
 SEC("kprobe")
 int capture_kprobe(struct pt_regs *ctx)
 {
+	struct sk_buff *nft_skb = NULL;
+
+	NFT_ENTRY(regs_arg);
+	if (COLLECT(NFT))
+		return capture(ctx, nft_skb, NULL, -1, false, 0, false);
 	return capture(ctx, (struct sk_buff *)regs_arg(ctx, cfg_skb_arg), (struct net_device *)regs_arg(ctx, cfg_dev_arg),
 		       cfg_reason_arg >= 0 ? (long)(__u32)regs_arg(ctx, cfg_reason_arg) : -1,
 		       cfg_stolen_arg >= 0 ? (bool)regs_arg(ctx, cfg_stolen_arg) : false, 0, false);
@@ -670,6 +700,12 @@ int capture_kretprobe(struct pt_regs *ctx)
 SEC("fentry")
 int capture_fentry(__u64 *ctx)
 {
+	struct sk_buff *nft_skb = NULL;
+
+	NFT_ENTRY(btf_arg);
+	/* The skb read from nft_pktinfo is not a trusted BTF pointer: read it with helpers. */
+	if (COLLECT(NFT))
+		return capture(ctx, nft_skb, NULL, -1, false, 0, false);
 	return capture(ctx, (struct sk_buff *)btf_arg(ctx, cfg_skb_arg), (struct net_device *)btf_arg(ctx, cfg_dev_arg),
 		       cfg_reason_arg >= 0 ? (long)(__u32)btf_arg(ctx, cfg_reason_arg) : -1,
 		       cfg_stolen_arg >= 0 ? (bool)btf_arg(ctx, cfg_stolen_arg) : false, 0, true);

@@ -40,6 +40,10 @@ export const CaptureSection = defineEnum('retis_capture_section', {
   stack: 1 << 11,
   /** userspace section (uprobe/usdt): ip; pid/tid from pid_tgid */
   user: 1 << 12,
+  /** ct block (nftct.layout.ts) at ProbeInfo.ctOff */
+  ct: 1 << 24,
+  /** nft block (nftct.layout.ts) at ProbeInfo.nftOff */
+  nft: 1 << 25,
 });
 
 /** Bits of the per-probe `cfg_collect` constant: what the probe collects. */
@@ -57,6 +61,10 @@ export const CaptureCollect = defineEnum('retis_capture_collect', {
   dev: 1 << 6,
   ns: 1 << 7,
   stack: 1 << 8,
+  /** conntrack of the skb (ct collector): a ct block after the stack room */
+  ct: 1 << 24,
+  /** nft verdict (nft collector, __nft_trace_packet): an nft block after the ct block */
+  nft: 1 << 25,
 });
 
 /** Bits of the per-probe `cfg_tracking` constant (Retis's tracking_config). */
