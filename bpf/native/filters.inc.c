@@ -96,7 +96,6 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 	struct insn_patch *p;
 	int err = 0;
 
-	(void)opts;
 	if (cookie && opts->attach_btf_id == 0) {
 		patch_warn("retis_bpf: prog '%s': no BTF attach target: call bpf_program__set_attach_target before load\n", bpf_program__name(prog));
 		return -EINVAL;
@@ -106,6 +105,10 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 
 		if (p->prog != prog)
 			continue;
+		if (!cur || cnt == 0) {
+			patch_warn("retis_bpf: prog '%s': no instructions to patch\n", bpf_program__name(prog));
+			return -EINVAL;
+		}
 		if (!copy) {
 			copy = malloc(cnt * sizeof(*copy));
 			if (!copy)

@@ -179,6 +179,36 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
     }
   }, 120_000);
 
+  liveIt("Retis's test_filter.py: -c skb,dev -f 'icmp and host B' -m 'sk_buff.dev.name == A-side veth' -p tp:net:netif_rx", skip, async () => {
+    const dir = path.join(tmp, 'retis-compat');
+    const r = await capture([
+      '-o', dir, '-c', 'skb,dev', '-f', `icmp and host ${t.addrB}`, '-m', `sk_buff.dev.name == '${t.vethA}'`, '-p', 'tp:net:netif_rx',
+      '--cmd', `ip netns exec ${t.a} ping -c 3 -i 0.2 -W 2 ${t.addrB}`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const all = await rows(dir, `SELECT probe, dev_name, packet.data AS data FROM events WHERE startup IS NULL`);
+    // The echo replies, received on A's veth: 10.250.N.2 -> 10.250.N.1, ICMP type 0.
+    expect(all.length).toBe(3);
+    for (const e of all) {
+      const d = e.data as Uint8Array;
+      expect(e.probe).toBe('tp:net:netif_rx');
+      expect(e.dev_name).toBe(t.vethA);
+      expect([...d.subarray(26, 30)].join('.')).toBe(t.addrB);
+      expect([...d.subarray(30, 34)].join('.')).toBe(t.addrA);
+      expect(d[34]).toBe(0);
+    }
+    // The numeric variant: the netns inode through three pointers.
+    const inum = t.exec(t.a, 'stat', ['-L', '-c', '%i', '/proc/self/ns/net']).trim();
+    const dir2 = path.join(tmp, 'retis-compat-inum');
+    const r2 = await capture([
+      '-o', dir2, '-c', 'skb,dev', '-f', `icmp and host ${t.addrB}`, '-m', `sk_buff.dev.nd_net.net.ns.inum == ${inum}`, '-p', 'tp:net:netif_rx',
+      '--cmd', `ip netns exec ${t.a} ping -c 3 -i 0.2 -W 2 ${t.addrB}`,
+    ]);
+    expect(r2.status, r2.stderr).toBe(0);
+    const all2 = await rows(dir2, `SELECT dev_name FROM events WHERE startup IS NULL`);
+    expect(all2.map((e) => e.dev_name)).toEqual([t.vethA, t.vethA, t.vethA]);
+  }, 120_000);
+
   liveIt('a followed packet stays followed where the filter no longer matches; without tracking it does not', skip, async () => {
     const filter = `sk_buff.dev.name == "${t.vethA}" and sk_buff.mark:0xf0 == 0x40`;
     const tracked = path.join(tmp, 'tracked');
