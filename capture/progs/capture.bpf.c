@@ -166,6 +166,9 @@ static __always_inline __u64 scalar_of(void *p)
 	return v;
 }
 
+/* The ovs collector's state and helpers (capture/progs/ovs.bpf.h). */
+#include "ovs.bpf.h"
+
 /*
  * skb tracking, Retis's algorithm (core/tracking/bpf/include/skb_tracking.h): an skb is known by
  * its data head; its id is (first-seen timestamp, original head). Clones share the head, hence
@@ -483,6 +486,8 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
 #define STACK_ROOM (COLLECT(STACK) ? MAX_STACK_DEPTH * 8 : 0)
 /* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */
 #define PKT_ROOM (COLLECT(SKB) ? ((cfg_snaplen + 7) & ~7U) : 0)
+/* OVS probes: their block goes last in the record (ovs.layout.ts), so nothing else moves. */
+#define OVS_ROOM (cfg_ovs ? sizeof(struct retis_ovs_event) : 0)
 
 /*
  * One probe hit. `skb`, `dev`: kernel pointers or NULL; `reason`: enum skb_drop_reason or -1;
@@ -493,8 +498,8 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
  * walks the whole event code once per class: probe loads took seconds. The unused tail of a
  * record costs ring space and one copy in the reader thread, nothing in the traced path.
  */
-static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
-				   bool stolen, __u64 ip, bool direct)
+static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
+				      bool stolen, __u64 ip, bool direct, const struct retis_ovs_event *ovs)
 {
 	struct tracking_info tinfo = {};
 	struct pkt_geo geo = {};
@@ -527,7 +532,7 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 	for (__u32 i = 0; i < 64; i++) {
 		if (i >= cfg_repeat)
 			break;
-		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM);
+		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM + OVS_ROOM);
 
 		if (!e)
 			continue;
@@ -538,12 +543,24 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 			e->stack_bytes = sb;
 			e->sections |= RETIS_CAPTURE_SECTION_STACK;
 		}
+		if (cfg_ovs && ovs) {
+			*(struct retis_ovs_event *)((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM) = *ovs;
+			e->sections |= RETIS_CAPTURE_SECTION_OVS;
+		}
 		bpf_ringbuf_submit(e, retis_wakeup_bytes ? BPF_RB_NO_WAKEUP : 0);
 	}
+	if (cfg_ovs && ovs)
+		ovs_post(ovs, skb, now);
 out:
 	if (head)
 		untrack(skb, head, direct, stolen);
 	return 0;
+}
+
+static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
+				   bool stolen, __u64 ip, bool direct)
+{
+	return capture_ex(ctx, skb, dev, reason, stolen, ip, direct, NULL);
 }
 
 /*
@@ -605,6 +622,8 @@ static __always_inline __u64 regs_arg(struct pt_regs *ctx, __s32 n)
 	return v;
 }
 
+#include "ovs_hooks.bpf.h"
+
 SEC("tp_btf")
 int capture_tp_btf(__u64 *ctx)
 {
@@ -615,6 +634,8 @@ int capture_tp_btf(__u64 *ctx)
 SEC("raw_tp")
 int capture_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cfg_ovs)
+		return ovs_raw_tp(ctx);
 	return capture(ctx, (struct sk_buff *)raw_arg(ctx, cfg_skb_arg), (struct net_device *)raw_arg(ctx, cfg_dev_arg),
 		       cfg_reason_arg >= 0 ? (long)(__u32)raw_arg(ctx, cfg_reason_arg) : -1, false, 0, false);
 }
@@ -639,6 +660,8 @@ int capture_tracepoint(void *ctx)
 SEC("kprobe")
 int capture_kprobe(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_kprobe(ctx);
 	return capture(ctx, (struct sk_buff *)regs_arg(ctx, cfg_skb_arg), (struct net_device *)regs_arg(ctx, cfg_dev_arg),
 		       cfg_reason_arg >= 0 ? (long)(__u32)regs_arg(ctx, cfg_reason_arg) : -1,
 		       cfg_stolen_arg >= 0 ? (bool)regs_arg(ctx, cfg_stolen_arg) : false, 0, false);
@@ -648,6 +671,8 @@ int capture_kprobe(struct pt_regs *ctx)
 SEC("kretprobe")
 int capture_kretprobe(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_kretprobe(ctx);
 	return capture(ctx, NULL, NULL, -1, false, 0, false);
 }
 

@@ -40,6 +40,8 @@ export const CaptureSection = defineEnum('retis_capture_section', {
   stack: 1 << 11,
   /** userspace section (uprobe/usdt): ip; pid/tid from pid_tgid */
   user: 1 << 12,
+  /** ovs: the record ends with a struct retis_ovs_event (capture/progs/ovs.layout.ts) */
+  ovs: 1 << 13,
 });
 
 /** Bits of the per-probe `cfg_collect` constant: what the probe collects. */
