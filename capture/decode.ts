@@ -17,6 +17,7 @@ import type { DropReasons } from './drop-reasons.ts';
 import type { KernelSymbols } from './symbols.ts';
 import { captureEvent, CaptureSection } from './progs/capture.layout.ts';
 import { makeBatch, type SyntheticRecord } from './synthetic.ts';
+import { OVS_BLOCK_BYTES, OvsColumn, ovsSection } from './ovs/decode.ts';
 
 const O = captureEvent.offsets;
 export const HEADER_BYTES = captureEvent.size;
@@ -39,7 +40,7 @@ interface ProbeBytes {
 }
 
 /** The sections our captures write (a subset of the model: the rest would be all-null columns). */
-export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'startup'];
+export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'ovs', 'startup'];
 
 /** Column references of a capture batch, for the decoder's hot loop. */
 export class EventColumns extends ColumnSet {
@@ -120,6 +121,8 @@ export class EventColumns extends ColumnSet {
   readonly suRelease: VarCol;
   readonly suKVersion: VarCol;
   readonly suHardware: VarCol;
+  /** ovs section (ovs collector): built from section objects, see capture/ovs/decode.ts. */
+  readonly ovs: OvsColumn;
 
   constructor(schema: Schema, capacity: number, packetBytes: number, symbolBytes = 64) {
     super(schema, capacity);
@@ -204,6 +207,7 @@ export class EventColumns extends ColumnSet {
     this.suRelease = this.varlen('startup.machine.kernel_release', 0);
     this.suKVersion = this.varlen('startup.machine.kernel_version', 0);
     this.suHardware = this.varlen('startup.machine.hardware_name', 0);
+    this.ovs = this.custom('ovs', new OvsColumn());
   }
 }
 
@@ -406,7 +410,7 @@ export class EventEncoder {
       const sections = view.getUint32(b + O.sections, true);
       const capLen = sections & S.packet ? view.getUint16(b + O.cap_len, true) : 0;
       const stackBytes = sections & S.stack ? view.getUint16(b + O.stack_bytes, true) : 0;
-      if (HEADER_BYTES + capLen + stackBytes > size) {
+      if (HEADER_BYTES + capLen + stackBytes + (sections & S.ovs ? OVS_BLOCK_BYTES : 0) > size) {
         this.malformed++;
         continue;
       }
@@ -550,6 +554,7 @@ export class EventEncoder {
         }
       }
       dnOff[row + 1] = dnPos;
+      if (sections & S.ovs) c.ovs.set(row, ovsSection(view, b + size - OVS_BLOCK_BYTES));
       counts[probeId]!++;
       row++;
       events++;
@@ -643,7 +648,7 @@ export class EventEncoder {
 //// SLOW PATH: RetisEvent ////
 
 /** Build the Retis event of one record (bigint u64s, packet bytes copied). */
-export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<number, ProbeInfo>, dropReasons: DropReasons, symbols: KernelSymbols | undefined): RetisEvent {
+export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<number, ProbeInfo>, dropReasons: DropReasons, symbols: KernelSymbols | undefined, size?: number): RetisEvent {
   const u64 = (off: number): bigint => view.getBigUint64(b + off, true);
   const u32 = (off: number): number => view.getUint32(b + off, true);
   const u8 = (off: number): number => view.getUint8(b + off);
@@ -708,6 +713,10 @@ export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<num
     const dev: Section = { name: cstr(O.dev_name, 16), ifindex: u32(O.ifindex) };
     if (sections & S.rxif) dev.rx_ifindex = u32(O.rx_ifindex);
     ev.dev = dev;
+  }
+  if (sections & S.ovs && size !== undefined) {
+    const ovs = ovsSection(view, b + size - OVS_BLOCK_BYTES);
+    if (ovs) ev.ovs = ovs;
   }
   return ev;
 }

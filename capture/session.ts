@@ -29,6 +29,7 @@ import { CAPTURE_SECTIONS, EventEncoder, recordToEvent, startupEvent, type Probe
 import { DropReasons } from './drop-reasons.ts';
 import { CAPTURE_JSON, writeCaptureJson, type CaptureMetadata, type ProbeRecord } from './metadata.ts';
 import type { CaptureOptions } from './options.ts';
+import { findOvsVswitchd, OvsTrackError } from './ovs/probes.ts';
 import { attachProbes, loadProbes, planProbes, queryProbeName, type Plan, type ProbeSkip } from './probes.ts';
 import { CaptureCollect } from './progs/capture.layout.ts';
 import { KernelSymbols } from './symbols.ts';
@@ -175,7 +176,6 @@ export async function runCapture(opts: CaptureOptions, io: SessionIO): Promise<n
   if (opts.packetFilter !== undefined) throw new CaptureError('packet filters (-f) are not implemented yet in retis-ts: capture without -f and filter with retis-query');
   if (opts.metaFilter !== undefined) throw new CaptureError('metadata filters (-m) are not implemented yet in retis-ts: capture without -m and filter with retis-query');
   if (opts.nftVerdicts !== undefined) throw new CaptureError('--nft-verdicts needs the nft collector, which is not implemented yet in retis-ts');
-  if (opts.ovsTrack) throw new CaptureError('--ovs-track needs the ovs collector, which is not implemented yet in retis-ts');
 
   //// Environment ////
   const env: EnvReport = checkEnvironment({ allowSystemChanges: opts.allowSystemChanges });
@@ -197,6 +197,7 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
   const features = probeFeatures({ btf });
   timing('btf + features');
   const { collectors, skipped } = selectCollectors(opts.collectors, btf, features);
+  const ovsBinary = ovsTrackBinary(opts, collectors);
   const plan = planProbes({
     btf,
     features,
@@ -207,8 +208,22 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
     skbSections: new Set(opts.skbSections),
     stack: opts.stack,
     snaplen: opts.snaplen,
+    ovsTrack: opts.ovsTrack,
+    ovsBinary,
   });
   return { collectors, collectorsSkipped: skipped, plan, dropReasons: new DropReasons(btf) };
+}
+
+/** --ovs-track: the ovs-vswitchd binary whose USDT probes to attach (errors are user errors). */
+function ovsTrackBinary(opts: CaptureOptions, collectors: readonly CollectorName[]): string | undefined {
+  if (!opts.ovsTrack) return undefined;
+  if (!collectors.includes('ovs')) throw new CaptureError('--ovs-track needs the ovs collector (-c ...,ovs), which is not running here');
+  try {
+    return findOvsVswitchd().binary;
+  } catch (e) {
+    if (e instanceof OvsTrackError) throw new CaptureError(e.message);
+    throw e;
+  }
 }
 
 async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, log: (s: string) => void): Promise<number> {
@@ -228,7 +243,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   let loaded: ReturnType<typeof loadProbes>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat });
+    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, ovsTrack: opts.ovsTrack });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;
@@ -274,8 +289,8 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
         pcapWriter?.flush();
       },
       onEvent: slow
-        ? (view, off) => {
-            const ev: RetisEvent = recordToEvent(view, off, probeInfos, dropReasons, symbols);
+        ? (view, off, size) => {
+            const ev: RetisEvent = recordToEvent(view, off, probeInfos, dropReasons, symbols, size);
             if (exporter) exporter.push(ev);
             if (printer && printing) printBuf += printer.event(ev);
           }
