@@ -48,9 +48,11 @@ export function ovsProbes(o: OvsProbeOptions): OvsProbe[] {
     k('kprobe:ovs_dp_process_packet', H.process_packet, true, 'flow lookups (flow_lookup)'),
     k('kprobe:ovs_flow_tbl_lookup_stats', H.lookup_entry, true, 'flow lookup hit counters'),
     k('kretprobe:ovs_flow_tbl_lookup_stats', H.lookup_ret, false, 'flow lookups (flow_lookup)'),
+    // Not only with --ovs-track (as in Retis): the packet ovs-vswitchd re-injects is also
+    // recognised by the hash of the enqueued one, so its actions carry the upcall's queue_id.
+    k('kprobe:ovs_execute_actions', H.exec_actions, true, 'queue ids of actions executed for ovs-vswitchd'),
   ];
   if (o.track) {
-    out.push(k('kprobe:ovs_execute_actions', H.exec_actions, true, 'queue ids of actions executed for ovs-vswitchd'));
     const bin = o.binary;
     if (bin !== undefined) {
       out.push(

@@ -25,6 +25,8 @@ const volatile __u8 cfg_ovs_track = 0;
 
 #define OVS_HASH_BYTES 64
 #define OVS_MAX_INFLIGHT 1024
+/* An enqueued packet not executed within this long is not matched any more (lost upcall). */
+#define OVS_UPCALL_MATCH_NS (10ULL * 1000000000ULL)
 
 struct ovs_upcall_ctx {
 	__u64 ts;
@@ -69,9 +71,14 @@ struct {
 	__type(value, struct ovs_exec_ctx);
 } ovs_inflight_exec SEC(".maps");
 
-/* --ovs-track: queue_id -> enqueue time, for packets sent to user space and not received yet. */
+/*
+ * queue_id -> enqueue time of packets sent to user space and not seen again yet. USDT recv_upcall
+ * consumes them (--ovs-track); without it, ovs_execute_actions matches the packet ovs-vswitchd
+ * sends back to execute against them (see ovs_hooks.bpf.h). LRU: upcalls lost in user space must
+ * not fill it up.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -79,7 +86,7 @@ struct {
 
 /* --ovs-track: queue_id of packets ovs-vswitchd asked to execute (op_flow_execute). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -191,7 +198,7 @@ static __always_inline void ovs_post(const struct retis_ovs_event *ovs, struct s
 		__u64 key = ovs_task_key();
 
 		bpf_map_update_elem(&ovs_inflight_upcalls, &key, &u, BPF_ANY);
-	} else if (cfg_ovs == RETIS_OVS_HOOK_ENQUEUE_RET && cfg_ovs_track) {
+	} else if (cfg_ovs == RETIS_OVS_HOOK_ENQUEUE_RET && ovs->ret == 0) {
 		__u32 q = ovs->queue_id;
 
 		/* An entry already there is a packet with the same head still queued: keep the

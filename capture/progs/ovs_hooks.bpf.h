@@ -217,29 +217,42 @@ static __always_inline int ovs_kprobe(struct pt_regs *ctx)
 			e->n_cache_hit = regs_arg(ctx, 4);
 		}
 	} else if (cfg_ovs == RETIS_OVS_HOOK_EXEC_ACTIONS) {
-		/* ovs_execute_actions(dp, skb, acts, key): is this a flow_exec of ovs-vswitchd? The
-		 * hash is taken now, before actions modify the packet, as Retis does. */
+		/*
+		 * ovs_execute_actions(dp, skb, acts, key): the datapath running a flow's actions
+		 * (inside ovs_dp_process_packet, on the skb remembered there) or ovs-vswitchd's
+		 * OVS_PACKET_CMD_EXECUTE of a packet it received in an upcall. The latter is
+		 * recognised by its queue_id (hash of the first 64 bytes, taken before any action
+		 * changes the packet): announced by USDT op_flow_execute (--ovs-track, Retis's
+		 * way), or else matching a packet we saw enqueued, so the re-injected packet's
+		 * actions join the upcall's series even when ovs-vswitchd has no USDT probes.
+		 */
 		struct sk_buff *skb = (struct sk_buff *)regs_arg(ctx, 1);
 		struct ovs_exec_ctx fresh = { .skb = (__u64)skb };
 		struct ovs_exec_ctx *e;
+		__u64 *enq_ts;
 		__u32 q;
 
 		if (!skb)
 			return 0;
-		q = ovs_hash_skb(skb);
 		e = bpf_map_lookup_elem(&ovs_inflight_exec, &key);
-		if (!e) {
-			bpf_map_update_elem(&ovs_inflight_exec, &key, &fresh, BPF_ANY);
-			e = bpf_map_lookup_elem(&ovs_inflight_exec, &key);
-			if (!e)
-				return 0;
+		if (e && e->skb == (__u64)skb) {
+			e->command = 0;
+			return 0;
 		}
+		bpf_map_update_elem(&ovs_inflight_exec, &key, &fresh, BPF_ANY);
+		e = bpf_map_lookup_elem(&ovs_inflight_exec, &key);
+		if (!e)
+			return 0;
+		q = ovs_hash_skb(skb);
 		if (bpf_map_lookup_elem(&ovs_flow_exec_tracking, &q)) {
 			e->queue_id = q;
 			e->command = 1;
 			bpf_map_delete_elem(&ovs_flow_exec_tracking, &q);
-		} else {
-			e->command = 0;
+		} else if ((enq_ts = bpf_map_lookup_elem(&ovs_upcall_tracking, &q)) &&
+			   bpf_ktime_get_ns() - *enq_ts < OVS_UPCALL_MATCH_NS) {
+			e->queue_id = q;
+			e->command = 1;
+			bpf_map_delete_elem(&ovs_upcall_tracking, &q);
 		}
 	}
 	return 0;
