@@ -12,7 +12,7 @@
  * (capture/progs/ovs_hooks.bpf.h), and --ovs-track's refusal is checked.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { liveIt } from '../../bpf/helpers.ts';
@@ -27,6 +27,19 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 function node(script: string, args: string[], timeoutMs: number): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * retis-capture: the bundle (plain node) when it is newer than every capture source, else the
+ * tsx entry point. Under TCG, tsx compiling the sources at each start costs over a minute.
+ */
+function captureScript(): string {
+  const bundle = join(ROOT, 'dist', 'retis-capture.mjs');
+  if (!existsSync(bundle)) return 'bin/retis-capture.js';
+  const built = statSync(bundle).mtimeMs;
+  const dirs = ['capture', 'capture/ovs', 'capture/progs', 'bpf', 'analyze/model'];
+  const newer = dirs.some((d) => readdirSync(join(ROOT, d)).some((f) => f.endsWith('.ts') && statSync(join(ROOT, d, f)).mtimeMs > built));
+  return newer ? 'bin/retis-capture.js' : 'dist/retis-capture.mjs';
 }
 
 /** retis-query with JSON Lines output, parsed. */
@@ -62,8 +75,8 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
     const pings = 4;
     const ping = `ip netns exec ${lab.ports[0]!.ns.name} ping -c ${pings} -i 0.3 -W 5 ${lab.ports[1]!.ip}`;
     const t0 = Date.now();
-    const cap = node('bin/retis-capture.js', ['-c', 'ovs,skb,skb-tracking,dev', '-o', dir, '--parquet', '--cmd', ping], 400_000);
-    console.log(`retis-capture (${((Date.now() - t0) / 1000).toFixed(1)} s): exit ${cap.status}\n${cap.stderr.split('\n').slice(-12).join('\n')}`);
+    const cap = node(captureScript(), ['-c', 'ovs,skb,skb-tracking,dev', '-o', dir, '--parquet', '--cmd', ping], 400_000);
+    console.log(`${captureScript()} (${((Date.now() - t0) / 1000).toFixed(1)} s): exit ${cap.status}\n${cap.stderr.split('\n').slice(-12).join('\n')}`);
     expect(cap.status, cap.stderr).toBe(0);
     expect(cap.stdout + cap.stderr).toMatch(new RegExp(`${pings} packets transmitted, ${pings} received`));
 
@@ -115,7 +128,7 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
   }, 600_000);
 
   liveIt('--ovs-track refuses clearly when ovs-vswitchd has no USDT probes', skip, () => {
-    const r = node('bin/retis-capture.js', ['-c', 'ovs,skb', '--ovs-track', '-o', join(tmp, 'track'), '--duration', '1'], 120_000);
+    const r = node(captureScript(), ['-c', 'ovs,skb', '--ovs-track', '-o', join(tmp, 'track'), '--duration', '1'], 120_000);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/no USDT probes: Open vSwitch must be built with --enable-usdt-probes/);
   }, 200_000);
