@@ -34,7 +34,7 @@ export const CAPTURE_PROGRAMS: ProbePrograms = {
 export const SHARED_MAPS = [
   'retis_events', 'retis_lost', 'tracking_map', 'capture_hits',
   // ovs collector (capture/progs/ovs.bpf.h): per-task context between its probes, queue ids
-  'ovs_inflight_upcalls', 'ovs_inflight_enqueue', 'ovs_inflight_exec', 'ovs_upcall_tracking', 'ovs_flow_exec_tracking',
+  'ovs_inflight_upcalls', 'ovs_inflight_enqueue', 'ovs_inflight_exec', 'ovs_upcall_tracking', 'ovs_flow_exec_tracking', 'ovs_batches',
 ];
 
 /** Where a probe's data is among its arguments (-1: absent). */

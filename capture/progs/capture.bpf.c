@@ -499,7 +499,7 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
  * record costs ring space and one copy in the reader thread, nothing in the traced path.
  */
 static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
-				      bool stolen, __u64 ip, bool direct, const struct retis_ovs_event *ovs)
+				      bool stolen, __u64 ip, bool direct, struct retis_ovs_event *ovs)
 {
 	struct tracking_info tinfo = {};
 	struct pkt_geo geo = {};
@@ -527,6 +527,8 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 		goto out;
 
 	count_hits(cfg_repeat);
+	if (cfg_ovs && ovs)
+		ovs_pre(ovs, now);
 	if (skb && COLLECT(SKB))
 		cap = packet_geometry(skb, direct, &geo);
 	for (__u32 i = 0; i < 64; i++) {
@@ -706,5 +708,7 @@ int capture_uretprobe(struct pt_regs *ctx)
 SEC("usdt")
 int capture_usdt(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_usdt(ctx);
 	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
 }

@@ -20,7 +20,8 @@
 
 /* Which OVS hook this probe instance is (enum retis_ovs_hook); 0: not an OVS probe. */
 const volatile __u32 cfg_ovs = 0;
-/* --ovs-track: remember enqueued packets for the USDT probes of ovs-vswitchd. */
+/* --ovs-track: 1, follow upcalls through ovs-vswitchd (USDT); 2 (tests only), also report upcalls
+ * received whose enqueue was not seen (a stand-in ovs-vswitchd, no kernel datapath). */
 const volatile __u8 cfg_ovs_track = 0;
 
 #define OVS_HASH_BYTES 64
@@ -190,6 +191,72 @@ static __always_inline __u32 ovs_hash_skb(struct sk_buff *skb)
 	return ovs_hash_bytes(BPF_CORE_READ(skb, data), size, false);
 }
 
+/*
+ * --ovs-track: upcall batches of ovs-vswitchd's handler threads (Retis's ovs_operation.h, spec
+ * §6). A handler receives up to 64 upcalls (recv_upcall), then runs their operations in order:
+ * the first operation switches the batch to processing, and an operation type seen twice on one
+ * upcall means the next upcall. One batch per handler thread, keyed by thread id (Retis maps
+ * handler pids to array slots from user space; a hash map needs no such setup).
+ */
+#define OVS_BATCH_MAX 64
+
+struct ovs_batch_upcall {
+	__u32 queue_id;
+	__u8 skip; /* its enqueue was not seen: no events for it */
+	__u8 ops;  /* bits 1 << op_type of the operations done on it */
+};
+
+struct ovs_batch {
+	__u64 leader_ts; /* time of the batch's first recv_upcall */
+	struct ovs_batch_upcall up[OVS_BATCH_MAX];
+	__u8 processing;
+	__u8 current;
+	__u8 total;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ovs_batch);
+} ovs_batches SEC(".maps");
+
+/* A zeroed batch to create entries from (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ovs_batch);
+} ovs_batch_zero SEC(".maps");
+
+static __always_inline struct ovs_batch *ovs_batch_get(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	struct ovs_batch *b = bpf_map_lookup_elem(&ovs_batches, &tid);
+	struct ovs_batch *z;
+
+	if (b)
+		return b;
+	z = bpf_map_lookup_elem(&ovs_batch_zero, &zero);
+	if (!z)
+		return NULL;
+	bpf_map_update_elem(&ovs_batches, &tid, z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&ovs_batches, &tid);
+}
+
+/* Before an OVS event is written: a batch leader's batch_ts is its own timestamp. */
+static __always_inline void ovs_pre(struct retis_ovs_event *ovs, __u64 now)
+{
+	if (cfg_ovs == RETIS_OVS_HOOK_RECV_UPCALL && ovs->batch_ts == 0) {
+		struct ovs_batch *b = ovs_batch_get();
+
+		ovs->batch_ts = now;
+		if (b)
+			b->leader_ts = now;
+	}
+}
+
 /* After an OVS event (written or lost): what later hooks need to find. */
 static __always_inline void ovs_post(const struct retis_ovs_event *ovs, struct sk_buff *skb, __u64 now)
 {
@@ -204,6 +271,11 @@ static __always_inline void ovs_post(const struct retis_ovs_event *ovs, struct s
 		/* An entry already there is a packet with the same head still queued: keep the
 		 * first, as Retis does (user space will see the older one first). */
 		bpf_map_update_elem(&ovs_upcall_tracking, &q, &now, BPF_NOEXIST);
+	} else if (cfg_ovs == RETIS_OVS_HOOK_OP_EXEC) {
+		__u32 q = ovs->queue_id;
+
+		/* The datapath will execute this packet: its actions carry the queue_id. */
+		bpf_map_update_elem(&ovs_flow_exec_tracking, &q, &now, BPF_NOEXIST);
 	}
 }
 

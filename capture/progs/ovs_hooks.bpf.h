@@ -323,4 +323,99 @@ static __always_inline int ovs_kretprobe(struct pt_regs *ctx)
 	return capture_ex(ctx, skb, NULL, -1, false, 0, false, &o);
 }
 
+/*
+ * USDT probes of ovs-vswitchd (--ovs-track). OVS fires
+ *   dpif_recv:recv_upcall(dpif name, upcall type, packet data, packet size, key, key_len)
+ *   dpif_netlink_operate__:op_flow_put / op_flow_execute(...)   (no argument read)
+ * recv_upcall hashes the received packet like the enqueue probe did (queue_id) and reports it
+ * only if that enqueue was seen, as Retis does; operations are attributed to the batch's upcalls
+ * in order (ovs.bpf.h).
+ */
+static __always_inline int ovs_usdt(struct pt_regs *ctx)
+{
+	struct retis_ovs_event o;
+	struct ovs_batch *b;
+
+	ovs_zero(&o);
+	if (cfg_ovs == RETIS_OVS_HOOK_RECV_UPCALL) {
+		long type = 0, data = 0, size = 0, key_len = 0;
+		bool skip;
+		__u32 q, idx;
+
+		if (bpf_usdt_arg(ctx, 1, &type) || bpf_usdt_arg(ctx, 2, &data) || bpf_usdt_arg(ctx, 3, &size) ||
+		    bpf_usdt_arg(ctx, 5, &key_len))
+			return 0;
+		q = ovs_hash_bytes((const void *)data, (__u64)(__u32)size, true);
+		skip = !bpf_map_lookup_elem(&ovs_upcall_tracking, &q);
+		bpf_map_delete_elem(&ovs_upcall_tracking, &q);
+		if (cfg_ovs_track == 2)
+			skip = false;
+		b = ovs_batch_get();
+		if (!b)
+			return 0;
+		if (b->processing) {
+			b->processing = 0;
+			b->leader_ts = 0;
+			b->current = 0;
+			b->total = 0;
+		}
+		idx = b->total;
+		if (idx >= OVS_BATCH_MAX - 1)
+			return 0;
+		b->up[idx & (OVS_BATCH_MAX - 1)].queue_id = q;
+		b->up[idx & (OVS_BATCH_MAX - 1)].skip = skip;
+		b->up[idx & (OVS_BATCH_MAX - 1)].ops = 0;
+		b->total = idx + 1;
+		if (skip) {
+			if (idx == 0)
+				b->leader_ts = bpf_ktime_get_ns();
+			return 0;
+		}
+		o.kind = RETIS_OVS_KIND_RECV_UPCALL;
+		o.type = type;
+		o.pkt_size = size;
+		o.key_size = key_len;
+		o.queue_id = q;
+		o.batch_idx = b->current;
+		/* The leader's batch_ts is its own timestamp: set in ovs_pre(). */
+		o.batch_ts = idx == 0 ? 0 : b->leader_ts;
+	} else if (cfg_ovs == RETIS_OVS_HOOK_OP_EXEC || cfg_ovs == RETIS_OVS_HOOK_OP_PUT) {
+		__u8 op = cfg_ovs == RETIS_OVS_HOOK_OP_PUT ? 1 : 0;
+		__u8 flag = 1 << op;
+		struct ovs_batch_upcall *info;
+		__u32 cur;
+
+		b = ovs_batch_get();
+		if (!b || !b->total)
+			return 0; /* recv_upcall missed (capture started mid-batch) */
+		if (!b->processing) {
+			b->current = 0;
+			b->processing = 1;
+		}
+		cur = b->current;
+		if (cur >= OVS_BATCH_MAX - 1)
+			return 0;
+		info = &b->up[cur & (OVS_BATCH_MAX - 1)];
+		if (info->ops & flag) {
+			/* An operation is done once per upcall: this one is for the next upcall. */
+			if (cur + 1 >= b->total || cur + 1 >= OVS_BATCH_MAX - 1)
+				return 0;
+			cur++;
+			b->current = cur;
+			info = &b->up[cur & (OVS_BATCH_MAX - 1)];
+		}
+		info->ops |= flag;
+		if (info->skip)
+			return 0;
+		o.kind = RETIS_OVS_KIND_FLOW_OPERATION;
+		o.op_type = op;
+		o.queue_id = info->queue_id;
+		o.batch_ts = b->leader_ts;
+		o.batch_idx = cur;
+	} else {
+		return 0;
+	}
+	return capture_ex(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false, &o);
+}
+
 #endif
