@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Btf } from '../bpf/btf.ts';
 import type { KernelFeatures } from '../bpf/features.ts';
+import { ovsTestUsdtOnly } from './ovs/probes.ts';
 
 export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs'] as const;
 export type CollectorName = (typeof COLLECTORS)[number];
@@ -72,6 +73,7 @@ export function collectorUnavailable(name: CollectorName, btf: Btf, features: Ke
  * tracepoints. Retis's wording: "'openvswitch' kernel module is likely not built-in or loaded".
  */
 export function ovsUnavailable(btf: Btf, features: KernelFeatures, sys = '/sys'): string | undefined {
+  if (ovsTestUsdtOnly()) return undefined;
   const loaded = existsSync(`${sys}/module/openvswitch`) || existsSync(`${sys}/kernel/btf/openvswitch`) || btf.hasTracepoint('ovs_dp_upcall');
   if (!loaded) return "the 'openvswitch' kernel module is not loaded (nor built in): modprobe openvswitch, or start Open vSwitch, then capture again";
   if (!features.rawTracepoint.supported) return `raw tracepoints are unavailable (${features.rawTracepoint.reason}), and the OVS tracepoints are read as raw tracepoints`;

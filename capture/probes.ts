@@ -15,7 +15,7 @@ import { ProbeSet, type ProbePrograms } from '../bpf/probe-set.ts';
 import { parseProbeSpec, resolveProbes, listTracefsEvents, ProbeResolveError, ProbeSpecError, type ResolvedProbe } from '../bpf/probe-spec.ts';
 import type { CollectorName } from './collectors.ts';
 import { captureEvent, CaptureCollect, CaptureTracking } from './progs/capture.layout.ts';
-import { ovsProbes, ovsRequired } from './ovs/probes.ts';
+import { ovsProbes, ovsRequired, ovsTestUsdtOnly } from './ovs/probes.ts';
 
 export const CAPTURE_PROGRAMS: ProbePrograms = {
   tp_btf: 'capture_tp_btf',
@@ -459,7 +459,7 @@ export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: 
           cfg_skb_key: skbKey,
           cfg_repeat: o.repeat,
           cfg_ovs: p.ovs,
-          cfg_ovs_track: o.ovsTrack ? 1 : 0,
+          cfg_ovs_track: o.ovsTrack ? (ovsTestUsdtOnly() ? 2 : 1) : 0,
         };
       },
     },
