@@ -54,9 +54,10 @@ directory (Arrow IPC stream, optionally Parquet and pcap-ng) for retis-query.
 Needs root (or CAP_BPF + CAP_PERFMON).
 
 Collection:
-  -c, --collectors LIST      comma-separated: skb, skb-drop, skb-tracking, dev, ns
-                             (nft, ct, ovs are not implemented yet). Default: every
-                             collector the running kernel supports ("auto")
+  -c, --collectors LIST      comma-separated: skb, skb-drop, skb-tracking, dev, ns, ovs
+                             (nft, ct are not implemented yet). Default: every
+                             collector the running kernel supports ("auto"; ovs when
+                             the openvswitch module is loaded)
   -p, --probe PROBE          probe to attach (repeatable): tp:GROUP:NAME,
                              raw_tp:GROUP:NAME, kprobe:FN, kretprobe:FN, fentry:FN,
                              fexit:FN, usdt:BINARY:PROVIDER:NAME, or FN (kprobe, else
@@ -70,6 +71,9 @@ Collection:
                              VLAN acceleration are always collected)
       --snaplen BYTES        packet bytes kept per event, from L2 (default ${DEFAULT_SNAPLEN}, max ${MAX_SNAPLEN})
       --stack                kernel stack trace on every event
+      --ovs-track            ovs collector: also follow upcalls through the running
+                             ovs-vswitchd (USDT probes: OVS built with
+                             --enable-usdt-probes): recv_upcall, flow put/exec
       --allow-system-changes mount tracefs when missing (for tp:GROUP:* wildcards and
                              classic tracepoints); undone at exit
 
@@ -96,7 +100,7 @@ Tuning:
   -h, --help                 this help
       --version              version
 
-Not implemented yet: --nft-verdicts, --ovs-track (nft and ovs collectors).
+Not implemented yet: --nft-verdicts (nft collector).
 Exit status: 0 ok (or --cmd's status), 1 capture error, 2 usage error.
 `;
 

@@ -343,7 +343,13 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 		bool present = false;
 
 		if (bpf_core_field_exists(skb->vlan_all)) {
-			present = RD(direct, skb, vlan_all) != 0;
+			/* As for vlan_present below: without the barrier clang may compute the field's
+			 * (relocated, poisoned before 6.2) address ahead of the check, which it did once
+			 * the ovs hooks inlined another copy of this code. */
+			struct sk_buff *s = skb;
+
+			barrier_var(s);
+			present = RD(direct, s, vlan_all) != 0;
 		} else {
 			struct sk_buff___old *old = (void *)skb;
 
