@@ -15,7 +15,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { ovsQueueId } from '../../../bench/gen/jhash.ts';
 import { liveIt } from '../../bpf/helpers.ts';
+import { ensureSeries } from '../../../query-lang/run.ts';
+import { load, query, type Loaded } from '../../query-lang/util.ts';
 import { OvsLab, ovsSkipReason } from './ovs-lab.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 
@@ -42,17 +45,14 @@ function captureScript(): string {
   return newer ? 'bin/retis-capture.js' : 'dist/retis-capture.mjs';
 }
 
-/** retis-query with JSON Lines output, parsed. */
-function query(q: string, dir: string): Record<string, unknown>[] {
-  const r = node('bin/retis-query.js', [q, dir, '--format', 'json'], 120_000);
-  if (r.status !== 0) throw new Error(`retis-query ${q}: exit ${r.status}\n${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function sql(s: string, dir: string): Record<string, unknown>[] {
-  const r = node('bin/retis-query.js', ['--sql', s, dir, '--format', 'json'], 120_000);
-  if (r.status !== 0) throw new Error(`retis-query --sql: exit ${r.status}\n${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+/**
+ * The analysis runs in this process (the analyzer's own API, as retis-query uses it): under TCG a
+ * retis-query process per query costs a minute of startup each.
+ */
+async function analyze(dir: string): Promise<{ l: Loaded; sql: (q: string) => Promise<Record<string, unknown>[]> }> {
+  const l = await load([dir]);
+  await ensureSeries(l.db);
+  return { l, sql: (q: string) => l.db.rows<Record<string, unknown>>(q) };
 }
 
 describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
@@ -69,7 +69,7 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  liveIt('upcalls, enqueues, returns, actions and flow lookups are captured and correlated', skip, () => {
+  liveIt('upcalls, enqueues, returns, actions and flow lookups are captured and correlated', skip, async () => {
     spawnSync('ovs-dpctl', ['del-flows']);
     const dir = join(tmp, 'cap');
     const pings = 4;
@@ -80,51 +80,63 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
     expect(cap.status, cap.stderr).toBe(0);
     expect(cap.stdout + cap.stderr).toMatch(new RegExp(`${pings} packets transmitted, ${pings} received`));
 
-    const byType = sql("SELECT ovs.event_type AS t, probe, count(*) AS n FROM events WHERE ovs IS NOT NULL GROUP BY ALL ORDER BY ALL", dir);
-    console.log(`ovs events: ${byType.map((r) => `${r.t}@${r.probe}=${r.n}`).join(' ')}`);
-    const n = (t: string): number => byType.filter((r) => r.t === t).reduce((a, r) => a + Number(r.n), 0);
-    // First packets of each direction miss (ARP, first echo request/reply): upcalls.
-    expect(n('upcall')).toBeGreaterThan(0);
-    expect(n('upcall_enqueue')).toBeGreaterThanOrEqual(n('upcall'));
-    expect(n('upcall_return')).toBe(n('upcall'));
-    expect(n('action_execute')).toBeGreaterThan(0);
-    expect(n('flow_lookup')).toBeGreaterThan(0);
-    // Misses and hits: later echoes hit the flows installed by ovs-vswitchd.
-    const lookups = sql("SELECT count(*) FILTER (WHERE ovs.flow = 0) AS miss, count(*) FILTER (WHERE ovs.flow <> 0) AS hit, count(*) FILTER (WHERE ovs.flow <> 0 AND list_sum(ovs.ufid) > 0) AS ufid FROM events WHERE ovs.event_type = 'flow_lookup'", dir)[0]!;
-    console.log(`flow lookups: ${JSON.stringify(lookups)}`);
-    expect(Number(lookups.miss)).toBeGreaterThan(0);
-    expect(Number(lookups.hit)).toBeGreaterThan(0);
-    expect(Number(lookups.ufid)).toBe(Number(lookups.hit));
+    const { l, sql } = await analyze(dir);
+    try {
+      const byType = await sql("SELECT ovs.event_type AS t, probe, count(*) AS n FROM events WHERE ovs IS NOT NULL GROUP BY ALL ORDER BY ALL");
+      console.log(`ovs events: ${byType.map((r) => `${String(r.t)}@${String(r.probe)}=${String(r.n)}`).join(' ')}`);
+      const n = (t: string): number => byType.filter((r) => r.t === t).reduce((a, r) => a + Number(r.n), 0);
+      // First packets of each direction miss (ARP, first echo request/reply): upcalls.
+      expect(n('upcall')).toBeGreaterThan(0);
+      expect(n('upcall_enqueue')).toBeGreaterThanOrEqual(n('upcall'));
+      expect(n('upcall_return')).toBe(n('upcall'));
+      expect(n('action_execute')).toBeGreaterThan(0);
+      expect(n('flow_lookup')).toBeGreaterThan(0);
+      // Misses and hits: later echoes hit the flows installed by ovs-vswitchd.
+      const [lookups] = await sql("SELECT count(*) FILTER (WHERE ovs.flow = 0) AS miss, count(*) FILTER (WHERE ovs.flow <> 0) AS hit, count(*) FILTER (WHERE ovs.flow <> 0 AND list_sum(ovs.ufid) > 0) AS ufid FROM events WHERE ovs.event_type = 'flow_lookup'");
+      console.log(`flow lookups: miss ${String(lookups!.miss)} hit ${String(lookups!.hit)} with ufid ${String(lookups!.ufid)}`);
+      expect(Number(lookups!.miss)).toBeGreaterThan(0);
+      expect(Number(lookups!.hit)).toBeGreaterThan(0);
+      expect(Number(lookups!.ufid)).toBe(Number(lookups!.hit));
 
-    // Every OVS event of a packet carries its tracking id and packet bytes.
-    const bare = sql("SELECT count(*) AS n FROM events WHERE ovs IS NOT NULL AND (track_id IS NULL OR packet IS NULL)", dir)[0]!;
-    expect(Number(bare.n)).toBe(0);
-    // Output actions name the datapath port of the other namespace's veth.
-    const outputs = sql("SELECT DISTINCT ovs.port AS port FROM events WHERE ovs.action = 'output'", dir).map((r) => Number(r.port));
-    expect(outputs.length).toBeGreaterThan(0);
+      // Every OVS event of a packet carries its tracking id and packet bytes.
+      const [bare] = await sql('SELECT count(*) AS n FROM events WHERE ovs IS NOT NULL AND (track_id IS NULL OR packet IS NULL)');
+      expect(Number(bare!.n)).toBe(0);
+      // Output actions name a datapath port.
+      const outputs = await sql("SELECT DISTINCT ovs.port AS port FROM events WHERE ovs.action = 'output'");
+      expect(outputs.length).toBeGreaterThan(0);
+      // queue_id is the jhash of the packet's first 64 bytes (as ovs-vswitchd's USDT sees them).
+      const enq = await sql("SELECT ovs.queue_id AS q, packet.data AS data FROM events WHERE ovs.event_type = 'upcall_enqueue'");
+      for (const e of enq) expect(Number(e.q)).toBe(ovsQueueId(new Uint8Array(e.data as Uint8Array)));
 
-    // The upcalls relation: one row per upcall, each enqueued (ret 0) and returned 0.
-    const ups = query('upcalls', dir);
-    console.log(`upcalls:\n${ups.map((u) => JSON.stringify(u)).join('\n')}`);
-    expect(ups.length).toBe(n('upcall'));
-    for (const u of ups) {
-      expect(u.queue_id).not.toBeNull();
-      expect(u.enqueue_ret).toBe(0);
-      expect(u.return_ret).toBe(0);
+      // The upcalls relation: one row per upcall, each enqueued (ret 0) and returned 0.
+      const ups = (await query(l, 'upcalls')).rows;
+      console.log(`upcalls:\n${ups.map((u) => JSON.stringify(u)).join('\n')}`);
+      expect(ups.length).toBe(n('upcall'));
+      for (const u of ups) {
+        expect(u.queue_id).not.toBeNull();
+        expect(u.enqueue_ret).toBe(0);
+        expect(u.return_ret).toBe(0);
+      }
+      // ovs-vswitchd sends each missed packet back to execute: its actions found their upcall.
+      const executed = ups.filter((u) => u.outcome === 'executed');
+      expect(executed.length).toBeGreaterThan(0);
+      for (const u of executed) {
+        expect(Number(u.latency)).toBeGreaterThan(0);
+        expect(String(u.actions)).toMatch(/output:\d+/);
+      }
+
+      // Series: an upcalled packet's series holds upcall -> enqueue -> return, then the
+      // re-injected packet's action_execute and its transmission (net_dev_start_xmit).
+      const series = await sql(`SELECT m.series_tid::VARCHAR AS s, string_agg(coalesce(e.ovs.event_type, e.probe), ' > ' ORDER BY m.idx) AS path
+        FROM events e JOIN series_map m USING (eid)
+        WHERE m.series_tid IN (SELECT m2.series_tid FROM events e2 JOIN series_map m2 USING (eid) WHERE e2.ovs.event_type = 'upcall')
+        GROUP BY ALL`);
+      console.log(`upcall series:\n${series.map((r) => String(r.path)).join('\n')}`);
+      const joined = series.filter((r) => /upcall > .*upcall_enqueue.*upcall_return.*action_execute.*net_dev_start_xmit/.test(String(r.path)));
+      expect(joined.length, 'a series upcall > enqueue > return > action > re-injected xmit').toBeGreaterThan(0);
+    } finally {
+      l.db.close();
     }
-    // ovs-vswitchd sends each missed packet back to execute: its actions found their upcall.
-    const executed = ups.filter((u) => u.outcome === 'executed');
-    expect(executed.length).toBeGreaterThan(0);
-    for (const u of executed) expect(Number(u.latency)).toBeGreaterThan(0);
-
-    // Series: an upcalled echo request's series holds upcall -> enqueue -> return, then the
-    // re-injected packet's action_execute and its transmission (net_dev_start_xmit).
-    const series = sql(`SELECT m.series_tid::VARCHAR AS s, string_agg(coalesce(e.ovs.event_type, e.probe), ' > ' ORDER BY m.idx) AS path
-      FROM events e JOIN series_map m USING (eid) WHERE m.series_tid IN (SELECT m2.series_tid FROM events e2 JOIN series_map m2 USING (eid) WHERE e2.ovs.event_type = 'upcall')
-      GROUP BY ALL`, dir);
-    console.log(`upcall series:\n${series.map((r) => r.path).join('\n')}`);
-    const joined = series.filter((r) => /upcall > .*upcall_enqueue.*upcall_return.*action_execute.*net_dev_start_xmit/.test(String(r.path)));
-    expect(joined.length, 'a series upcall > enqueue > return > action > re-injected xmit').toBeGreaterThan(0);
   }, 600_000);
 
   liveIt('--ovs-track refuses clearly when ovs-vswitchd has no USDT probes', skip, () => {
