@@ -17,6 +17,11 @@ import type { DropReasons } from '../../capture/drop-reasons.ts';
 import { OVS_ACTIONS, ovsSection } from '../../capture/ovs/decode.ts';
 import { OvsFlags, OvsKind, ovsEvent } from '../../capture/progs/ovs.layout.ts';
 import { captureSchema } from '../../capture/session.ts';
+import { ovsUnavailable } from '../../capture/collectors.ts';
+import { hasUsdtNotes, ovsProbes } from '../../capture/ovs/probes.ts';
+import type { Btf } from '../../bpf/btf.ts';
+import type { KernelFeatures } from '../../bpf/features.ts';
+import { BUILD_DIR } from '../../bpf/native.ts';
 import { makeBatch, udpFrame, type SyntheticRecord } from '../../capture/synthetic.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-ovs-decode-'));
@@ -148,5 +153,43 @@ describe('ovs collector records', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('ovs collector availability and probes', () => {
+  const btf = { hasTracepoint: () => false } as unknown as Btf;
+  const features = { rawTracepoint: { supported: true, reason: '' } } as unknown as KernelFeatures;
+
+  it('needs the openvswitch module (or built in), with a message saying so', () => {
+    const sys = fs.mkdtempSync(path.join(tmp, 'sys-'));
+    expect(ovsUnavailable(btf, features, sys)).toMatch(/the 'openvswitch' kernel module is not loaded \(nor built in\): modprobe openvswitch/);
+    fs.mkdirSync(path.join(sys, 'module', 'openvswitch'), { recursive: true });
+    expect(ovsUnavailable(btf, features, sys)).toBeUndefined();
+    const noRaw = { rawTracepoint: { supported: false, reason: 'EPERM' } } as unknown as KernelFeatures;
+    expect(ovsUnavailable(btf, noRaw, sys)).toMatch(/raw tracepoints are unavailable \(EPERM\)/);
+    // Built in: the tracepoint is in vmlinux BTF.
+    expect(ovsUnavailable({ hasTracepoint: (n: string) => n === 'ovs_dp_upcall' } as unknown as Btf, features, path.join(tmp, 'none'))).toBeUndefined();
+  });
+
+  it('probes: the two tracepoints required, kprobe pairs optional, USDT with --ovs-track', () => {
+    const plain = ovsProbes({ track: false, binary: undefined });
+    expect(plain.filter((p) => p.required).map((p) => p.spec)).toEqual(['raw_tp:openvswitch:ovs_dp_upcall', 'raw_tp:openvswitch:ovs_do_execute_action']);
+    expect(plain.map((p) => p.spec)).toContain('kretprobe:queue_userspace_packet');
+    expect(plain.some((p) => p.spec.startsWith('usdt:'))).toBe(false);
+    const track = ovsProbes({ track: true, binary: '/usr/sbin/ovs-vswitchd' });
+    expect(track.filter((p) => p.spec.startsWith('usdt:')).map((p) => p.spec)).toEqual([
+      'usdt:/usr/sbin/ovs-vswitchd:dpif_recv:recv_upcall',
+      'usdt:/usr/sbin/ovs-vswitchd:dpif_netlink_operate__:op_flow_execute',
+      'usdt:/usr/sbin/ovs-vswitchd:dpif_netlink_operate__:op_flow_put',
+    ]);
+    expect(track.filter((p) => p.helper).every((p) => p.spec.startsWith('kprobe:'))).toBe(true);
+  });
+
+  it('USDT notes are found in ELF files that have them only', () => {
+    // The --ovs-track test's stand-in (built by tests/capture/ovs-track.test.ts) has them.
+    const standin = path.join(BUILD_DIR, 'test', 'ovs-vswitchd');
+    if (fs.existsSync(standin)) expect(hasUsdtNotes(standin)).toBe(true);
+    expect(hasUsdtNotes('/nonexistent')).toBe(false);
+    expect(hasUsdtNotes('/bin/true')).toBe(false);
   });
 });
