@@ -216,7 +216,9 @@ function resolveTracepoint(input: string, kind: 'tp' | 'tracepoint' | 'raw_tp' |
     const elsewhere = listTracefsEvents(ctx.tracefs!, '*', name).map(([g, n]) => `${g}:${n}`);
     throw new ProbeResolveError(input, `no tracepoint ${group}:${name} on this kernel${elsewhere.length ? ` (did you mean ${elsewhere.join(', ')}?)` : inBtf ? '' : ' (not in tracefs, not in BTF)'}`);
   }
-  if (!inBtf && inTracefs === undefined && kind !== 'tracepoint') {
+  // An explicit raw_tp needs only the name (module tracepoints, e.g. openvswitch's, are not in
+  // vmlinux BTF): without tracefs to check it, attaching says whether it exists.
+  if (!inBtf && inTracefs === undefined && kind !== 'tracepoint' && kind !== 'raw_tp') {
     throw new ProbeResolveError(input, `no tracepoint ${name} in this kernel's BTF${ctx.tracefs ? '' : ' (tracefs not mounted, so classic tracepoints cannot be checked)'}`);
   }
   const base = { requested: input, target: name };

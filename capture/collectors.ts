@@ -4,15 +4,16 @@
  * an error saying why); without `-c` every collector whose requirements are met runs, as Retis's
  * `auto` does.
  */
-import fs from 'node:fs';
+import fs, { existsSync } from 'node:fs';
 import type { Btf } from '../bpf/btf.ts';
 import type { KernelFeatures } from '../bpf/features.ts';
+import { ovsTestUsdtOnly } from './ovs/probes.ts';
 
 export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs'] as const;
 export type CollectorName = (typeof COLLECTORS)[number];
 
-/** Collectors this implementation has (nft, ct and ovs are planned: see README/capture). */
-export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct']);
+/** Collectors this implementation has. */
+export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs']);
 
 export interface CollectorInfo {
   name: CollectorName;
@@ -31,7 +32,12 @@ export const COLLECTOR_INFO: Record<CollectorName, CollectorInfo> = {
   ns: { name: 'ns', sections: ['netns'], probes: [], about: 'network namespace cookie and inode number' },
   nft: { name: 'nft', sections: ['nft'], probes: ['kprobe:__nft_trace_packet'], about: 'nftables verdicts (kprobe on __nft_trace_packet, else nf_tables trace events over netlink; see --nft-verdicts, --allow-system-changes)' },
   ct: { name: 'ct', sections: ['ct'], probes: [], about: 'conntrack entry of the skb (skb->_nfct): state, tuples (NAT visible), zone, mark, labels, TCP/SCTP state, master' },
-  ovs: { name: 'ovs', sections: ['ovs'], probes: [], about: 'Open vSwitch upcalls and actions (not implemented in retis-ts yet)' },
+  ovs: {
+    name: 'ovs',
+    sections: ['ovs'],
+    probes: ['raw_tp:openvswitch:ovs_dp_upcall', 'raw_tp:openvswitch:ovs_do_execute_action', 'kretprobe:ovs_dp_upcall', 'kprobe+kretprobe:queue_userspace_packet', 'kprobe:ovs_dp_process_packet', 'kprobe+kretprobe:ovs_flow_tbl_lookup_stats', 'kprobe:ovs_execute_actions (--ovs-track)'],
+    about: 'Open vSwitch kernel datapath: upcalls, their enqueue and return, executed actions, flow lookups (the kprobe-based ones where the kernel has kprobes); ovs-vswitchd upcall handling with --ovs-track (USDT)',
+  },
 };
 
 /** Retis's default probes when the user gives none. */
@@ -65,9 +71,23 @@ export function collectorUnavailable(name: CollectorName, btf: Btf, features: Ke
         return "'nf_tables' kernel module is likely not built-in or loaded (modprobe nf_tables, or list any nft ruleset)";
       }
       return undefined;
+    case 'ovs':
+      return ovsUnavailable(btf, features);
     default:
       return undefined;
   }
+}
+
+/**
+ * The ovs collector needs the openvswitch module's tracepoints (module loaded, or built in) and raw
+ * tracepoints. Retis's wording: "'openvswitch' kernel module is likely not built-in or loaded".
+ */
+export function ovsUnavailable(btf: Btf, features: KernelFeatures, sys = '/sys'): string | undefined {
+  if (ovsTestUsdtOnly()) return undefined;
+  const loaded = existsSync(`${sys}/module/openvswitch`) || existsSync(`${sys}/kernel/btf/openvswitch`) || btf.hasTracepoint('ovs_dp_upcall');
+  if (!loaded) return "the 'openvswitch' kernel module is not loaded (nor built in): modprobe openvswitch, or start Open vSwitch, then capture again";
+  if (!features.rawTracepoint.supported) return `raw tracepoints are unavailable (${features.rawTracepoint.reason}), and the OVS tracepoints are read as raw tracepoints`;
+  return undefined;
 }
 
 /**

@@ -171,6 +171,13 @@ export type Leaf =
   | { kind: 'var'; col: VarCol; valid?: Validity }
   | { kind: 'list'; col: ListUtf8Col; valid?: Validity };
 
+/** A column built by its owner when the batch is cut (rare sections: capture/ovs/decode.ts). */
+export interface CustomColumn {
+  readonly empty: boolean;
+  build(type: DataType, n: number): Data;
+  reset(): void;
+}
+
 /** Zero-filled buffers for all-null leaves, shared by every batch. */
 class NullBuffers {
   private readonly zeros: ArrayBuffer;
@@ -208,6 +215,7 @@ export class ColumnSet {
   rows = 0;
   readonly leaves = new Map<string, Leaf>();
   readonly structs = new Map<string, Validity>();
+  readonly customs = new Map<string, CustomColumn>();
   private readonly nulls: NullBuffers;
 
   constructor(readonly schema: Schema, readonly capacity: number) {
@@ -276,6 +284,12 @@ export class ColumnSet {
     return { col, valid };
   }
 
+  /** A whole column (any type) built by `c` at assembly time; all-null while `c.empty`. */
+  custom<T extends CustomColumn>(path: string, c: T): T {
+    if (this.has(path)) this.customs.set(path, c);
+    return c;
+  }
+
   /** Validity bitmap of an optional leaf registered with `optional = true`. */
   validity(path: string): Validity {
     const l = this.leaves.get(path);
@@ -310,6 +324,7 @@ export class ColumnSet {
   reset(): void {
     const n = this.rows;
     for (const v of this.structs.values()) v.reset(n);
+    for (const c of this.customs.values()) c.reset();
     for (const l of this.leaves.values()) {
       l.valid?.reset(n);
       if (l.kind === 'var' || l.kind === 'list') l.col.reset();
@@ -327,6 +342,8 @@ export class ColumnSet {
   }
 
   private data(path: string, type: DataType, n: number): Data {
+    const custom = this.customs.get(path);
+    if (custom) return custom.empty ? this.nulls.data(type, n) : custom.build(type, n);
     if (type instanceof Struct) {
       const v = this.structs.get(path);
       const anyLeaf = v !== undefined || [...this.leaves.keys()].some((k) => k.startsWith(`${path}.`));

@@ -20,6 +20,7 @@ import { CT_BLOCK_BYTES, nftEvent } from './progs/nftct.layout.ts';
 import { makeBatch, type SyntheticRecord } from './synthetic.ts';
 import { CtColumns, CtNames, ctSection } from './ct/ct.ts';
 import { NftColumns, nftSection } from './nft/section.ts';
+import { OVS_BLOCK_BYTES, OvsColumn, ovsSection } from './ovs/decode.ts';
 
 const O = captureEvent.offsets;
 export const HEADER_BYTES = captureEvent.size;
@@ -47,7 +48,7 @@ interface ProbeBytes {
 }
 
 /** The sections our captures write (a subset of the model: the rest would be all-null columns). */
-export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'nft', 'ct', 'startup'];
+export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'nft', 'ct', 'ovs', 'startup'];
 
 /** Column references of a capture batch, for the decoder's hot loop. */
 export class EventColumns extends ColumnSet {
@@ -128,6 +129,8 @@ export class EventColumns extends ColumnSet {
   readonly suRelease: VarCol;
   readonly suKVersion: VarCol;
   readonly suHardware: VarCol;
+  /** ovs section (ovs collector): built from section objects, see capture/ovs/decode.ts. */
+  readonly ovs: OvsColumn;
 
   constructor(schema: Schema, capacity: number, packetBytes: number, symbolBytes = 64) {
     super(schema, capacity);
@@ -212,6 +215,7 @@ export class EventColumns extends ColumnSet {
     this.suRelease = this.varlen('startup.machine.kernel_release', 0);
     this.suKVersion = this.varlen('startup.machine.kernel_version', 0);
     this.suHardware = this.varlen('startup.machine.hardware_name', 0);
+    this.ovs = this.custom('ovs', new OvsColumn());
   }
 }
 
@@ -420,7 +424,7 @@ export class EventEncoder {
       const sections = view.getUint32(b + O.sections, true);
       const capLen = sections & S.packet ? view.getUint16(b + O.cap_len, true) : 0;
       const stackBytes = sections & S.stack ? view.getUint16(b + O.stack_bytes, true) : 0;
-      if (HEADER_BYTES + capLen + stackBytes > size) {
+      if (HEADER_BYTES + capLen + stackBytes + (sections & S.ovs ? OVS_BLOCK_BYTES : 0) > size) {
         this.malformed++;
         continue;
       }
@@ -565,6 +569,7 @@ export class EventEncoder {
       }
       dnOff[row + 1] = dnPos;
       if (sections & (S.ct | S.nft)) this.nftCtSections(view, b, size, row, sections, probe);
+      if (sections & S.ovs) c.ovs.set(row, ovsSection(view, b + size - OVS_BLOCK_BYTES));
       counts[probeId]!++;
       row++;
       events++;
@@ -736,6 +741,10 @@ export function recordToEvent(view: DataView, b: number, probes: ReadonlyMap<num
   if (sections & S.ct && ctOff >= 0 && ctOff + CT_BLOCK_BYTES <= size) {
     const ct = ctSection(view, b + ctOff, ctNames ?? new CtNames(undefined));
     if (ct) ev.ct = ct;
+  }
+  if (sections & S.ovs && size !== Infinity) {
+    const ovs = ovsSection(view, b + size - OVS_BLOCK_BYTES);
+    if (ovs) ev.ovs = ovs;
   }
   return ev;
 }

@@ -55,8 +55,8 @@ Needs root (or CAP_BPF + CAP_PERFMON).
 
 Collection:
   -c, --collectors LIST      comma-separated: skb, skb-drop, skb-tracking, dev, ns,
-                             nft, ct (ovs is not implemented yet). Default: every
-                             collector the running kernel supports ("auto")
+                             nft, ct, ovs. Default: every collector the running kernel
+                             supports ("auto"; ovs when the openvswitch module is loaded)
   -p, --probe PROBE          probe to attach (repeatable): tp:GROUP:NAME,
                              raw_tp:GROUP:NAME, kprobe:FN, kretprobe:FN, fentry:FN,
                              fexit:FN, usdt:BINARY:PROVIDER:NAME, or FN (kprobe, else
@@ -75,6 +75,9 @@ Collection:
                              VLAN acceleration are always collected)
       --snaplen BYTES        packet bytes kept per event, from L2 (default ${DEFAULT_SNAPLEN}, max ${MAX_SNAPLEN})
       --stack                kernel stack trace on every event
+      --ovs-track            ovs collector: also follow upcalls through the running
+                             ovs-vswitchd (USDT probes: OVS built with
+                             --enable-usdt-probes): recv_upcall, flow put/exec
       --allow-system-changes mount tracefs when missing (for tp:GROUP:* wildcards and
                              classic tracepoints); with nft, add the table
                              inet retis_ts_<pid> setting 'meta nftrace set 1' (in every
@@ -107,7 +110,6 @@ Tuning:
   -h, --help                 this help
       --version              version
 
-Not implemented yet: --ovs-track (ovs collector).
 Exit status: 0 ok (or --cmd's status), 1 capture error, 2 usage error.
 `;
 

@@ -49,6 +49,7 @@ export function nftProbeConfig(btf: Btf, verdicts: readonly string[]): NftProbeC
   if (cfg.info < 0) throw new ProbePlanError(`${NFT_SYMBOL} has no struct nft_traceinfo * argument on this kernel (${types.join(', ') || 'no BTF prototype'}): the nft collector cannot use it`);
   return cfg;
 }
+import { ovsProbes, ovsRequired, ovsTestUsdtOnly } from './ovs/probes.ts';
 
 export const CAPTURE_PROGRAMS: ProbePrograms = {
   tp_btf: 'capture_tp_btf',
@@ -64,7 +65,11 @@ export const CAPTURE_PROGRAMS: ProbePrograms = {
 };
 
 /** Maps every probe instance shares with the first one. */
-export const SHARED_MAPS = ['retis_events', 'retis_lost', 'tracking_map', 'capture_hits'];
+export const SHARED_MAPS = [
+  'retis_events', 'retis_lost', 'tracking_map', 'capture_hits',
+  // ovs collector (capture/progs/ovs.bpf.h): per-task context between its probes, queue ids
+  'ovs_inflight_upcalls', 'ovs_inflight_enqueue', 'ovs_inflight_exec', 'ovs_upcall_tracking', 'ovs_flow_exec_tracking', 'ovs_batches',
+];
 
 /** Where a probe's data is among its arguments (-1: absent). */
 export interface ArgIndices {
@@ -98,6 +103,8 @@ export interface ProbePlan {
   silent: boolean;
   /** nft collector's __nft_trace_packet probe: argument positions and verdict mask. */
   nft?: NftProbeConfig | undefined;
+  /** OVS hook kind (enum retis_ovs_hook, capture/progs/ovs.layout.ts); 0: not an OVS probe. */
+  ovs: number;
 }
 
 /**
@@ -240,6 +247,10 @@ export interface PlanOptions {
   snaplen: number;
   /** nft collector on its kprobe path: --nft-verdicts. */
   nft?: { verdicts: readonly string[] } | undefined;
+  /** --ovs-track: the ovs collector also follows upcalls through ovs-vswitchd (USDT). */
+  ovsTrack?: boolean;
+  /** --ovs-track: the ovs-vswitchd binary (default: the running one's). */
+  ovsBinary?: string | undefined;
 }
 
 export interface ProbeSkip {
@@ -279,7 +290,7 @@ export function planProbes(o: PlanOptions): Plan {
   const notes: ProbeSkip[] = [];
   const plans = new Map<string, ProbePlan>();
 
-  const add = (input: string, role: ProbeRole, stackOpt: boolean, extra = 0): void => {
+  const add = (input: string, role: ProbeRole, stackOpt: boolean, extra = 0, ovs = 0, helper = false): void => {
     const { spec, stack } = normalizeProbeArg(input);
     let resolved: ResolvedProbe[];
     try {
@@ -301,7 +312,7 @@ export function planProbes(o: PlanOptions): Plan {
         existing.collect |= extra;
         continue;
       }
-      const plan = describe(r, input, role, o, baseCollect | extra | (stack || stackOpt || o.stack ? C.stack : 0));
+      const plan = describe(r, input, role, o, baseCollect | extra | (stack || stackOpt || o.stack ? C.stack : 0), ovs, helper);
       if (typeof plan === 'string') {
         notes.push({ requested: input, reason: plan });
         continue;
@@ -319,6 +330,19 @@ export function planProbes(o: PlanOptions): Plan {
   const user = o.userProbes.length > 0;
   for (const p of user ? o.userProbes : o.defaultProbes) add(p, user ? 'user' : 'default', false);
   if (has('skb-drop')) add('tp:skb:kfree_skb', 'collector', false);
+  if (has('ovs')) {
+    // Required probes throw (the collector cannot work without them); optional ones (kprobes,
+    // USDT) that cannot be attached here are noted with the reason.
+    for (const p of ovsProbes({ track: o.ovsTrack === true, binary: o.ovsBinary })) {
+      try {
+        add(p.spec, 'collector', false, 0, p.hook, p.helper);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        if (p.required) throw new ProbePlanError(`the ovs collector needs ${p.spec}: ${why}`);
+        notes.push({ requested: p.spec, reason: `ovs collector: ${p.what} not collected: ${why}` });
+      }
+    }
+  }
 
   if (has('skb-tracking')) {
     // Retis forgets an skb when its head is freed (kprobe skb_free_head). Tracepoints see the last
@@ -372,7 +396,7 @@ export function planProbes(o: PlanOptions): Plan {
   return { probes, notes };
 }
 
-function describe(r: ResolvedProbe, requested: string, role: ProbeRole, o: PlanOptions, collect: number): ProbePlan | string {
+function describe(r: ResolvedProbe, requested: string, role: ProbeRole, o: PlanOptions, collect: number, ovs = 0, helper = false): ProbePlan | string {
   const kind = r.attach.type;
   const user = kind === 'uprobe' || kind === 'uretprobe' || kind === 'usdt';
   const args: ArgIndices = { skb: -1, dev: -1, reason: -1, stolen: -1 };
@@ -417,6 +441,12 @@ function describe(r: ResolvedProbe, requested: string, role: ProbeRole, o: PlanO
     }
   }
 
+  if (ovs !== 0) {
+    // OVS hooks find their skb themselves (an argument, or what their entry probe remembered).
+    if (kind === 'raw_tp' || kind === 'tp_btf' || kind === 'tracepoint') args.skb = 1;
+    const tracking = helper ? 0 : trackingHints(kind, r.target);
+    return { resolved: r, requested, role, symbol, probeType, user, binary, args, recordOffsets, collect: helper ? 0 : collect, tracking, silent: helper, ovs };
+  }
   const silent = role === 'tracking';
   let tracking = user ? 0 : trackingHints(kind, r.target);
   if (silent) {
@@ -429,7 +459,7 @@ function describe(r: ResolvedProbe, requested: string, role: ProbeRole, o: PlanO
   return {
     resolved: r, requested, role, symbol, probeType, user, binary, args, recordOffsets,
     collect: silent ? collect & CaptureCollect.values.tracking : collect,
-    tracking, silent,
+    tracking, silent, ovs: 0,
   };
 }
 
@@ -440,6 +470,8 @@ export interface LoadOptions {
   repeat: number;
   /** -f/-m compiled (capture/filters.ts): code for the placeholders, and which filters run. */
   filters?: ProbeFilters | undefined;
+  /** --ovs-track (cfg_ovs_track). */
+  ovsTrack?: boolean;
 }
 
 export interface ProbeFilters {
@@ -491,6 +523,8 @@ export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: 
           cfg_nft_verdict_arg: p.nft?.verdict ?? -1,
           cfg_nft_type_arg: p.nft?.type ?? -1,
           cfg_nft_verdicts: p.nft?.mask ?? 0,
+          cfg_ovs: p.ovs,
+          cfg_ovs_track: o.ovsTrack ? (ovsTestUsdtOnly() ? 2 : 1) : 0,
         };
       },
       beforeLoad: filters
@@ -505,6 +539,7 @@ export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: 
   for (const s of set.skipped) {
     const p = byName.get(s.probe.name);
     if (p?.role === 'tracking') notes.push({ requested: p.requested, reason: `skb-tracking helper not loaded: ${s.reason}` });
+    else if (p && p.ovs !== 0 && !ovsRequired(p.ovs)) notes.push({ requested: p.requested, reason: `ovs collector probe not loaded: ${s.reason}` });
     else fatal.push(s.reason);
   }
   if (fatal.length > 0) {
@@ -525,6 +560,7 @@ export function attachProbes(set: ProbeSet, plans: Map<number, ProbePlan>): Prob
   for (const s of set.skipped.slice(before)) {
     const p = [...plans.values()].find((x) => x.resolved.name === s.probe.name);
     if (p?.role === 'tracking') notes.push({ requested: p.requested, reason: `skb-tracking helper not attached: ${s.reason}` });
+    else if (p && p.ovs !== 0 && !ovsRequired(p.ovs)) notes.push({ requested: p.requested, reason: `ovs collector probe not attached: ${s.reason}` });
     else fatal.push(s.reason);
   }
   if (fatal.length > 0) {

@@ -29,6 +29,7 @@ import { CAPTURE_SECTIONS, EventEncoder, recordToEvent, startupEvent, type Probe
 import { DropReasons } from './drop-reasons.ts';
 import { CAPTURE_JSON, writeCaptureJson, type CaptureMetadata, type ProbeRecord } from './metadata.ts';
 import type { CaptureOptions } from './options.ts';
+import { findOvsVswitchd, OvsTrackError } from './ovs/probes.ts';
 import { attachProbes, loadProbes, planProbes, queryProbeName, type Plan, type ProbeSkip } from './probes.ts';
 import { checkFilterSyntax, compileCaptureFilters, FilterResolveError, type CaptureFilters } from './filters.ts';
 import { CaptureCollect } from './progs/capture.layout.ts';
@@ -178,9 +179,6 @@ export async function runCapture(opts: CaptureOptions, io: SessionIO): Promise<n
   timing('start');
 
   checkFilterSyntax(opts.packetFilter, opts.metaFilter);
-  // Options we accept (they are in the contract) but cannot honour yet: refuse rather than ignore.
-  if (opts.ovsTrack) throw new CaptureError('--ovs-track needs the ovs collector, which is not implemented yet in retis-ts');
-
   //// Environment ////
   const env: EnvReport = checkEnvironment({ allowSystemChanges: opts.allowSystemChanges });
   if (!env.ok) throw new CaptureError(`cannot capture here:\n${formatEnvProblems(env)}`);
@@ -221,6 +219,7 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
       return !skipIt;
     });
   }
+  const ovsBinary = ovsTrackBinary(opts, collectors);
   const plan = planProbes({
     nft: nftPath?.path === 'kprobe' ? { verdicts: opts.nftVerdicts ?? DEFAULT_NFT_VERDICTS } : undefined,
     btf,
@@ -232,9 +231,23 @@ function resolve(env: EnvReport, opts: CaptureOptions): { collectors: CollectorN
     skbSections: new Set(opts.skbSections),
     stack: opts.stack,
     snaplen: opts.snaplen,
+    ovsTrack: opts.ovsTrack,
+    ovsBinary,
   });
   plan.notes.push(...nftNotes);
   return { collectors, collectorsSkipped: skipped, plan, dropReasons: new DropReasons(btf), filters, ctNames: new CtNames(btf), nftPath };
+}
+
+/** --ovs-track: the ovs-vswitchd binary whose USDT probes to attach (errors are user errors). */
+function ovsTrackBinary(opts: CaptureOptions, collectors: readonly CollectorName[]): string | undefined {
+  if (!opts.ovsTrack) return undefined;
+  if (!collectors.includes('ovs')) throw new CaptureError('--ovs-track needs the ovs collector (-c ...,ovs), which is not running here');
+  try {
+    return findOvsVswitchd().binary;
+  } catch (e) {
+    if (e instanceof OvsTrackError) throw new CaptureError(e.message);
+    throw e;
+  }
 }
 
 async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, log: (s: string) => void): Promise<number> {
@@ -254,7 +267,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   let loaded: ReturnType<typeof loadProbes>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters });
+    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters, ovsTrack: opts.ovsTrack });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;

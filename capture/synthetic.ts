@@ -30,11 +30,13 @@ export interface SyntheticRecord {
   gso?: { flags: number; frags: number; size: number; segs: number; type: number };
   stack?: bigint[];
   ip?: bigint;
+  /** ovs collector block (capture/progs/ovs.layout.ts bytes), written at the record's end. */
+  ovs?: Uint8Array;
 }
 
 function recordSize(r: SyntheticRecord): number {
   const cap = r.packet?.length ?? 0;
-  return captureEvent.size + ((cap + 7) & ~7) + (r.stack?.length ?? 0) * 8;
+  return captureEvent.size + ((cap + 7) & ~7) + (r.stack?.length ?? 0) * 8 + (r.ovs?.length ?? 0);
 }
 
 /** One batch as the native reader delivers it: u32 size, u32 ring, payload, pad to 8. */
@@ -132,6 +134,10 @@ export function makeBatch(records: readonly SyntheticRecord[]): ArrayBuffer {
     if (r.ip !== undefined) {
       sections |= S.user;
       v.setBigUint64(b + O.ip, r.ip, true);
+    }
+    if (r.ovs) {
+      sections |= S.ovs;
+      u8.set(r.ovs, b + size - r.ovs.length);
     }
     v.setUint32(b + O.sections, sections, true);
     p += RECORD_HEADER_BYTES + ((size + 7) & ~7);

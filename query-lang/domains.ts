@@ -61,7 +61,7 @@ export const OVS_ACTIONS = [
   'psample', 'unspec',
 ] as const;
 export const FATES = ['dropped', 'transmitted', 'consumed', 'unknown'] as const;
-export const UPCALL_OUTCOMES = ['executed', 'put', 'received', 'enqueued', 'failed', 'unknown'] as const;
+export const UPCALL_OUTCOMES = ['executed', 'enqueue_failed', 'failed', 'lost', 'put', 'enqueued', 'unknown'] as const;
 
 /** A domain made of the values a field takes in the data, plus `fixed`. */
 export function dataDomain(key: string, dataSql: string, fixed?: readonly string[]): Domain {

@@ -281,11 +281,13 @@ export const UPCALL_FIELDS: readonly FieldDef[] = [
   column('enqueues', 'BIGINT', 'int', 'number of upcall_enqueue events (GSO segments make several)'),
   column('enqueue_ret', 'INTEGER', 'int', 'worst return value of queue_userspace_packet (0 = ok)', { example: 'enqueue_ret != 0' }),
   column('return_ret', 'INTEGER', 'int', 'return value of ovs_dp_upcall'),
+  column('error', 'VARCHAR', 'string', 'errno name of a failed enqueue (else of a failed upcall), e.g. EAGAIN when the handler socket is full', { example: 'error = "EAGAIN"' }),
   column('recv_ts', 'UBIGINT', 'ts', 'when ovs-vswitchd received it (usdt recv_upcall)', { measure: true }),
   column('put_ts', 'UBIGINT', 'ts', 'when ovs-vswitchd installed the flow (flow_operation put)', { measure: true }),
-  column('exec_ts', 'UBIGINT', 'ts', 'when ovs-vswitchd executed the actions (flow_operation exec)', { measure: true }),
+  column('exec_ts', 'UBIGINT', 'ts', 'when the packet was executed: ovs-vswitchd\'s flow_operation exec (--ovs-track), else the first action the datapath ran on the packet it sent back', { measure: true }),
   column('latency', 'BIGINT', 'duration', 'exec_ts − upcall_ts', { measure: true, example: 'latency > 1ms' }),
-  column('outcome', 'VARCHAR', 'string', 'executed, put (flow installed, no execute seen), received, enqueued, failed (an error return), unknown (nothing to pair: capture without --ovs-track)', { domain: DOMAINS.outcome, example: 'outcome = executed' }),
+  column('actions', 'VARCHAR', 'string', 'actions executed on the packet sent back, in order: output:2,recirc:0x1,ct(zone=5),drop:0,userspace...', { example: 'actions = "output:2"' }),
+  column('outcome', 'VARCHAR', 'string', 'executed; enqueue_failed (see error); failed (ovs_dp_upcall failed, no enqueue seen); lost (enqueued or received, never executed, in a capture that sees executions); put (flow installed, no execution seen); enqueued (what followed is not in the capture); unknown (no enqueue seen)', { domain: DOMAINS.outcome, example: 'outcome = executed' }),
 ];
 
 const UPCALL_ALIASES: Record<string, string> = { latency_ns: 'latency' };

@@ -133,54 +133,89 @@ export function tracksSql(
 }
 
 /** Columns of the upcalls relation, and what each needs beyond the upcall event itself. */
-const UPCALL_NEEDS: Record<string, readonly ('enq' | 'ret' | 'recv' | 'put' | 'exec')[]> = {
+const UPCALL_NEEDS: Record<string, readonly ('enq' | 'ret' | 'recv' | 'put' | 'exec' | 'act' | 'seen')[]> = {
   queue_id: ['enq'],
   enqueues: ['enq'],
   enqueue_ret: ['enq'],
   return_ret: ['ret'],
+  error: ['enq', 'ret'],
   recv_ts: ['recv'],
   put_ts: ['put'],
-  exec_ts: ['exec'],
-  latency: ['exec'],
-  outcome: ['enq', 'ret', 'recv', 'put', 'exec'],
+  exec_ts: ['exec', 'act'],
+  latency: ['exec', 'act'],
+  actions: ['act'],
+  outcome: ['enq', 'ret', 'recv', 'put', 'exec', 'act', 'seen'],
 };
+
+/** errno names of the errors queue_userspace_packet / ovs_dp_upcall return (negated). */
+const ERRNO: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 11: 'EAGAIN', 12: 'ENOMEM', 22: 'EINVAL', 28: 'ENOSPC', 32: 'EPIPE', 90: 'EMSGSIZE',
+  105: 'ENOBUFS', 107: 'ENOTCONN', 111: 'ECONNREFUSED',
+};
+
+/** One executed action as text: `output:2`, `recirc:0x22`, `ct(zone=5)`, `drop:0`, `userspace`. */
+const ACTION_TEXT = `CASE o.act
+      WHEN 'output' THEN 'output:' || o.aport
+      WHEN 'recirc' THEN 'recirc:0x' || lower(printf('%x', o.aid))
+      WHEN 'drop' THEN 'drop:' || o.areason
+      WHEN 'ct' THEN 'ct(zone=' || coalesce(o.azone, 0) || ')'
+      ELSE coalesce(o.act, 'unspec') END`;
 
 /**
  * The upcalls relation: each `upcall` event joined with its enqueue(s) (by upcall
- * timestamp and CPU, as Retis pairs them), its return, and what ovs-vswitchd did with it
- * (userspace events find their enqueue through the queue id, the latest enqueue of that
- * id before them, as in analyze/sort/tracking.sql). Only the parts the query reads
- * (`used` column names; undefined = all) are joined.
+ * timestamp and CPU, as Retis pairs them), its return, and what became of it: ovs-vswitchd's
+ * handling (userspace events, --ovs-track) and the actions the datapath executed on the packet
+ * it sent back (action_execute carrying the upcall's queue_id). Userspace events and actions find
+ * their enqueue through the queue id, the latest enqueue of that id before them, as in
+ * analyze/sort/tracking.sql. Only the parts the query reads (`used` column names; undefined =
+ * all) are joined.
+ *
+ * exec_ts is ovs-vswitchd's flow_exec (usdt) when captured, else the first action the datapath
+ * ran for it: latency = exec_ts - upcall_ts is the miss's cost up to its packet being forwarded.
+ * outcome: executed; enqueue_failed (queue_userspace_packet failed: `error` says why);
+ * failed (ovs_dp_upcall failed, no enqueue seen); lost (enqueued, or received by ovs-vswitchd,
+ * and never executed, in a capture that sees executions); put (flow installed, no execution
+ * seen); enqueued (the capture cannot see what followed); unknown (no enqueue seen).
  */
 export function upcallsSql(used?: ReadonlySet<string>): string {
   const need = new Set<string>();
   for (const [col, parts] of Object.entries(UPCALL_NEEDS)) if (!used || used.has(col)) for (const p of parts) need.add(p);
   const enq = need.has('enq');
   const ret = need.has('ret');
-  const ops = (['recv', 'put', 'exec'] as const).filter((p) => need.has(p));
-  const opTypes = [...(ops.includes('recv') ? ["'recv_upcall'"] : []), ...(ops.some((o) => o !== 'recv') ? ["'flow_operation'"] : [])];
+  const ops = (['recv', 'put', 'exec', 'act'] as const).filter((p) => need.has(p));
+  const opTypes = [
+    ...(ops.includes('recv') ? ["'recv_upcall'"] : []),
+    ...(ops.some((o) => o === 'put' || o === 'exec') ? ["'flow_operation'"] : []),
+    ...(ops.includes('act') ? ["'action_execute'"] : []),
+  ];
   const opAgg: Record<(typeof ops)[number], string> = {
     recv: `min(o.ts) FILTER (WHERE o.et = 'recv_upcall') AS recv_ts`,
     put: `min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'put') AS put_ts`,
     exec: `min(o.ts) FILTER (WHERE o.et = 'flow_operation' AND o.op = 'exec') AS exec_ts`,
+    act: `min(o.ts) FILTER (WHERE o.et = 'action_execute') AS act_ts,
+                    string_agg(${ACTION_TEXT}, ',' ORDER BY o.eid) FILTER (WHERE o.et = 'action_execute') AS actions`,
   };
-  const opFilter =
-    ops.length === 1 && ops[0] !== 'recv'
-      ? `ovs.event_type = 'flow_operation' AND ovs.op_type = '${ops[0]}'`
-      : `ovs.event_type IN (${opTypes.join(', ')})`;
+  const opFilter = `ovs.event_type IN (${opTypes.join(', ')})`;
   const col = (present: boolean, sql: string, name: string, type: string) => (present ? `${sql} AS ${name}` : `NULL::${type} AS ${name}`);
-  const has = (p: 'recv' | 'put' | 'exec') => ops.includes(p);
+  const has = (p: 'recv' | 'put' | 'exec' | 'act') => ops.includes(p);
+  const execTs = has('exec') && has('act') ? 'coalesce(o.exec_ts, o.act_ts)' : has('exec') ? 'o.exec_ts' : has('act') ? 'o.act_ts' : 'NULL::UBIGINT';
+  const errno = (v: string) => `CASE WHEN ${v} < 0 THEN CASE -${v} ${Object.entries(ERRNO).map(([n, name]) => `WHEN ${n} THEN '${name}'`).join(' ')} ELSE 'E' || (-${v}) END END`;
+  const all = enq && ret && ops.length === 4 && need.has('seen');
   return `(SELECT u.track_id AS track, u.ts AS upcall_ts, u.ovs.cpu AS cpu, u.ovs.port AS port, u.dev_name AS dev,
          ${col(enq, 'q.queue_id', 'queue_id', 'UINTEGER')}, ${col(enq, 'coalesce(q.enqueues, 0)', 'enqueues', 'BIGINT')}, ${col(enq, 'q.enqueue_ret', 'enqueue_ret', 'INTEGER')},
          ${col(ret, 'r.return_ret', 'return_ret', 'INTEGER')},
-         ${col(has('recv'), 'o.recv_ts', 'recv_ts', 'UBIGINT')}, ${col(has('put'), 'o.put_ts', 'put_ts', 'UBIGINT')}, ${col(has('exec'), 'o.exec_ts', 'exec_ts', 'UBIGINT')},
-         ${col(has('exec'), 'o.exec_ts::BIGINT - u.ts::BIGINT', 'latency', 'BIGINT')},
+         ${col(enq && ret, `coalesce(${errno('q.enqueue_ret')}, ${errno('r.return_ret')})`, 'error', 'VARCHAR')},
+         ${col(has('recv'), 'o.recv_ts', 'recv_ts', 'UBIGINT')}, ${col(has('put'), 'o.put_ts', 'put_ts', 'UBIGINT')}, ${col(has('exec') || has('act'), execTs, 'exec_ts', 'UBIGINT')},
+         ${col(has('exec') || has('act'), `${execTs}::BIGINT - u.ts::BIGINT`, 'latency', 'BIGINT')},
+         ${col(has('act'), 'o.actions', 'actions', 'VARCHAR')},
          ${col(
-           enq && ret && ops.length === 3,
-           `CASE WHEN o.exec_ts IS NOT NULL THEN 'executed'
-              WHEN q.enqueue_ret < 0 OR r.return_ret < 0 THEN 'failed'
+           all,
+           `CASE WHEN ${execTs} IS NOT NULL THEN 'executed'
+              WHEN q.enqueue_ret < 0 THEN 'enqueue_failed'
+              WHEN r.return_ret < 0 THEN 'failed'
               WHEN o.put_ts IS NOT NULL THEN 'put'
-              WHEN o.recv_ts IS NOT NULL THEN 'received'
+              WHEN o.recv_ts IS NOT NULL THEN 'lost'
+              WHEN q.queue_id IS NOT NULL AND _seen.seen THEN 'lost'
               WHEN q.queue_id IS NOT NULL THEN 'enqueued'
               ELSE 'unknown' END`,
            'outcome',
@@ -188,6 +223,15 @@ export function upcallsSql(used?: ReadonlySet<string>): string {
          )},
          u.eid AS _eid
   FROM (SELECT eid, ts, track_id, dev_name, ovs FROM events WHERE ovs.event_type = 'upcall') u${
+    all
+      ? `
+  -- Whether the capture sees what happens after an enqueue (userspace events, or actions
+  -- tagged with a queue id): only then is an upcall without an execution lost.
+  CROSS JOIN (SELECT count(*) > 0 AS seen FROM events
+              WHERE ovs.event_type IN ('recv_upcall', 'flow_operation')
+                 OR (ovs.event_type = 'action_execute' AND ovs.queue_id IS NOT NULL)) _seen`
+      : ''
+  }${
     enq
       ? `
   LEFT JOIN (SELECT ovs.upcall_ts AS uts, ovs.upcall_cpu AS ucpu, arg_min(ovs.queue_id, eid) AS queue_id,
@@ -206,8 +250,9 @@ export function upcallsSql(used?: ReadonlySet<string>): string {
     ops.length > 0
       ? `
   LEFT JOIN (SELECT n.uts, n.ucpu, ${ops.map((p) => opAgg[p]).join(', ')}
-             FROM (SELECT eid, ts, ovs.event_type AS et, ovs.op_type AS op, ovs.queue_id AS qid
-                   FROM events WHERE ${opFilter}) o
+             FROM (SELECT eid, ts, ovs.event_type AS et, ovs.op_type AS op, ovs.queue_id AS qid,
+                          ovs.action AS act, ovs.port AS aport, ovs.id AS aid, ovs.reason AS areason, ovs.zone_id AS azone
+                   FROM events WHERE ${opFilter} AND ovs.queue_id IS NOT NULL) o
              ASOF JOIN (SELECT eid, ovs.queue_id AS qid, ovs.upcall_ts AS uts, ovs.upcall_cpu AS ucpu
                         FROM events WHERE ovs.event_type = 'upcall_enqueue') n
                ON o.qid = n.qid AND o.eid >= n.eid

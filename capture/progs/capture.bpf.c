@@ -172,6 +172,9 @@ static __always_inline __u64 scalar_of(void *p)
 	return v;
 }
 
+/* The ovs collector's state and helpers (capture/progs/ovs.bpf.h). */
+#include "ovs.bpf.h"
+
 /*
  * skb tracking, Retis's algorithm (core/tracking/bpf/include/skb_tracking.h): an skb is known by
  * its data head; its id is (first-seen timestamp, original head). Clones share the head, hence
@@ -353,7 +356,13 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 		bool present = false;
 
 		if (bpf_core_field_exists(skb->vlan_all)) {
-			present = RD(direct, skb, vlan_all) != 0;
+			/* As for vlan_present below: without the barrier clang may compute the field's
+			 * (relocated, poisoned before 6.2) address ahead of the check, which it did once
+			 * the ovs hooks inlined another copy of this code. */
+			struct sk_buff *s = skb;
+
+			barrier_var(s);
+			present = RD(direct, s, vlan_all) != 0;
 		} else {
 			struct sk_buff___old *old = (void *)skb;
 
@@ -499,18 +508,21 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
 /* ct and nft blocks (nftct.layout.ts), after the stack room, when the probe collects them. */
 #define CT_ROOM (COLLECT(CT) ? CT_BLOCK_BYTES : 0)
 #define NFT_ROOM (COLLECT(NFT) ? sizeof(struct retis_nft_event) : 0)
+/* OVS probes: their block goes last in the record (ovs.layout.ts), so nothing else moves. */
+#define OVS_ROOM (cfg_ovs ? sizeof(struct retis_ovs_event) : 0)
 
 /*
  * One probe hit. `skb`, `dev`: kernel pointers or NULL; `reason`: enum skb_drop_reason or -1;
  * `ip`: user probes' instruction pointer (0 for kernel probes).
  *
- * Records have one size per probe (header + snap length + stack room), reserved in place and
+ * Records have one size per probe (header + snap length + stack room + the ct, nft and ovs
+ * blocks of the probes that collect them, the ovs one last), reserved in place and
  * filled there. Variable sizes would need one reservation per size class, and the verifier then
  * walks the whole event code once per class: probe loads took seconds. The unused tail of a
  * record costs ring space and one copy in the reader thread, nothing in the traced path.
  */
-static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
-				   bool stolen, __u64 ip, bool direct)
+static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
+				      bool stolen, __u64 ip, bool direct, struct retis_ovs_event *ovs)
 {
 	struct tracking_info tinfo = {};
 	struct pkt_geo geo = {};
@@ -543,12 +555,14 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 		goto out;
 
 	count_hits(cfg_repeat);
+	if (cfg_ovs && ovs)
+		ovs_pre(ovs, now);
 	if (skb && COLLECT(SKB))
 		cap = packet_geometry(skb, direct, &geo);
 	for (__u32 i = 0; i < 64; i++) {
 		if (i >= cfg_repeat)
 			break;
-		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM + CT_ROOM + NFT_ROOM);
+		struct retis_capture_event *e = retis_reserve(sizeof(*e) + PKT_ROOM + STACK_ROOM + CT_ROOM + NFT_ROOM + OVS_ROOM);
 
 		if (!e)
 			continue;
@@ -563,12 +577,24 @@ static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_de
 			e->stack_bytes = sb;
 			e->sections |= RETIS_CAPTURE_SECTION_STACK;
 		}
+		if (cfg_ovs && ovs) {
+			*(struct retis_ovs_event *)((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM + CT_ROOM + NFT_ROOM) = *ovs;
+			e->sections |= RETIS_CAPTURE_SECTION_OVS;
+		}
 		bpf_ringbuf_submit(e, retis_wakeup_bytes ? BPF_RB_NO_WAKEUP : 0);
 	}
+	if (cfg_ovs && ovs)
+		ovs_post(ovs, skb, now);
 out:
 	if (head)
 		untrack(skb, head, direct, stolen);
 	return 0;
+}
+
+static __always_inline int capture(void *ctx, struct sk_buff *skb, struct net_device *dev, long reason,
+				   bool stolen, __u64 ip, bool direct)
+{
+	return capture_ex(ctx, skb, dev, reason, stolen, ip, direct, NULL);
 }
 
 /*
@@ -630,6 +656,8 @@ static __always_inline __u64 regs_arg(struct pt_regs *ctx, __s32 n)
 	return v;
 }
 
+#include "ovs_hooks.bpf.h"
+
 SEC("tp_btf")
 int capture_tp_btf(__u64 *ctx)
 {
@@ -640,6 +668,8 @@ int capture_tp_btf(__u64 *ctx)
 SEC("raw_tp")
 int capture_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
+	if (cfg_ovs)
+		return ovs_raw_tp(ctx);
 	return capture(ctx, (struct sk_buff *)raw_arg(ctx, cfg_skb_arg), (struct net_device *)raw_arg(ctx, cfg_dev_arg),
 		       cfg_reason_arg >= 0 ? (long)(__u32)raw_arg(ctx, cfg_reason_arg) : -1, false, 0, false);
 }
@@ -680,6 +710,8 @@ int capture_tracepoint(void *ctx)
 SEC("kprobe")
 int capture_kprobe(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_kprobe(ctx);
 	struct sk_buff *nft_skb = NULL;
 
 	NFT_ENTRY(regs_arg);
@@ -694,6 +726,8 @@ int capture_kprobe(struct pt_regs *ctx)
 SEC("kretprobe")
 int capture_kretprobe(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_kretprobe(ctx);
 	return capture(ctx, NULL, NULL, -1, false, 0, false);
 }
 
@@ -733,5 +767,7 @@ int capture_uretprobe(struct pt_regs *ctx)
 SEC("usdt")
 int capture_usdt(struct pt_regs *ctx)
 {
+	if (cfg_ovs)
+		return ovs_usdt(ctx);
 	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
 }

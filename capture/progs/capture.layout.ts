@@ -44,6 +44,8 @@ export const CaptureSection = defineEnum('retis_capture_section', {
   ct: 1 << 24,
   /** nft block (nftct.layout.ts) at ProbeInfo.nftOff */
   nft: 1 << 25,
+  /** ovs: the record ends with a struct retis_ovs_event (capture/progs/ovs.layout.ts) */
+  ovs: 1 << 13,
 });
 
 /** Bits of the per-probe `cfg_collect` constant: what the probe collects. */

@@ -111,8 +111,10 @@ static __always_inline void ct_conn(struct retis_ct_conn *c, struct nf_conn *ct,
 	ct_labels(c, ct);
 }
 
-/* Fill the ct block `blk` for `skb`; returns false when the skb has no (supported) conntrack. */
-static __always_inline bool ct_fill(void *blk, struct sk_buff *skb)
+/* Fill the ct block `blk` for `skb`; returns false when the skb has no (supported) conntrack.
+ * Not inlined: its locals would otherwise share the frame of the OVS hooks (which keep their
+ * own block on the stack) and exceed the 512-byte BPF stack. */
+static __noinline bool ct_fill(void *blk, struct sk_buff *skb)
 {
 	struct retis_ct_head *h = blk;
 	struct retis_ct_conn *conn = (struct retis_ct_conn *)(h + 1);

@@ -89,7 +89,9 @@ describe('statements', () => {
   it('upcalls join only what the query reads', () => {
     const stats = compiled('upcalls | stats latency').sql;
     expect(stats).not.toContain("'upcall_return'");
-    expect(stats).toContain("ovs.op_type = 'exec'");
+    expect(stats).toContain("'flow_operation'");
+    expect(stats).toContain("'action_execute'");
+    expect(stats).not.toContain("'recv_upcall'");
     expect(compiled('upcalls').sql).toContain("'upcall_return'");
   });
 

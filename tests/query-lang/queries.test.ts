@@ -272,8 +272,8 @@ describe('queries on a generated capture, against its ground truth', () => {
     const u = truth.upcalls;
     const expected: Record<string, number> = {};
     if (u.executed) expected.executed = u.executed;
-    if (u.enqueue_failed) expected.failed = u.enqueue_failed;
-    if (u.lost_in_userspace) expected.received = u.lost_in_userspace;
+    if (u.enqueue_failed) expected.enqueue_failed = u.enqueue_failed;
+    if (u.lost_in_userspace) expected.lost = u.lost_in_userspace;
     expect(got).toEqual(expected);
   });
 

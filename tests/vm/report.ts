@@ -76,6 +76,7 @@ export const REQUIRED: [string, RegExp, string][] = [
   ['tests/bpf/ringbuf.test.ts', /^batches records/, 'ring buffer reader on the 6.1 kernel'],
   ['tests/vm/suite/ovs.vm-test.ts', /forwards pings/, 'OVS datapath: bridge between two namespaces, no upcall lost'],
   ['tests/vm/suite/ovs.vm-test.ts', /every Retis ovs collector hook/, 'OVS: upcall, enqueue, execute-action, flow lookup hooks fire'],
+  ['tests/vm/suite/ovs-capture.vm-test.ts', /captured and correlated/, 'retis-capture -c ovs on the datapath: OVS events decoded, upcalls and series correlated'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /__nft_trace_packet/, 'nft: __nft_trace_packet fires'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /pskb_expand_head/, 'skb head reallocation (pskb_expand_head) and the free'],
 ];
