@@ -172,7 +172,7 @@ export type Leaf =
   | { kind: 'list'; col: ListUtf8Col; valid?: Validity };
 
 /** Zero-filled buffers for all-null leaves, shared by every batch. */
-class NullBuffers {
+export class NullBuffers {
   private readonly zeros: ArrayBuffer;
   constructor(readonly capacity: number) {
     // Largest need: 8 bytes per row (u64), or capacity+1 offsets of 4 bytes.

@@ -269,8 +269,8 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
       batchPacketBytes: 8 << 20,
       snaplen: opts.snaplen,
       maxEvents: opts.maxEvents ?? Number.MAX_SAFE_INTEGER,
-      onBatch: (cols) => {
-        arrowFile.write(cols.recordBatch());
+      onBatch: (batch) => {
+        arrowFile.write(batch.recordBatch());
         pcapWriter?.flush();
       },
       onEvent: slow
@@ -408,16 +408,29 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     };
 
     //// Ring reader (started before attaching so the first events are read at once) ////
-    reader.r = set.openReader(
-      (batch) => {
-        encoder.decode(batch.buffer);
-        writeStdout();
-        if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
-      },
-      // Drain every 10 ms (submits never wake us); small batches and a short queue bound memory:
-      // when JS falls behind, the ring fills and the BPF side counts the losses.
-      { pollMs: 10, flushMs: 10, queue: 8, batchBytes: 256 << 10, onError: (e) => requestStop({ reason: 'ring buffer reader failed', error: e }) },
-    );
+    const onError = (e: Error): void => requestStop({ reason: 'ring buffer reader failed', error: e });
+    reader.r = slow
+      ? // --print/pcap-ng need each record: raw batches, decoded on this thread.
+        set.openReader(
+          (batch) => {
+            encoder.decode(batch.buffer);
+            writeStdout();
+            if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
+          },
+          // Drain every 10 ms (submits never wake us); small batches and a short queue bound memory:
+          // when JS falls behind, the ring fills and the BPF side counts the losses.
+          { pollMs: 10, flushMs: 10, queue: 8, batchBytes: 256 << 10, onError },
+        )
+      : // Column mode: the reader thread decodes into column batches; JS only writes them. A batch
+        // is cut at --batch-events rows or --batch-ms; two in flight bound memory (when the
+        // writer falls behind, the ring fills and the BPF side counts the losses).
+        set.openReader(
+          (batch) => {
+            encoder.writeArena(batch.buffer);
+            if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
+          },
+          { pollMs: 10, flushMs: opts.batchMs, queue: 2, decoder: encoder.decoder, onError },
+        );
 
     timing('reader started');
     //// Attach ////

@@ -37,6 +37,8 @@
 #include <linux/bpf.h>
 #include <node_api.h>
 
+#include "decoder.h"
+
 //// ERRORS & LIBBPF LOG ////
 
 /* Everything libbpf prints during one binding call, so errors can carry it (verifier log incl.).
@@ -345,6 +347,7 @@ static bool set_prop(napi_env env, napi_value obj, const char *k, napi_value v)
 static const napi_type_tag OBJ_TAG = { 0x7265746973627066ULL, 0x6f626a6563740001ULL };
 static const napi_type_tag LINK_TAG = { 0x7265746973627066ULL, 0x6c696e6b00000002ULL };
 static const napi_type_tag READER_TAG = { 0x7265746973627066ULL, 0x7265616465720003ULL };
+static const napi_type_tag DECODER_TAG = { 0x7265746973627066ULL, 0x6465636f64650004ULL };
 
 struct obj_h {
 	struct bpf_object *obj; /* NULL once closed */
@@ -1218,6 +1221,11 @@ struct reader {
 
 	atomic_uint_fast64_t records, bytes, batches, oversize;
 	atomic_uint_fast64_t buffers_allocated; /* batch buffers this reader had to malloc */
+
+	/* Column mode: records are decoded on this thread into arenas (decoder.h), and batches
+	 * are arenas of `count` rows instead of copied records. */
+	struct decoder *dec;
+	napi_ref dec_ref; /* keeps the decoder alive as long as the thread may use it */
 };
 
 static uint64_t now_ns(void)
@@ -1268,6 +1276,37 @@ static bool emit_batch(struct reader *r, uint32_t flush_seq, int32_t err)
 	return true;
 }
 
+/* Column mode: decode straight from the ring's memory into the current arena. */
+static int on_record_columns(struct reader *r, const void *data, size_t size)
+{
+	struct decoder *d = r->dec;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!r->buf) {
+			r->buf = pool_take(d->arena_bytes, &r->buffers_allocated);
+			if (!r->buf)
+				return -ENOMEM;
+			r->cap = d->arena_bytes;
+			r->len = 0;
+			r->count = 0;
+			dec_arena_init(d, r->buf);
+			r->batch_start_ns = now_ns();
+		}
+		if (dec_record(d, r->buf, data, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size) == DEC_OK) {
+			r->count = ((uint32_t *)r->buf)[DEC_H_ROWS];
+			r->len = r->count ? r->cap : 0;
+			r->payload_bytes += size;
+			return 0;
+		}
+		/* Arena full: hand it over, retry on a fresh one. */
+		if (!emit_batch(r, 0, 0))
+			return -ECANCELED;
+	}
+	/* Does not fit an empty arena: the program's sizes make this impossible; counted anyway. */
+	dec_inc(&d->malformed);
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ring_ctx *rc = ctx;
@@ -1276,6 +1315,8 @@ static int on_record(void *ctx, void *data, size_t size)
 
 	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
 		return -ECANCELED; /* stops ring_buffer__consume() */
+	if (r->dec)
+		return on_record_columns(r, data, size);
 	if (r->buf && r->len + need > r->cap) {
 		if (!emit_batch(r, 0, 0))
 			return -ECANCELED;
@@ -1500,6 +1541,8 @@ static void reader_finalize(napi_env env, void *data, void *hint)
 		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
 		reader_stop(r);
 	}
+	if (r->dec_ref)
+		(void)napi_delete_reference(env, r->dec_ref); /* only fails on a bad ref: nothing to do */
 	free(r->ctxs);
 	free(r);
 }
@@ -1537,6 +1580,15 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		return throw_type(env, "ringbufOpen: bad options");
 	if (batch_bytes < 4096)
 		batch_bytes = 4096;
+	struct decoder *dec = NULL;
+	napi_value dec_v = NULL;
+	{
+		napi_valuetype t;
+		if (napi_get_named_property(env, argv[1], "decoder", &dec_v) != napi_ok || napi_typeof(env, dec_v, &t) != napi_ok)
+			return throw_type(env, "ringbufOpen: bad options");
+		if (t != napi_undefined && !(dec = unwrap(env, dec_v, &DECODER_TAG, "column decoder")))
+			return NULL;
+	}
 
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->ctxs = calloc(nfds, sizeof(*r->ctxs)))) {
@@ -1552,6 +1604,16 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	r->env = env;
 	r->pool_share = (int)(queue ? queue : 16) + 2;
 	pool_adjust(r->pool_share);
+	if (dec) {
+		if (napi_create_reference(env, dec_v, 1, &r->dec_ref) != napi_ok) {
+			pool_adjust(-r->pool_share);
+			free(r->ctxs);
+			free(r);
+			napi_throw_error(env, NULL, "napi_create_reference failed");
+			return NULL;
+		}
+		r->dec = dec;
+	}
 
 	log_reset();
 	for (uint32_t i = 0; i < nfds; i++) {
@@ -1613,6 +1675,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	    napi_type_tag_object(env, ext, &READER_TAG) != napi_ok) {
 		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
 		reader_stop(r);
+		if (r->dec_ref)
+			(void)napi_delete_reference(env, r->dec_ref);
 		free(r->ctxs);
 		free(r);
 		napi_throw_error(env, NULL, "napi_create_external failed");
@@ -1622,6 +1686,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 fail:
 	r->closed = false;
 	reader_stop(r);
+	if (r->dec_ref)
+		(void)napi_delete_reference(env, r->dec_ref);
 	free(r->ctxs);
 	free(r);
 	return NULL;
@@ -1693,6 +1759,233 @@ static napi_value ringbuf_close(napi_env env, napi_callback_info info)
 	return undefined(env);
 }
 
+//// COLUMN DECODER (decoder.h) ////
+
+static void decoder_finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	dec_free(data);
+}
+
+static struct decoder *get_decoder(napi_env env, napi_value v)
+{
+	return unwrap(env, v, &DECODER_TAG, "column decoder");
+}
+
+/* A JS Uint8Array (or null: absent) as a decoder string, cut at DEC_STR_MAX bytes. */
+static bool get_dec_str(napi_env env, napi_value v, struct dec_str *out)
+{
+	napi_valuetype t;
+	void *data;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_null || t == napi_undefined)
+		return true;
+	if (!get_bytes(env, v, &data, &len))
+		return false;
+	out->present = 1;
+	out->len = (uint8_t)(len > DEC_STR_MAX ? DEC_STR_MAX : len);
+	memcpy(out->b, data, out->len);
+	return true;
+}
+
+/* decoderCreate(program: Uint32Array, probes: (Uint8Array[] | null)[], maxEvents: number, seq: number) */
+static napi_value decoder_create(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	napi_typedarray_type tt;
+	size_t n, off;
+	void *words;
+	napi_value ab, ext;
+	uint32_t nprobes;
+	int64_t max_events, seq;
+	const char *why = NULL;
+	bool is_ta = false;
+
+	if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+	    napi_get_typedarray_info(env, argv[0], &tt, &n, &words, &ab, &off) != napi_ok || tt != napi_uint32_array)
+		return throw_type(env, "decoderCreate: program must be a Uint32Array");
+	if (napi_get_array_length(env, argv[1], &nprobes) != napi_ok)
+		return throw_type(env, "decoderCreate: probes must be an array");
+	if (!get_i64(env, argv[2], &max_events) || !get_i64(env, argv[3], &seq))
+		return NULL;
+	struct decoder *d = dec_new(words, n, &why);
+	if (!d) {
+		char m[160];
+		snprintf(m, sizeof(m), "decoderCreate: %s", why);
+		return throw_type(env, m);
+	}
+	d->max_events = max_events < 0 ? UINT64_MAX : (uint64_t)max_events;
+	d->seq = seq < 0 ? 0 : (uint64_t)seq;
+	d->nprobes = nprobes;
+	d->probes = calloc(nprobes ? nprobes : 1, sizeof(*d->probes));
+	d->per_probe = calloc(nprobes ? nprobes : 1, sizeof(*d->per_probe));
+	if (!d->probes || !d->per_probe) {
+		dec_free(d);
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	for (uint32_t i = 0; i < nprobes; i++) {
+		napi_value p, sv;
+		napi_valuetype t;
+		uint32_t ns;
+		if (napi_get_element(env, argv[1], i, &p) != napi_ok || napi_typeof(env, p, &t) != napi_ok)
+			goto bad;
+		if (t == napi_null || t == napi_undefined)
+			continue;
+		if (napi_get_array_length(env, p, &ns) != napi_ok)
+			goto bad;
+		d->probes[i].str = calloc(ns ? ns : 1, sizeof(struct dec_str));
+		if (!d->probes[i].str) {
+			dec_free(d);
+			napi_throw_error(env, NULL, "out of memory");
+			return NULL;
+		}
+		d->probes[i].nstr = ns;
+		for (uint32_t k = 0; k < ns; k++)
+			if (napi_get_element(env, p, k, &sv) != napi_ok || !get_dec_str(env, sv, &d->probes[i].str[k]))
+				goto bad;
+		d->probes[i].valid = true;
+	}
+	if (napi_create_external(env, d, decoder_finalize, NULL, &ext) != napi_ok ||
+	    napi_type_tag_object(env, ext, &DECODER_TAG) != napi_ok) {
+		dec_free(d);
+		napi_throw_error(env, NULL, "napi_create_external failed");
+		return NULL;
+	}
+	return ext;
+bad:
+	dec_free(d);
+	{
+		bool pending = false;
+		if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+			return NULL;
+	}
+	return throw_type(env, "decoderCreate: probes must be arrays of Uint8Array (or null)");
+}
+
+/* decoderSetLookup(d, table, key, slots: (Uint8Array | null)[]) -> false when the table is full */
+static napi_value decoder_set_lookup(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint32_t table, key, ns;
+	struct dec_str slots[DEC_LOOKUP_SLOTS];
+	napi_value r;
+
+	if (!d)
+		return NULL;
+	if (napi_get_value_uint32(env, argv[1], &table) != napi_ok || napi_get_value_uint32(env, argv[2], &key) != napi_ok ||
+	    napi_get_array_length(env, argv[3], &ns) != napi_ok || table >= DEC_MAX_LOOKUP_TABLES || !d->lookups[table])
+		return throw_type(env, "decoderSetLookup: bad table, key or slots");
+	memset(slots, 0, sizeof(slots));
+	for (uint32_t k = 0; k < ns && k < DEC_LOOKUP_SLOTS; k++) {
+		napi_value sv;
+		if (napi_get_element(env, argv[3], k, &sv) != napi_ok || !get_dec_str(env, sv, &slots[k]))
+			return NULL;
+	}
+	NAPI_CALL(env, napi_get_boolean(env, dec_lookup_add(d->lookups[table], key, slots), &r));
+	return r;
+}
+
+static bool get_ab(napi_env env, napi_value v, uint8_t **data, size_t *len)
+{
+	bool is_ab = false;
+	void *p;
+	if (napi_is_arraybuffer(env, v, &is_ab) != napi_ok || !is_ab ||
+	    napi_get_arraybuffer_info(env, v, &p, len) != napi_ok)
+		return false;
+	*data = p;
+	return true;
+}
+
+/* decoderInitArena(d, arena: ArrayBuffer): start an empty batch in it. */
+static napi_value decoder_init_arena(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint8_t *arena;
+	size_t alen;
+
+	if (!d)
+		return NULL;
+	if (!get_ab(env, argv[1], &arena, &alen) || alen < d->arena_bytes)
+		return throw_type(env, "decoderInitArena: arena must be an ArrayBuffer of the program's size");
+	dec_arena_init(d, arena);
+	return undefined(env);
+}
+
+/*
+ * decoderDecode(d, arena, records: ArrayBuffer, offset) -> offset of the first record not
+ * decoded (records.byteLength when all were): it stops early when the arena is full. Records as
+ * the reader's raw batches hold them: u32 size, u32 ring, payload, pad to 8.
+ */
+static napi_value decoder_decode(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint8_t *arena, *recs;
+	size_t alen, rlen;
+	uint32_t p;
+	napi_value r;
+
+	if (!d)
+		return NULL;
+	if (!get_ab(env, argv[1], &arena, &alen) || alen < d->arena_bytes || !get_ab(env, argv[2], &recs, &rlen) ||
+	    napi_get_value_uint32(env, argv[3], &p) != napi_ok)
+		return throw_type(env, "decoderDecode(decoder, arena, records, offset)");
+	while ((size_t)p + 8 <= rlen) {
+		uint32_t size;
+		memcpy(&size, recs + p, 4);
+		size_t next = (size_t)p + 8 + (((size_t)size + 7) & ~(size_t)7);
+		if (next > rlen) {
+			dec_inc(&d->malformed); /* truncated batch: the rest cannot be framed */
+			p = (uint32_t)rlen;
+			break;
+		}
+		if (dec_record(d, arena, recs + p + 8, size) == DEC_FULL) {
+			if (((uint32_t *)arena)[DEC_H_ROWS] == 0) {
+				dec_inc(&d->malformed); /* cannot fit even an empty arena */
+			} else
+				break;
+		}
+		p = (uint32_t)next;
+	}
+	NAPI_CALL(env, napi_create_uint32(env, p, &r));
+	return r;
+}
+
+/* decoderStats(d) -> { seq, events, ignored, malformed, perProbe: Float64Array } */
+static napi_value decoder_stats(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct decoder *d = get_decoder(env, argv[0]);
+	napi_value o, v, ab;
+	void *buf;
+
+	if (!d)
+		return NULL;
+	NAPI_CALL(env, napi_create_object(env, &o));
+#define DSTAT(k, field)                                                                           \
+	NAPI_CALL(env, napi_create_double(env, (double)dec_load(&d->field), &v));                 \
+	NAPI_CALL(env, napi_set_named_property(env, o, k, v));
+	DSTAT("seq", seq);
+	DSTAT("events", events);
+	DSTAT("ignored", ignored);
+	DSTAT("malformed", malformed);
+#undef DSTAT
+	NAPI_CALL(env, napi_create_arraybuffer(env, (size_t)d->nprobes * 8, &buf, &ab));
+	for (uint32_t i = 0; i < d->nprobes; i++)
+		((double *)buf)[i] = (double)dec_load(&d->per_probe[i]);
+	NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, d->nprobes, ab, 0, &v));
+	NAPI_CALL(env, napi_set_named_property(env, o, "perProbe", v));
+	return o;
+}
+
 //// MODULE ////
 
 static napi_value init(napi_env env, napi_value exports)
@@ -1738,6 +2031,11 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringbufFlush", ringbuf_flush),
 		FN("ringbufStats", ringbuf_stats),
 		FN("ringbufClose", ringbuf_close),
+		FN("decoderCreate", decoder_create),
+		FN("decoderSetLookup", decoder_set_lookup),
+		FN("decoderInitArena", decoder_init_arena),
+		FN("decoderDecode", decoder_decode),
+		FN("decoderStats", decoder_stats),
 	};
 #undef FN
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
