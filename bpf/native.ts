@@ -78,6 +78,8 @@ export interface NativeBinding {
   objectOpen(path: string, opts: { name?: string; btfCustomPath?: string }): ObjectHandle;
   objectClose(h: ObjectHandle): void;
   objectLoad(h: ObjectHandle): void;
+  /** bpf_object__load on a worker thread (objects verify in parallel); rejects like objectLoad throws. */
+  objectLoadAsync(h: ObjectHandle): Promise<void>;
   objectPrograms(h: ObjectHandle): NativeProgramInfo[];
   objectMaps(h: ObjectHandle): NativeMapInfo[];
   objectBtf(h: ObjectHandle): Uint8Array | null;
@@ -112,7 +114,7 @@ export interface NativeBinding {
   decoderCreate(program: Uint32Array, probes: readonly (readonly Uint8Array[] | null)[], maxEvents: number, seq: number): DecoderHandle;
   decoderSetLookup(d: DecoderHandle, table: number, key: number, slots: readonly (Uint8Array | null)[]): boolean;
   decoderInitArena(d: DecoderHandle, arena: ArrayBuffer): void;
-  decoderDecode(d: DecoderHandle, arena: ArrayBuffer, records: ArrayBuffer, offset: number): number;
+  decoderDecode(d: DecoderHandle, arena: ArrayBuffer, records: ArrayBuffer, offset: number, end: number | undefined): number;
   decoderStats(d: DecoderHandle): NativeDecoderStats;
 }
 

@@ -355,7 +355,7 @@ export class EventEncoder {
     while (p < end) {
       const before = this.plan.rows(arena);
       const next = onEvent ? Math.min(end, p + RECORD_HEADER_BYTES + ((view!.getUint32(p, true) + 7) & ~7)) : end;
-      const q = n.decoderDecode(this.decoder, arena, next === end ? buffer : buffer.slice(0, next), p);
+      const q = n.decoderDecode(this.decoder, arena, buffer, p, next);
       if (q === p) {
         if (this.plan.rows(arena) === 0) break; // trailing bytes shorter than a record header
         // Arena full before this record: write it, retry on an empty one.

@@ -42,11 +42,13 @@
 //// ERRORS & LIBBPF LOG ////
 
 /* Everything libbpf prints during one binding call, so errors can carry it (verifier log incl.).
- * libbpf calls the print callback from whichever thread runs it: guarded by a mutex. */
+ * libbpf calls the print callback from whichever thread runs it. Per thread: objects load in
+ * parallel on worker threads (objectLoadAsync), each with its own log; the mutex stays for
+ * the echo to stderr. */
 #define LOG_CAP (256 * 1024)
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[LOG_CAP];
-static size_t log_len;
+static __thread char log_buf[LOG_CAP];
+static __thread size_t log_len;
 static bool log_debug; /* RETIS_BPF_DEBUG=1: keep LIBBPF_DEBUG lines too */
 static bool log_echo;  /* RETIS_BPF_DEBUG=2: also echo to stderr */
 
@@ -142,6 +144,31 @@ static const char *errno_name(int e)
 	case 524: return "ENOTSUPP"; /* kernel-internal, leaks out of bpf() */
 	default: return "E?";
 	}
+}
+
+/* Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog (this thread's log,
+ * or `log` when given). err > 0. NULL when even that failed. */
+static napi_value errno_error(napi_env env, const char *op, int err, const char *detail, const char *log, size_t loglen)
+{
+	char msg[1024];
+	napi_value jmsg, jerr, v;
+
+	if (err < 0)
+		err = -err;
+	snprintf(msg, sizeof(msg), "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
+		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
+	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+	    napi_create_error(env, NULL, jmsg, &jerr) != napi_ok)
+		return NULL;
+	if (napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "op", v);
+	if (napi_create_int32(env, err, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "errno", v);
+	if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "code", v);
+	if (napi_create_string_utf8(env, log ? log : log_buf, log ? loglen : log_len, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "libbpfLog", v);
+	return jerr;
 }
 
 /* Throw Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog. err > 0. */
@@ -535,6 +562,93 @@ static napi_value object_load(napi_env env, napi_callback_info info)
 	if (err)
 		return throw_errno(env, "bpf_object__load", err, bpf_object__name(obj));
 	return undefined(env);
+}
+
+/* objectLoadAsync(h) -> Promise<void>: bpf_object__load() on a worker thread, so several objects
+ * verify in parallel (the verifier is most of a capture's start time). The object must not be
+ * used until the promise settles (the TS side holds it busy). */
+struct load_work {
+	napi_async_work work;
+	napi_deferred deferred;
+	napi_ref obj_ref; /* keeps the handle (and so the object) alive meanwhile */
+	struct bpf_object *obj;
+	int err;
+	char *log;
+	size_t loglen;
+};
+
+static void load_execute(napi_env env, void *data)
+{
+	struct load_work *w = data;
+	(void)env;
+	log_reset();
+	w->err = bpf_object__load(w->obj);
+	if (w->err && log_len) {
+		w->log = malloc(log_len);
+		if (w->log) {
+			memcpy(w->log, log_buf, log_len);
+			w->loglen = log_len;
+		}
+	}
+}
+
+static void load_complete(napi_env env, napi_status status, void *data)
+{
+	struct load_work *w = data;
+	napi_value v = NULL;
+
+	if (status != napi_ok && !w->err)
+		w->err = ECANCELED;
+	if (w->err) {
+		v = errno_error(env, "bpf_object__load", w->err, bpf_object__name(w->obj), w->log ? w->log : "", w->loglen);
+		if (!v)
+			(void)napi_create_string_utf8(env, "bpf_object__load failed", NAPI_AUTO_LENGTH, &v);
+		(void)napi_reject_deferred(env, w->deferred, v); /* fails only on a bad deferred */
+	} else {
+		(void)napi_get_undefined(env, &v);
+		(void)napi_resolve_deferred(env, w->deferred, v);
+	}
+	(void)napi_delete_reference(env, w->obj_ref);
+	(void)napi_delete_async_work(env, w->work);
+	free(w->log);
+	free(w);
+}
+
+static napi_value object_load_async(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct load_work *w;
+	napi_value promise, name;
+
+	if (!obj)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	w->obj = obj;
+	if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+	    napi_create_reference(env, argv[0], 1, &w->obj_ref) != napi_ok ||
+	    napi_create_string_utf8(env, "retis_bpf.load", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, load_execute, load_complete, w, &w->work) != napi_ok ||
+	    napi_queue_async_work(env, w->work) != napi_ok) {
+		/* Nothing queued: settle what exists and fail synchronously. */
+		if (w->work)
+			(void)napi_delete_async_work(env, w->work);
+		if (w->obj_ref)
+			(void)napi_delete_reference(env, w->obj_ref);
+		if (w->deferred) {
+			napi_value e;
+			if (napi_create_string_utf8(env, "objectLoadAsync: could not queue the load", NAPI_AUTO_LENGTH, &e) == napi_ok)
+				(void)napi_reject_deferred(env, w->deferred, e);
+		}
+		free(w);
+		napi_throw_error(env, NULL, "objectLoadAsync: could not queue the load");
+		return NULL;
+	}
+	return promise;
 }
 
 /* objectPrograms(h) -> [{ name, section, type, expectedAttachType, autoload, fd }] */
@@ -1920,13 +2034,13 @@ static napi_value decoder_init_arena(napi_env env, napi_callback_info info)
 }
 
 /*
- * decoderDecode(d, arena, records: ArrayBuffer, offset) -> offset of the first record not
- * decoded (records.byteLength when all were): it stops early when the arena is full. Records as
- * the reader's raw batches hold them: u32 size, u32 ring, payload, pad to 8.
+ * decoderDecode(d, arena, records: ArrayBuffer, offset, end | undefined) -> offset of the first record not
+ * decoded (`end`, default records.byteLength, when all were): it stops early when the arena is
+ * full. Records as the reader's raw batches hold them: u32 size, u32 ring, payload, pad to 8.
  */
 static napi_value decoder_decode(napi_env env, napi_callback_info info)
 {
-	GET_ARGS(4);
+	GET_ARGS(5);
 	struct decoder *d = get_decoder(env, argv[0]);
 	uint8_t *arena, *recs;
 	size_t alen, rlen;
@@ -1937,7 +2051,19 @@ static napi_value decoder_decode(napi_env env, napi_callback_info info)
 		return NULL;
 	if (!get_ab(env, argv[1], &arena, &alen) || alen < d->arena_bytes || !get_ab(env, argv[2], &recs, &rlen) ||
 	    napi_get_value_uint32(env, argv[3], &p) != napi_ok)
-		return throw_type(env, "decoderDecode(decoder, arena, records, offset)");
+		return throw_type(env, "decoderDecode(decoder, arena, records, offset, end?)");
+	{
+		napi_valuetype t;
+		uint32_t end;
+		if (napi_typeof(env, argv[4], &t) != napi_ok)
+			return NULL;
+		if (t != napi_undefined) {
+			if (napi_get_value_uint32(env, argv[4], &end) != napi_ok)
+				return throw_type(env, "decoderDecode: end must be a number");
+			if (end < rlen)
+				rlen = end;
+		}
+	}
 	while ((size_t)p + 8 <= rlen) {
 		uint32_t size;
 		memcpy(&size, recs + p, 4);
@@ -2001,6 +2127,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("objectOpen", object_open),
 		FN("objectClose", object_close),
 		FN("objectLoad", object_load),
+		FN("objectLoadAsync", object_load_async),
 		FN("objectPrograms", object_programs),
 		FN("objectMaps", object_maps),
 		FN("objectBtf", object_btf),
