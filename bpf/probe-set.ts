@@ -94,6 +94,86 @@ export class ProbeSet {
     return set;
   }
 
+  /**
+   * load() with the instances verified in parallel on worker threads: the first one alone (it
+   * creates the shared maps the others reuse), then all the others at once.
+   */
+  static async loadAsync(probes: readonly ResolvedProbe[], opts: ProbeSetOptions): Promise<ProbeSet> {
+    const set = new ProbeSet(opts);
+    const t0 = performance.now();
+    let id = opts.firstProbeId ?? 1;
+    const pending: { probe: ResolvedProbe; id: number; obj: BpfObject; program: string; done: Promise<void> }[] = [];
+    try {
+      let i = 0;
+      for (; i < probes.length && set.#probes.length === 0; i++) set.#loadOne(probes[i]!, id++);
+      for (; i < probes.length; i++) {
+        const probe = probes[i]!;
+        const pid = id++;
+        const prepared = set.#prepare(probe, pid);
+        if (prepared) pending.push({ probe, id: pid, ...prepared, done: prepared.obj.loadAsync() });
+      }
+    } catch (e) {
+      // Settle the loads already running before closing anything they use.
+      await Promise.allSettled(pending.map((x) => x.done));
+      for (const x of pending) x.obj.close();
+      set.close();
+      throw e;
+    }
+    const results = await Promise.allSettled(pending.map((x) => x.done));
+    let failure: BpfError | undefined;
+    results.forEach((r, k) => {
+      const x = pending[k]!;
+      if (r.status === 'fulfilled') {
+        set.#probes.push({ id: x.id, probe: x.probe, program: x.program, object: x.obj, link: undefined });
+        return;
+      }
+      x.obj.close();
+      const err = withProbe(r.reason, x.probe, 'load');
+      if (opts.skipFailed) set.skipped.push({ probe: x.probe, reason: err.message, error: err });
+      else failure ??= err;
+    });
+    // Probe ids in load order, as load() gives them.
+    set.#probes.sort((a, b) => a.id - b.id);
+    if (failure) {
+      set.close();
+      throw failure;
+    }
+    set.loadMs = performance.now() - t0;
+    return set;
+  }
+
+  /** Open and configure the instance of one probe, not loaded (undefined: skipped, noted). */
+  #prepare(probe: ResolvedProbe, id: number): { obj: BpfObject; program: string } | undefined {
+    const o = this.#opts;
+    const program = o.programFor?.(probe) ?? o.programs[probe.attach.type];
+    if (!program) {
+      throw new BpfError({ op: 'ProbeSet.load', target: probe.name, kind: 'invalid', hint: `No program for attach type ${probe.attach.type} in ${o.object} (ProbeSetOptions.programs).` });
+    }
+    const owner = this.#probes[0]?.object;
+    let obj: BpfObject | undefined;
+    try {
+      obj = BpfObject.open(o.object, owner ? {} : { layouts: o.layouts ?? [] });
+      obj.onlyPrograms([program]);
+      if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
+      obj.setConstants({
+        retis_probe_id: id,
+        retis_wakeup_bytes: o.wakeupBytes ?? 256 * 1024,
+        ...(o.constants?.(probe, id) ?? {}),
+      });
+      for (const name of o.sharedMaps ?? DEFAULT_SHARED) {
+        if (owner) obj.map(name).reuseFd(owner.map(name).fd);
+        else if (name === 'retis_events' && o.ringbufBytes) obj.map(name).setMaxEntries(o.ringbufBytes);
+      }
+      return { obj, program };
+    } catch (e) {
+      obj?.close();
+      const err = withProbe(e, probe, 'load');
+      if (!o.skipFailed) throw err;
+      this.skipped.push({ probe, reason: err.message, error: err });
+      return undefined;
+    }
+  }
+
   #loadOne(probe: ResolvedProbe, id: number): void {
     const o = this.#opts;
     const program = o.programFor?.(probe) ?? o.programs[probe.attach.type];

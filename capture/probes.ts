@@ -398,10 +398,11 @@ export interface LoadOptions {
  * Open and load one instance per probe (bpf/probe-set.ts). Optional tracking helpers that fail to
  * load are dropped with their reason in `notes`; any other failure closes everything and throws.
  */
-export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: Map<number, ProbePlan>; notes: ProbeSkip[] } {
+export async function loadProbes(plan: Plan, o: LoadOptions): Promise<{ set: ProbeSet; plans: Map<number, ProbePlan>; notes: ProbeSkip[] }> {
   const byName = new Map(plan.probes.map((p) => [p.resolved.name, p]));
   const skbKey = plan.probes.some((p) => p.tracking & CaptureTracking.values.inv_head) ? 1 : 0;
-  const set = ProbeSet.load(
+  // In parallel: verifying one instance per probe is most of the start time.
+  const set = await ProbeSet.loadAsync(
     plan.probes.map((p) => p.resolved),
     {
       object: bpfObjectPath('capture'),

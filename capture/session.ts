@@ -225,10 +225,10 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   const createdDir = prepareOutputDir(dir, opts.overwrite);
 
   //// Open + load ////
-  let loaded: ReturnType<typeof loadProbes>;
+  let loaded: Awaited<ReturnType<typeof loadProbes>>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat });
+    loaded = await loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;
