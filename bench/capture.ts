@@ -1,7 +1,10 @@
 /**
  * retis-capture benchmark (root; npm run build:bpf first):
  *
- *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64]
+ *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
+ *
+ * --bundle: measure another build of retis-capture (e.g. an older commit's bundle, for a
+ * before/after in the same conditions) instead of rebuilding this tree's.
  *
  * (a) write rate under a high-rate trigger: a loopback UDP flood to a closed port inside a private
  *     network namespace (bench/capture/udpflood.c), every net:* and skb:* tracepoint probed, and
@@ -40,10 +43,11 @@ interface Args {
   repeat: number;
   out: string;
   ringMiB: number;
+  bundle: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0 };
+  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
@@ -52,7 +56,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--repeat') a.repeat = Number(v);
     else if (k === '--out') a.out = v;
     else if (k === '--ring-mib') a.ringMiB = Number(v);
-    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib)`);
+    else if (k === '--bundle') a.bundle = path.resolve(v);
+    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib --bundle)`);
   }
   return a;
 }
@@ -82,8 +87,10 @@ interface CaptureRun {
 }
 
 /** Start the bundled capture; resolves once its probes are attached. */
+let bundlePath = path.join(ROOT_DIR, 'dist', 'retis-capture.mjs');
+
 async function startCapture(args: string[]): Promise<CaptureRun> {
-  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'dist', 'retis-capture.mjs'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [bundlePath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let stoppedAt = 0;
   child.stderr!.on('data', (d: Buffer) => {
@@ -168,7 +175,8 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) fail('capture.bpf.o is not built: npm run build:bpf');
 
   // The shipped form of the capture, and the load generator.
-  execFileSync(process.execPath, [path.join(ROOT_DIR, 'capture', 'bundle.mjs')], { stdio: 'inherit' });
+  if (a.bundle) bundlePath = a.bundle;
+  else execFileSync(process.execPath, [path.join(ROOT_DIR, 'capture', 'bundle.mjs')], { stdio: 'inherit' });
   const flooder = path.join(BUILD_DIR, 'bench', 'udpflood');
   fs.mkdirSync(path.dirname(flooder), { recursive: true });
   const cc = spawnSync('cc', ['-O2', '-Wall', '-o', flooder, path.join(ROOT_DIR, 'bench', 'capture', 'udpflood.c')], { encoding: 'utf8' });
