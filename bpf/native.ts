@@ -80,6 +80,8 @@ export interface NativeBinding {
   objectLoad(h: ObjectHandle): void;
   /** bpf_object__load on a worker thread (objects verify in parallel); rejects like objectLoad throws. */
   objectLoadAsync(h: ObjectHandle): Promise<void>;
+  /** glibc malloc_trim(0): give freed heap (all threads' arenas) back to the system. */
+  mallocTrim(): boolean;
   objectPrograms(h: ObjectHandle): NativeProgramInfo[];
   objectMaps(h: ObjectHandle): NativeMapInfo[];
   objectBtf(h: ObjectHandle): Uint8Array | null;

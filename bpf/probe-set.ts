@@ -16,6 +16,8 @@ import { BpfError, toBpfError } from './errors.ts';
 import type { Layout } from './layout.ts';
 import { BpfObject, type BpfLink, type BpfMap, type ConstantValue } from './object.ts';
 import type { AttachType, ResolvedProbe } from './probe-spec.ts';
+import { availableParallelism } from 'node:os';
+import { native } from './native.ts';
 import { readLosses, RingBufReader, type LossReport, type RingBatch, type RingBufOptions } from './ringbuf.ts';
 
 /** Program (by name in the object) implementing each attach type. */
@@ -25,6 +27,8 @@ export interface ProbeSetOptions {
   /** Path of the .bpf.o (bpfObjectPath(name)). */
   object: string;
   programs: ProbePrograms;
+  /** loadAsync: instances verified at once (default: the CPUs available). */
+  loadParallelism?: number;
   /** Per-probe override of the program (e.g. a typed tp_btf program for one tracepoint). */
   programFor?: (probe: ResolvedProbe) => string | undefined;
   /** Extra `.rodata` constants per probe (retis_probe_id and retis_wakeup_bytes are set here). */
@@ -103,14 +107,28 @@ export class ProbeSet {
     const t0 = performance.now();
     let id = opts.firstProbeId ?? 1;
     const pending: { probe: ResolvedProbe; id: number; obj: BpfObject; program: string; done: Promise<void> }[] = [];
+    // As many loads at once as CPUs: more only adds peak memory (each libbpf load parses the
+    // kernel BTF, ~30 MiB) without verifying any faster.
+    const width = Math.max(1, Math.min(opts.loadParallelism ?? availableParallelism(), 8));
+    let slots: Promise<void>[] = [];
     try {
       let i = 0;
       for (; i < probes.length && set.#probes.length === 0; i++) set.#loadOne(probes[i]!, id++);
       for (; i < probes.length; i++) {
         const probe = probes[i]!;
         const pid = id++;
+        // Wait for a slot before preparing: an opened instance holds libbpf's parse of the
+        // kernel BTF (setAttachTarget) until it is loaded.
+        while (slots.length >= width) await Promise.race(slots);
         const prepared = set.#prepare(probe, pid);
-        if (prepared) pending.push({ probe, id: pid, ...prepared, done: prepared.obj.loadAsync() });
+        if (!prepared) continue;
+        const done = prepared.obj.loadAsync();
+        const slot: Promise<void> = done.then(
+          () => void (slots = slots.filter((x) => x !== slot)),
+          () => void (slots = slots.filter((x) => x !== slot)),
+        );
+        slots.push(slot);
+        pending.push({ probe, id: pid, ...prepared, done });
       }
     } catch (e) {
       // Settle the loads already running before closing anything they use.
@@ -120,6 +138,9 @@ export class ProbeSet {
       throw e;
     }
     const results = await Promise.allSettled(pending.map((x) => x.done));
+    // The worker threads' libbpf work (a kernel BTF parse per instance) was freed into their own
+    // malloc arenas: hand it back, or it stays in the capture's RSS for its whole life.
+    if (pending.length > 0) native().mallocTrim();
     let failure: BpfError | undefined;
     results.forEach((r, k) => {
       const x = pending[k]!;

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -649,6 +650,17 @@ static napi_value object_load_async(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	return promise;
+}
+
+/* mallocTrim() -> whether memory went back to the system. Parallel loads parse the kernel BTF
+ * in libbpf on worker threads, each into its own malloc arena; freed, that memory stays mapped
+ * (tens of MiB) unless trimmed. */
+static napi_value malloc_trim_fn(napi_env env, napi_callback_info info)
+{
+	napi_value r;
+	(void)info;
+	NAPI_CALL(env, napi_get_boolean(env, malloc_trim(0) == 1, &r));
+	return r;
 }
 
 /* objectPrograms(h) -> [{ name, section, type, expectedAttachType, autoload, fd }] */
@@ -2128,6 +2140,7 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("objectClose", object_close),
 		FN("objectLoad", object_load),
 		FN("objectLoadAsync", object_load_async),
+		FN("mallocTrim", malloc_trim_fn),
 		FN("objectPrograms", object_programs),
 		FN("objectMaps", object_maps),
 		FN("objectBtf", object_btf),
