@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1315,12 +1316,18 @@ struct reader;
 struct ring_ctx {
 	struct reader *r;
 	uint32_t idx;
+	/* Our own view of the ring (see ring_consume): the same pages libbpf maps. */
+	unsigned long *consumer_pos; /* read-write page */
+	unsigned long *producer_pos; /* read-only page, data follows (mapped twice: no wrap) */
+	uint8_t *data;
+	unsigned long mask;
+	size_t page, size;
 };
 
 struct reader {
-	struct ring_buffer *rb;
 	struct ring_ctx *ctxs;
 	int nrings;
+	int nrings_mapped; /* ctxs[0..nrings_mapped) may hold mappings (ring_unmap is idempotent) */
 	int epfd, evfd;
 	pthread_t thread;
 	bool thread_started;
@@ -1440,7 +1447,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	size_t need = 8 + ((size + 7) & ~(size_t)7);
 
 	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
-		return -ECANCELED; /* stops ring_buffer__consume() */
+		return -ECANCELED; /* stops rings_consume() */
 	if (r->dec)
 		return on_record_columns(r, data, size);
 	if (r->buf && r->len + need > r->cap) {
@@ -1469,6 +1476,99 @@ static int on_record(void *ctx, void *data, size_t size)
 	r->len += need;
 	r->count++;
 	r->payload_bytes += size;
+	return 0;
+}
+
+/* Publish the consumer position every this many records, not after each one as libbpf 1.1's
+ * ring_buffer__consume() does: the producers read it on every reservation, and a store per record
+ * bounced its cache line between the reader and the probes' CPUs (~100 ns each side). The
+ * space held back meanwhile is a few dozen records of a multi-MiB ring. */
+#define RING_PUBLISH_EVERY 64
+
+static int ring_consume(struct reader *r, struct ring_ctx *g)
+{
+	unsigned long cons = __atomic_load_n(g->consumer_pos, __ATOMIC_ACQUIRE);
+	unsigned long prod;
+	unsigned since = 0;
+	int n = 0;
+
+	while ((prod = __atomic_load_n(g->producer_pos, __ATOMIC_ACQUIRE)) > cons) {
+		while (cons < prod) {
+			uint32_t *hdr = (uint32_t *)(g->data + (cons & g->mask));
+			uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+			if (len & BPF_RINGBUF_BUSY_BIT)
+				goto out; /* reserved, not committed yet: the next drain gets it */
+			cons += ((len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + BPF_RINGBUF_HDR_SZ + 7) & ~7UL;
+			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+				int err = on_record(g, (uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+				if (err < 0) {
+					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+					return err;
+				}
+				n++;
+			}
+			if (++since >= RING_PUBLISH_EVERY) {
+				__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+				since = 0;
+			}
+		}
+	}
+out:
+	__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* Drain every ring once; like ring_buffer__consume(): records handled, or a negative errno. */
+static int rings_consume(struct reader *r)
+{
+	int total = 0;
+	for (int i = 0; i < r->nrings; i++) {
+		int n = ring_consume(r, &r->ctxs[i]);
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}
+
+static void ring_unmap(struct ring_ctx *g)
+{
+	/* munmap of a mapping we made cannot fail in a way we could act on. */
+	if (g->consumer_pos)
+		(void)munmap(g->consumer_pos, g->page);
+	if (g->producer_pos)
+		(void)munmap(g->producer_pos, g->page + 2 * g->size);
+	g->consumer_pos = g->producer_pos = NULL;
+	g->data = NULL;
+}
+
+/* Map a ring buffer map for ring_consume (0, or an errno). */
+static int ring_map(struct ring_ctx *g, int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	void *p;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return errno;
+	if (info.type != BPF_MAP_TYPE_RINGBUF || info.max_entries == 0 || (info.max_entries & (info.max_entries - 1)))
+		return EINVAL;
+	g->page = (size_t)sysconf(_SC_PAGESIZE);
+	g->size = info.max_entries;
+	g->mask = info.max_entries - 1;
+	p = mmap(NULL, g->page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	g->consumer_pos = p;
+	p = mmap(NULL, g->page + 2 * g->size, PROT_READ, MAP_SHARED, fd, (off_t)g->page);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		ring_unmap(g);
+		return e;
+	}
+	g->producer_pos = p;
+	g->data = (uint8_t *)p + g->page;
 	return 0;
 }
 
@@ -1504,7 +1604,7 @@ static void *reader_main(void *arg)
 		if (fatal || atomic_load(&r->stop))
 			break;
 		/* The BPF side mostly submits without wakeup: always drain, woken or timed out. */
-		int err = ring_buffer__consume(r->rb);
+		int err = rings_consume(r);
 		if (err < 0 && err != -ECANCELED) {
 			fatal = -err;
 			break;
@@ -1515,7 +1615,7 @@ static void *reader_main(void *arg)
 		if (fr != r->flush_done) {
 			/* Records committed before the flush request may have landed after the drain
 			 * above finished: drain once more after seeing the request, then acknowledge. */
-			err = ring_buffer__consume(r->rb);
+			err = rings_consume(r);
 			if (err < 0 && err != -ECANCELED) {
 				fatal = -err;
 				break;
@@ -1635,9 +1735,9 @@ static void reader_stop(struct reader *r)
 			fprintf(stderr, "retis_bpf: joining the ring buffer thread failed: %s\n", strerror(err));
 		r->thread_started = false;
 	}
-	if (r->rb)
-		ring_buffer__free(r->rb);
-	r->rb = NULL;
+	for (int i = 0; r->ctxs && i < r->nrings_mapped; i++)
+		ring_unmap(&r->ctxs[i]);
+	r->nrings_mapped = 0;
 	/* close() of an epoll fd/eventfd cannot fail in a way we could act on. */
 	if (r->epfd >= 0)
 		(void)close(r->epfd);
@@ -1723,6 +1823,7 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	r->epfd = r->evfd = -1;
+	r->nrings_mapped = (int)nfds; /* calloc'd: unmapped entries are NULL */
 	r->batch_bytes = batch_bytes;
 	r->keep_batches = keep != 0;
 	r->poll_ms = (int)poll_ms;
@@ -1751,32 +1852,37 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		}
 		r->ctxs[i].r = r;
 		r->ctxs[i].idx = i;
-		if (i == 0) {
-			r->rb = ring_buffer__new(fd, on_record, &r->ctxs[0], NULL);
-			if (!r->rb) {
-				throw_errno(env, "ring_buffer__new", errno, NULL);
-				goto fail;
-			}
-		} else if ((err = ring_buffer__add(r->rb, fd, on_record, &r->ctxs[i])) != 0) {
-			throw_errno(env, "ring_buffer__add", err, NULL);
+		/* Mapped and read by ring_consume() (not libbpf's ring_buffer: see RING_PUBLISH_EVERY;
+		 * a second mapping would also count the ring twice in RSS). */
+		if ((err = ring_map(&r->ctxs[i], fd)) != 0) {
+			throw_errno(env, "mmap(ring buffer)", err, NULL);
 			goto fail;
 		}
 	}
 	r->nrings = (int)nfds;
-	/* Our own epoll over libbpf's (nested) plus an eventfd, so close/flush wake the thread
-	 * immediately instead of after the poll timeout. */
+	/* One epoll over the rings (readable when the BPF side wakes us) plus an eventfd, so
+	 * close/flush wake the thread immediately instead of after the poll timeout. */
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->epfd < 0 || r->evfd < 0) {
 		throw_errno(env, r->epfd < 0 ? "epoll_create1" : "eventfd", errno, NULL);
 		goto fail;
 	}
-	ev.events = EPOLLIN;
-	ev.data.fd = ring_buffer__epoll_fd(r->rb);
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		throw_errno(env, "epoll_ctl", errno, "ring buffer");
-		goto fail;
+	for (uint32_t i = 0; i < nfds; i++) {
+		napi_value v;
+		int32_t fd;
+		if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
+			throw_type(env, "ringbufOpen: map fds must be numbers");
+			goto fail;
+		}
+		ev.events = EPOLLIN;
+		ev.data.fd = fd;
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			throw_errno(env, "epoll_ctl", errno, "ring buffer");
+			goto fail;
+		}
 	}
+	ev.events = EPOLLIN;
 	ev.data.fd = r->evfd;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev)) {
 		throw_errno(env, "epoll_ctl", errno, "eventfd");
