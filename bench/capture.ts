@@ -1,7 +1,10 @@
 /**
  * retis-capture benchmark (root; npm run build:bpf first):
  *
- *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64]
+ *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
+ *
+ * --bundle: measure another build of retis-capture (e.g. an older commit's bundle, for a
+ * before/after in the same conditions) instead of rebuilding this tree's.
  *
  * (a) write rate under a high-rate trigger: a loopback UDP flood to a closed port inside a private
  *     network namespace (bench/capture/udpflood.c), every net:* and skb:* tracepoint probed, and
@@ -14,8 +17,12 @@
  *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
  *     (what any CPU activity next to the flood costs on this machine).
  * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
- * (d) the writer alone (no kernel, in this process): synthetic ring batches of default-capture
- *     records through the decoder and the Arrow file writer: the consumer's ceiling here.
+ * (d) start to attached: capture.json's attach_ms (process start to probes attached, the bundle)
+ *     for the default probes.
+ * Diagnostics: the capture process's CPU time (user + system, /proc/PID/stat) per event written
+ * while the high-rate flood runs (robust to a loaded machine, unlike rates), and the writer alone
+ * (no kernel, in this process): synthetic ring batches of default-capture records through the
+ * decoder and the Arrow file writer: the consumer's ceiling here.
  *
  * The capture is the bundled binary (dist/retis-capture.mjs, rebuilt here): what ships.
  * Progress on stderr; the last stdout line is one JSON object.
@@ -36,10 +43,11 @@ interface Args {
   repeat: number;
   out: string;
   ringMiB: number;
+  bundle: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0 };
+  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
@@ -48,7 +56,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--repeat') a.repeat = Number(v);
     else if (k === '--out') a.out = v;
     else if (k === '--ring-mib') a.ringMiB = Number(v);
-    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib)`);
+    else if (k === '--bundle') a.bundle = path.resolve(v);
+    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib --bundle)`);
   }
   return a;
 }
@@ -72,12 +81,16 @@ function flood(ns: string, bin: string, seconds: number): { sent: number; second
 interface CaptureRun {
   pid: number;
   peakRssKiB: () => number;
+  /** CPU time of the capture process so far (user + system), seconds. */
+  cpuS: () => number;
   stop: () => Promise<{ status: number | null; stderr: string; stoppedAt: number }>;
 }
 
 /** Start the bundled capture; resolves once its probes are attached. */
+let bundlePath = path.join(ROOT_DIR, 'dist', 'retis-capture.mjs');
+
 async function startCapture(args: string[]): Promise<CaptureRun> {
-  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'dist', 'retis-capture.mjs'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [bundlePath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let stoppedAt = 0;
   child.stderr!.on('data', (d: Buffer) => {
@@ -102,9 +115,14 @@ async function startCapture(args: string[]): Promise<CaptureRun> {
     }
     await sleep(20);
   }
+  const tick = 100; // USER_HZ: /proc stat times are in clock ticks
   return {
     pid: child.pid!,
     peakRssKiB: () => peak,
+    cpuS: () => {
+      const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(f[11]) + Number(f[12])) / tick;
+    },
     stop: async () => {
       child.kill('SIGINT');
       const status = await exited;
@@ -143,6 +161,7 @@ function writerAlone(dir: string, events: number): { eventsPerS: number; cpuUsPe
 }
 
 interface Meta {
+  attach_ms: number;
   counts: { events: number; lost_total: number; attempted: number; ignored: number; malformed: number; arrow_batches: number };
   files: { bytes: Record<string, number> };
   probes: { name: string; events: number }[];
@@ -156,7 +175,8 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) fail('capture.bpf.o is not built: npm run build:bpf');
 
   // The shipped form of the capture, and the load generator.
-  execFileSync(process.execPath, [path.join(ROOT_DIR, 'capture', 'bundle.mjs')], { stdio: 'inherit' });
+  if (a.bundle) bundlePath = a.bundle;
+  else execFileSync(process.execPath, [path.join(ROOT_DIR, 'capture', 'bundle.mjs')], { stdio: 'inherit' });
   const flooder = path.join(BUILD_DIR, 'bench', 'udpflood');
   fs.mkdirSync(path.dirname(flooder), { recursive: true });
   const cc = spawnSync('cc', ['-O2', '-Wall', '-o', flooder, path.join(ROOT_DIR, 'bench', 'capture', 'udpflood.c')], { encoding: 'utf8' });
@@ -207,7 +227,9 @@ async function main(): Promise<void> {
   const hiDir = path.join(work, 'high-rate');
   const hi = await startCapture(['-o', hiDir, '--allow-system-changes', '-p', 'tp:net:*', '-p', 'tp:skb:*', '--bench-repeat', String(a.repeat), ...(a.ringMiB ? ['--ring-mib', String(a.ringMiB)] : [])]);
   const t0 = performance.now();
+  const cpu0 = hi.cpuS();
   const hiFlood = flood(ns, flooder, a.seconds);
+  const cpuFlood = hi.cpuS() - cpu0;
   const hiStop = await hi.stop();
   const elapsed = (hiStop.stoppedAt - t0) / 1000;
   const meta = JSON.parse(fs.readFileSync(path.join(hiDir, 'capture.json'), 'utf8')) as Meta;
@@ -217,6 +239,11 @@ async function main(): Promise<void> {
   const arrowBytes = meta.files.bytes['events.arrow'] ?? 0;
   log(`high rate (repeat ${a.repeat}): ${c.events} events written in ${elapsed.toFixed(2)} s = ${Math.round(eventsPerS)} events/s, ${c.lost_total} lost, ${unaccounted} unaccounted, ${(arrowBytes / c.events).toFixed(0)} B/event, ${(arrowBytes / elapsed / 1048576).toFixed(0)} MiB/s; flood ${Math.round(hiFlood.sent / hiFlood.seconds)} pkt/s`);
   for (const p of meta.probes.filter((x) => x.events > 0)) log(`  ${p.name}: ${p.events}`);
+  const cpuUsPerEvent = (cpuFlood * 1e6) / Math.max(1, c.events);
+  log(`capture CPU during the flood: ${cpuFlood.toFixed(2)} s, ${cpuUsPerEvent.toFixed(2)} µs per event written`);
+  const stopMeta = JSON.parse(fs.readFileSync(path.join(work, 'stopped', 'capture.json'), 'utf8')) as Meta;
+  const attachS = [onMeta.attach_ms, stopMeta.attach_ms].sort((x, y) => x - y).map((x) => x / 1000);
+  log(`start to attached (default probes, bundle): ${attachS.map((x) => x.toFixed(2)).join(', ')} s`);
 
   //// (d) the writer alone ////
   const w = writerAlone(work, 2_000_000);
@@ -230,6 +257,8 @@ async function main(): Promise<void> {
     unaccounted,
     overhead_ratio: Number((onRate / offRate).toFixed(3)),
     rss_mib: Math.round(rssMiB),
+    start_to_attached_s: Number(((attachS[0]! + attachS[1]!) / 2).toFixed(3)),
+    capture_cpu_us_per_event: Number(cpuUsPerEvent.toFixed(3)),
     events: c.events,
     attempted: c.attempted,
     seconds: Number(elapsed.toFixed(3)),

@@ -71,6 +71,13 @@ export interface MemberAccess {
 
 const BTF_MAGIC = 0xeb9f;
 
+/** 32-bit FNV-1a of some bytes (BTF name index). */
+function fnv1a(b: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
 export class BtfError extends Error {
   override name = 'BtfError';
 }
@@ -88,7 +95,7 @@ export class Btf {
   private readonly offsets: Uint32Array;
   private readonly kinds: Uint8Array;
   private readonly cache = new Map<number, BtfType>();
-  private nameIndex: Map<string, number[]> | undefined;
+  private nameHashes: Map<number, number | number[]> | undefined;
   private static readonly decoder = new TextDecoder();
 
   private constructor(bytes: Uint8Array, base: Btf | undefined) {
@@ -301,26 +308,48 @@ export class Btf {
     }
   }
 
-  private index(): Map<string, number[]> {
-    if (!this.nameIndex) {
-      const idx = new Map<string, number[]>();
+  /** Bytes of the NUL-terminated string at `off` (this BTF's numbering, base strings included). */
+  private strBytes(off: number): Uint8Array {
+    if (off < this.strBase) return this.base!.strBytes(off);
+    const start = this.strStart + off - this.strBase;
+    const end = this.bytes.indexOf(0, start);
+    return this.bytes.subarray(start, end < 0 || end > this.strStart + this.strLen ? this.strStart + this.strLen : end);
+  }
+
+  /**
+   * Type ids by a hash of their name's bytes: built with integer work only (FNV-1a over the
+   * bytes), where a Map of decoded names cost ~150 ms and as much garbage at every start.
+   */
+  private hashIndex(): Map<number, number | number[]> {
+    if (!this.nameHashes) {
+      const idx = new Map<number, number | number[]>();
       const v = this.view;
       for (let i = 0; i < this.offsets.length; i++) {
         const nameOff = v.getUint32(this.offsets[i]!, true);
         if (nameOff === 0) continue;
-        const name = this.str(nameOff);
-        const list = idx.get(name);
-        if (list) list.push(this.firstId + i);
-        else idx.set(name, [this.firstId + i]);
+        const h = fnv1a(this.strBytes(nameOff));
+        const id = this.firstId + i;
+        const cur = idx.get(h);
+        if (cur === undefined) idx.set(h, id);
+        else if (typeof cur === 'number') idx.set(h, [cur, id]);
+        else cur.push(id);
       }
-      this.nameIndex = idx;
+      this.nameHashes = idx;
     }
-    return this.nameIndex;
+    return this.nameHashes;
   }
 
   /** Ids of the types with this name (optionally of one kind), this BTF first then its base. */
   find(name: string, kind?: BtfKind): number[] {
-    const own = (this.index().get(name) ?? []).filter((id) => kind === undefined || KINDS[this.kinds[id - this.firstId]!] === kind);
+    const own: number[] = [];
+    if (name !== '') {
+      const want = Buffer.from(name, 'utf8');
+      const ids = this.hashIndex().get(fnv1a(want));
+      for (const id of typeof ids === 'number' ? [ids] : (ids ?? [])) {
+        if (kind !== undefined && KINDS[this.kinds[id - this.firstId]!] !== kind) continue;
+        if (want.equals(this.strBytes(this.view.getUint32(this.offsets[id - this.firstId]!, true)))) own.push(id);
+      }
+    }
     return this.base ? [...own, ...this.base.find(name, kind)] : own;
   }
 
@@ -434,7 +463,14 @@ export class Btf {
   /** All tracepoint names known to BTF (`btf_trace_*`), without their group. */
   tracepointNames(): string[] {
     const out: string[] = [];
-    for (const name of this.index().keys()) if (name.startsWith('btf_trace_')) out.push(name.slice(10));
+    const prefix = Buffer.from('btf_trace_', 'utf8');
+    const v = this.view;
+    for (let i = 0; i < this.offsets.length; i++) {
+      const nameOff = v.getUint32(this.offsets[i]!, true);
+      if (nameOff === 0) continue;
+      const b = this.strBytes(nameOff);
+      if (b.length > prefix.length && prefix.equals(b.subarray(0, prefix.length))) out.push(this.str(nameOff).slice(10));
+    }
     return this.base ? [...out, ...this.base.tracepointNames()] : out;
   }
 

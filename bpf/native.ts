@@ -20,6 +20,18 @@ declare const handleBrand: unique symbol;
 export type ObjectHandle = { readonly [handleBrand]: 'object' };
 export type LinkHandle = { readonly [handleBrand]: 'link' };
 export type ReaderHandle = { readonly [handleBrand]: 'reader' };
+/** A column decoder (bpf/native/decoder.h): records to column arenas, driven by a program. */
+export type DecoderHandle = { readonly [handleBrand]: 'decoder' };
+
+/** Counters of a column decoder (exact once its reader is flushed/closed). */
+export interface NativeDecoderStats {
+  seq: number;
+  events: number;
+  ignored: number;
+  malformed: number;
+  /** Events decoded per probe id. */
+  perProbe: Float64Array;
+}
 
 export interface NativeProgramInfo {
   name: string;
@@ -46,6 +58,8 @@ export interface NativeRingOptions {
   pollMs?: number;
   flushMs?: number;
   queue?: number;
+  /** Column mode: decode on the reader thread; batches are this decoder's arenas (count = rows). */
+  decoder?: DecoderHandle;
 }
 
 /** Called once per batch on the JS thread. `err` != 0: the reader thread stopped on that errno. */
@@ -64,6 +78,10 @@ export interface NativeBinding {
   objectOpen(path: string, opts: { name?: string; btfCustomPath?: string }): ObjectHandle;
   objectClose(h: ObjectHandle): void;
   objectLoad(h: ObjectHandle): void;
+  /** bpf_object__load on a worker thread (objects verify in parallel); rejects like objectLoad throws. */
+  objectLoadAsync(h: ObjectHandle): Promise<void>;
+  /** glibc malloc_trim(0): give freed heap (all threads' arenas) back to the system. */
+  mallocTrim(): boolean;
   objectPrograms(h: ObjectHandle): NativeProgramInfo[];
   objectMaps(h: ObjectHandle): NativeMapInfo[];
   objectBtf(h: ObjectHandle): Uint8Array | null;
@@ -106,6 +124,12 @@ export interface NativeBinding {
   pcapFilter(cbpf: Uint8Array, packet: Uint8Array, wirelen: number): number;
   /** A NETLINK_NETFILTER socket in the given network namespace (null: ours), joined to `group`; returns the fd. */
   nfnetlinkOpen(netnsPath: string | null, group: number, rcvbufBytes: number): number;
+  /** `probes[id]`: the strings DOP_PROBESTR ops can copy, or null for an id no probe has. */
+  decoderCreate(program: Uint32Array, probes: readonly (readonly Uint8Array[] | null)[], maxEvents: number, seq: number): DecoderHandle;
+  decoderSetLookup(d: DecoderHandle, table: number, key: number, slots: readonly (Uint8Array | null)[]): boolean;
+  decoderInitArena(d: DecoderHandle, arena: ArrayBuffer): void;
+  decoderDecode(d: DecoderHandle, arena: ArrayBuffer, records: ArrayBuffer, offset: number, end: number | undefined): number;
+  decoderStats(d: DecoderHandle): NativeDecoderStats;
 }
 
 /** The addon (or a BPF object) is not built / not loadable. `message` says how to fix it. */

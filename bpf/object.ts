@@ -11,7 +11,7 @@
  * obj.attach('selftest_raw_tp', { type: 'raw_tp', name: 'kfree_skb' });
  */
 import { Btf } from './btf.ts';
-import { BpfError, check } from './errors.ts';
+import { BpfError, check, toBpfError } from './errors.ts';
 import type { Layout } from './layout.ts';
 import { CLOSE_RANK, track, untrack } from './lifecycle.ts';
 import { native, type LinkHandle, type NativeMapInfo, type NativeProgramInfo, type ObjectHandle } from './native.ts';
@@ -371,6 +371,27 @@ export class BpfObject {
   /** Create maps, run CO-RE relocations, verify and load every autoload program. */
   load(): void {
     check('bpf_object__load', this.path.replace(/^.*\//, ''), () => native().objectLoad(this._handle()));
+    this.#loaded = true;
+  }
+
+  /**
+   * load() on a worker thread: several objects verify in parallel (the verifier is most of a
+   * capture's start time). Do not use or close the object before the promise settles.
+   */
+  async loadAsync(): Promise<void> {
+    const target = this.path.replace(/^.*\//, '');
+    const h = this._handle();
+    let p: Promise<void>;
+    try {
+      p = native().objectLoadAsync(h);
+    } catch (e) {
+      throw toBpfError(e, 'bpf_object__load', target);
+    }
+    try {
+      await p;
+    } catch (e) {
+      throw toBpfError(e, 'bpf_object__load', target);
+    }
     this.#loaded = true;
   }
 

@@ -16,6 +16,8 @@ import { BpfError, toBpfError } from './errors.ts';
 import type { Layout } from './layout.ts';
 import { BpfObject, type BpfLink, type BpfMap, type ConstantValue } from './object.ts';
 import type { AttachType, ResolvedProbe } from './probe-spec.ts';
+import { availableParallelism } from 'node:os';
+import { native } from './native.ts';
 import { readLosses, RingBufReader, type LossReport, type RingBatch, type RingBufOptions } from './ringbuf.ts';
 
 /** Program (by name in the object) implementing each attach type. */
@@ -25,6 +27,8 @@ export interface ProbeSetOptions {
   /** Path of the .bpf.o (bpfObjectPath(name)). */
   object: string;
   programs: ProbePrograms;
+  /** loadAsync: instances verified at once (default: the CPUs available). */
+  loadParallelism?: number;
   /** Per-probe override of the program (e.g. a typed tp_btf program for one tracepoint). */
   programFor?: (probe: ResolvedProbe) => string | undefined;
   /** Extra `.rodata` constants per probe (retis_probe_id and retis_wakeup_bytes are set here). */
@@ -94,6 +98,104 @@ export class ProbeSet {
     }
     set.loadMs = performance.now() - t0;
     return set;
+  }
+
+  /**
+   * load() with the instances verified in parallel on worker threads: the first one alone (it
+   * creates the shared maps the others reuse), then all the others at once.
+   */
+  static async loadAsync(probes: readonly ResolvedProbe[], opts: ProbeSetOptions): Promise<ProbeSet> {
+    const set = new ProbeSet(opts);
+    const t0 = performance.now();
+    let id = opts.firstProbeId ?? 1;
+    const pending: { probe: ResolvedProbe; id: number; obj: BpfObject; program: string; done: Promise<void> }[] = [];
+    // As many loads at once as CPUs: more only adds peak memory (each libbpf load parses the
+    // kernel BTF, ~30 MiB) without verifying any faster.
+    const width = Math.max(1, Math.min(opts.loadParallelism ?? availableParallelism(), 8));
+    let slots: Promise<void>[] = [];
+    try {
+      let i = 0;
+      for (; i < probes.length && set.#probes.length === 0; i++) set.#loadOne(probes[i]!, id++);
+      for (; i < probes.length; i++) {
+        const probe = probes[i]!;
+        const pid = id++;
+        // Wait for a slot before preparing: an opened instance holds libbpf's parse of the
+        // kernel BTF (setAttachTarget) until it is loaded.
+        while (slots.length >= width) await Promise.race(slots);
+        const prepared = set.#prepare(probe, pid);
+        if (!prepared) continue;
+        const done = prepared.obj.loadAsync();
+        const slot: Promise<void> = done.then(
+          () => void (slots = slots.filter((x) => x !== slot)),
+          () => void (slots = slots.filter((x) => x !== slot)),
+        );
+        slots.push(slot);
+        pending.push({ probe, id: pid, ...prepared, done });
+      }
+    } catch (e) {
+      // Settle the loads already running before closing anything they use.
+      await Promise.allSettled(pending.map((x) => x.done));
+      for (const x of pending) x.obj.close();
+      set.close();
+      throw e;
+    }
+    const results = await Promise.allSettled(pending.map((x) => x.done));
+    // The worker threads' libbpf work (a kernel BTF parse per instance) was freed into their own
+    // malloc arenas: hand it back, or it stays in the capture's RSS for its whole life.
+    if (pending.length > 0) native().mallocTrim();
+    let failure: BpfError | undefined;
+    results.forEach((r, k) => {
+      const x = pending[k]!;
+      if (r.status === 'fulfilled') {
+        set.#probes.push({ id: x.id, probe: x.probe, program: x.program, object: x.obj, link: undefined });
+        return;
+      }
+      x.obj.close();
+      const err = withProbe(r.reason, x.probe, 'load');
+      if (opts.skipFailed) set.skipped.push({ probe: x.probe, reason: err.message, error: err });
+      else failure ??= err;
+    });
+    // Probe ids in load order, as load() gives them.
+    set.#probes.sort((a, b) => a.id - b.id);
+    if (failure) {
+      set.close();
+      throw failure;
+    }
+    set.loadMs = performance.now() - t0;
+    return set;
+  }
+
+  /** Open and configure the instance of one probe, not loaded (undefined: skipped, noted). */
+  #prepare(probe: ResolvedProbe, id: number): { obj: BpfObject; program: string } | undefined {
+    const o = this.#opts;
+    const program = o.programFor?.(probe) ?? o.programs[probe.attach.type];
+    if (!program) {
+      throw new BpfError({ op: 'ProbeSet.load', target: probe.name, kind: 'invalid', hint: `No program for attach type ${probe.attach.type} in ${o.object} (ProbeSetOptions.programs).` });
+    }
+    const owner = this.#probes[0]?.object;
+    let obj: BpfObject | undefined;
+    try {
+      obj = BpfObject.open(o.object, owner ? {} : { layouts: o.layouts ?? [] });
+      obj.onlyPrograms([program]);
+      if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
+      obj.setConstants({
+        retis_probe_id: id,
+        retis_wakeup_bytes: o.wakeupBytes ?? 256 * 1024,
+        ...(o.constants?.(probe, id) ?? {}),
+      });
+      for (const name of o.sharedMaps ?? DEFAULT_SHARED) {
+        if (owner) obj.map(name).reuseFd(owner.map(name).fd);
+        else if (name === 'retis_events' && o.ringbufBytes) obj.map(name).setMaxEntries(o.ringbufBytes);
+      }
+      o.beforeLoad?.(obj, probe, program);
+      return { obj, program };
+    } catch (e) {
+      obj?.close();
+      const err = withProbe(e, probe, 'load');
+      if (!o.skipFailed) throw err;
+      this.skipped.push({ probe, reason: err.message, error: err });
+      return undefined;
+    }
   }
 
   #loadOne(probe: ResolvedProbe, id: number): void {

@@ -19,7 +19,7 @@
 import { BpfError, check, errnoName } from './errors.ts';
 import type { Decoded, FieldSpec, Layout } from './layout.ts';
 import { CLOSE_RANK, track, untrack } from './lifecycle.ts';
-import { native, type ReaderHandle } from './native.ts';
+import { native, type DecoderHandle, type ReaderHandle } from './native.ts';
 import type { BpfMap } from './object.ts';
 
 /** Per-record header in a batch: u32 size, u32 ring index; payload follows, padded to 8 bytes. */
@@ -84,6 +84,11 @@ export interface RingBufOptions {
   queue?: number;
   /** Called with the handler's error (reader already closed) or the reader thread's failure. */
   onError?: (err: Error) => void;
+  /**
+   * Column mode: the reader thread decodes every record with this decoder, and each batch is one
+   * of its arenas (`count` = rows) instead of records; `batchBytes` is then ignored.
+   */
+  decoder?: DecoderHandle;
 }
 
 export interface RingBufStats {
@@ -119,7 +124,8 @@ export class RingBufReader {
       if (fd < 0) throw new BpfError({ op: 'RingBufReader.open', target: m.name, kind: 'invalid', hint: 'Load the object before opening its ring buffer.' });
       return fd;
     });
-    const nopts: { keepBatches: number; batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number } = { keepBatches: opts.keepBatches ? 1 : 0 };
+    const nopts: { keepBatches: number; batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number; decoder?: DecoderHandle } = { keepBatches: opts.keepBatches ? 1 : 0 };
+    if (opts.decoder !== undefined) nopts.decoder = opts.decoder;
     if (opts.batchBytes !== undefined) nopts.batchBytes = opts.batchBytes;
     if (opts.pollMs !== undefined) nopts.pollMs = opts.pollMs;
     if (opts.flushMs !== undefined) nopts.flushMs = opts.flushMs;

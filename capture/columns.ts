@@ -179,7 +179,7 @@ export interface CustomColumn {
 }
 
 /** Zero-filled buffers for all-null leaves, shared by every batch. */
-class NullBuffers {
+export class NullBuffers {
   private readonly zeros: ArrayBuffer;
   constructor(readonly capacity: number) {
     // Largest need: 8 bytes per row (u64), or capacity+1 offsets of 4 bytes.
@@ -331,6 +331,13 @@ export class ColumnSet {
       else if (l.kind === 'bool') l.bits.fill(0, 0, (n + 7) >> 3);
     }
     this.rows = 0;
+  }
+
+  /** The current rows of one top-level column (views over our buffers: use it before reset). */
+  column(name: string): Data {
+    const f = this.schema.fields.find((x) => x.name === name);
+    if (!f) throw new Error(`column ${name}: not in the event schema`);
+    return this.data(name, f.type, this.rows);
   }
 
   /** The current rows as an Arrow record batch (views over our buffers: write it before reset). */

@@ -1,18 +1,26 @@
 /**
  * Ring-buffer records (capture.layout.ts) to event-model columns.
  *
- * The hot path (`EventEncoder.decode`) walks a batch with a DataView and writes every field
- * straight into preallocated typed arrays (capture/columns.ts): no object per event, u64 values as
- * two u32 halves, strings as byte copies (per-probe names and drop reasons are encoded once). A full
- * batch (rows, or packet bytes) is handed to `onBatch` and the columns are reused.
+ * The hot path is native and declarative: CAPTURE_COLUMNS maps each Arrow column to a layout
+ * field (and the section bits that make it present); capture/columns-plan.ts compiles that into
+ * the program of the native column decoder (bpf/native/decoder.h), which runs on the ring reader
+ * thread and fills whole batches of columns ("arenas") that JS only hands to the Arrow writer.
+ * A new field: add it to the layout, set its section bit in capture.bpf.c, map it here.
+ *
+ * Rare sections (ct, nft, ovs: their collectors only) are blocks at per-probe offsets or at the
+ * record end: the mapping gives them as `raw` sources, the native decoder copies them (only for
+ * the rows that have them) with their row index, and JS builds their columns per batch with the
+ * collectors' writers (RareSections).
  *
  * The slow path (`recordToEvent`) builds a RetisEvent (bigint u64, Uint8Array packet) from one
  * record, for --print and pcap-ng only.
  */
-import type { Schema } from 'apache-arrow';
+import type { Data, DataType, RecordBatch, Schema } from 'apache-arrow';
+import { native, type DecoderHandle } from '../bpf/native.ts';
 import { RECORD_HEADER_BYTES } from '../bpf/ringbuf.ts';
 import type { RetisEvent, Section } from '../analyze/model/event.ts';
-import { ColumnSet, type ListUtf8Col, type U64Col, type Validity, type VarCol } from './columns.ts';
+import { ColumnPlan, type ColumnMap, type RareColumns } from './columns-plan.ts';
+import { ColumnSet, type U64Col, type VarCol } from './columns.ts';
 import type { DropReasons } from './drop-reasons.ts';
 import type { KernelSymbols } from './symbols.ts';
 import { captureEvent, CaptureSection } from './progs/capture.layout.ts';
@@ -38,173 +46,154 @@ export interface ProbeInfo {
   nftOff?: number | undefined;
 }
 
-interface ProbeBytes {
-  ctOff: number;
-  nftOff: number;
-  user: boolean;
-  symbol: Uint8Array;
-  probeType: Uint8Array;
-  path: Uint8Array;
-}
-
 /** The sections our captures write (a subset of the model: the rest would be all-null columns). */
 export const CAPTURE_SECTIONS = ['seq', 'common', 'kernel', 'userspace', 'skb-tracking', 'skb-drop', 'packet', 'skb', 'netns', 'dev', 'nft', 'ct', 'ovs', 'startup'];
 
-/** Column references of a capture batch, for the decoder's hot loop. */
-export class EventColumns extends ColumnSet {
+/** Per-probe strings given to the native decoder, in this order (`{ probe: N }` sources). */
+const PROBE_SYMBOL = 0;
+const PROBE_TYPE = 1;
+const PROBE_PATH = 2;
+/** Lookup tables (`{ lookup }` sources): drop reasons, slots subsystem and reason. */
+const DROP_REASONS = 0;
+/** Per-probe record offsets of raw blocks (`{ raw: { probeSlot } }` sources). */
+const SLOT_CT = 0;
+const SLOT_NFT = 1;
+const MAX_STACK_BYTES = 64 * 8; // MAX_STACK_DEPTH of capture.bpf.c
+
+type F = keyof typeof captureEvent.offsets & string;
+const kernelOnly = { none: S.user };
+const userOnly = { all: S.user };
+
+/**
+ * Arrow columns of a capture, from capture.layout.ts fields: the one place that says which
+ * record field feeds which column and under which section bits. Columns not listed are null.
+ */
+export function captureColumns(snaplen: number): ColumnMap<F>[] {
+  return [
+    { path: 'seq', from: { seq: true } },
+    { path: 'common.timestamp', from: { field: 'ts' } },
+    { path: 'common.smp_id', from: { field: 'cpu' }, optional: true },
+    { path: 'common.task', from: { struct: true } },
+    { path: 'common.task.pid', from: { field: 'pid_tgid', mask: 0xffffffff } },
+    { path: 'common.task.tgid', from: { field: 'pid_tgid', shift: 32 } },
+    { path: 'common.task.comm', from: { cstring: 'comm' }, rowBytes: 16 },
+
+    { path: 'kernel', from: { struct: true }, when: kernelOnly },
+    { path: 'kernel.symbol', from: { probe: PROBE_SYMBOL }, when: kernelOnly, rowBytes: 40 },
+    { path: 'kernel.probe_type', from: { probe: PROBE_TYPE }, when: kernelOnly, rowBytes: 16 },
+    // Raw addresses; the List<Utf8> of names is made in JS (KernelSymbols), see EventEncoder.
+    { path: 'kernel.stack_trace', from: { bytes: { length: 'stack_bytes', after: { length: 'cap_len', section: S.packet }, maxBytes: MAX_STACK_BYTES } }, when: { all: S.stack, none: S.user }, optional: true, rowBytes: 0 },
+
+    { path: 'userspace', from: { struct: true }, when: userOnly },
+    { path: 'userspace.probe_type', from: { probe: PROBE_TYPE }, when: userOnly, rowBytes: 0 },
+    { path: 'userspace.symbol', from: { probe: PROBE_SYMBOL }, when: userOnly, rowBytes: 0 },
+    { path: 'userspace.ip', from: { field: 'ip' }, when: userOnly },
+    { path: 'userspace.path', from: { probe: PROBE_PATH }, when: userOnly, rowBytes: 0 },
+    { path: 'userspace.pid', from: { field: 'pid_tgid', shift: 32 }, when: userOnly },
+    { path: 'userspace.tid', from: { field: 'pid_tgid', mask: 0xffffffff }, when: userOnly },
+
+    { path: 'skb-tracking', from: { struct: true }, when: { all: S.tracking } },
+    { path: 'skb-tracking.orig_head', from: { field: 'orig_head' }, when: { all: S.tracking } },
+    { path: 'skb-tracking.timestamp', from: { field: 'track_ts' }, when: { all: S.tracking } },
+    { path: 'skb-tracking.skb', from: { field: 'skb' }, when: { all: S.tracking } },
+
+    { path: 'skb-drop', from: { struct: true }, when: { all: S.drop } },
+    { path: 'skb-drop.subsys', from: { lookup: { table: DROP_REASONS, slot: 0, field: 'drop_reason' } }, when: { all: S.drop }, optional: true, rowBytes: 4 },
+    { path: 'skb-drop.drop_reason', from: { lookup: { table: DROP_REASONS, slot: 1, field: 'drop_reason' } }, when: { all: S.drop }, rowBytes: 8 },
+
+    { path: 'packet', from: { struct: true }, when: { all: S.packet } },
+    { path: 'packet.len', from: { field: 'pkt_len' }, when: { all: S.packet } },
+    { path: 'packet.capture_len', from: { field: 'cap_len' }, when: { all: S.packet } },
+    { path: 'packet.data', from: { bytes: { length: 'cap_len', maxBytes: snaplen } }, when: { all: S.packet }, rowBytes: Math.min(snaplen, 128) },
+
+    { path: 'skb', from: { struct: true }, when: { any: S.vlan | S.meta | S.dataref | S.gso } },
+    { path: 'skb.vlan_accel', from: { struct: true }, when: { all: S.vlan } },
+    { path: 'skb.vlan_accel.proto', from: { field: 'vlan_proto', bigEndian: true }, when: { all: S.vlan } },
+    { path: 'skb.vlan_accel.pcp', from: { field: 'vlan_tci', shift: 13, mask: 7 }, when: { all: S.vlan } },
+    { path: 'skb.vlan_accel.dei', from: { field: 'vlan_tci', shift: 12, mask: 1 }, when: { all: S.vlan } },
+    { path: 'skb.vlan_accel.vid', from: { field: 'vlan_tci', mask: 0xfff }, when: { all: S.vlan } },
+    { path: 'skb.meta', from: { struct: true }, when: { all: S.meta } },
+    { path: 'skb.meta.len', from: { field: 'len' }, when: { all: S.meta } },
+    { path: 'skb.meta.data_len', from: { field: 'data_len' }, when: { all: S.meta } },
+    { path: 'skb.meta.hash', from: { field: 'hash' }, when: { all: S.meta } },
+    { path: 'skb.meta.ip_summed', from: { field: 'ip_summed' }, when: { all: S.meta } },
+    { path: 'skb.meta.csum', from: { field: 'csum' }, when: { all: S.meta } },
+    { path: 'skb.meta.csum_level', from: { field: 'csum_level' }, when: { all: S.meta } },
+    { path: 'skb.meta.priority', from: { field: 'priority' }, when: { all: S.meta } },
+    { path: 'skb.data_ref', from: { struct: true }, when: { all: S.dataref } },
+    { path: 'skb.data_ref.nohdr', from: { field: 'nohdr' }, when: { all: S.dataref } },
+    { path: 'skb.data_ref.cloned', from: { field: 'cloned' }, when: { all: S.dataref } },
+    { path: 'skb.data_ref.fclone', from: { field: 'fclone' }, when: { all: S.dataref } },
+    { path: 'skb.data_ref.users', from: { field: 'users' }, when: { all: S.dataref } },
+    { path: 'skb.data_ref.dataref', from: { field: 'dataref' }, when: { all: S.dataref } },
+    { path: 'skb.gso', from: { struct: true }, when: { all: S.gso } },
+    { path: 'skb.gso.flags', from: { field: 'gso_flags' }, when: { all: S.gso } },
+    { path: 'skb.gso.frags', from: { field: 'gso_frags' }, when: { all: S.gso } },
+    { path: 'skb.gso.size', from: { field: 'gso_size' }, when: { all: S.gso } },
+    { path: 'skb.gso.segs', from: { field: 'gso_segs' }, when: { all: S.gso } },
+    { path: 'skb.gso.type', from: { field: 'gso_type' }, when: { all: S.gso } },
+
+    { path: 'netns', from: { struct: true }, when: { all: S.netns } },
+    { path: 'netns.inum', from: { field: 'netns_inum' }, when: { all: S.netns } },
+    { path: 'netns.cookie', from: { field: 'netns_cookie' }, when: { all: S.netns | S.netns_cookie }, optional: true },
+
+    { path: 'dev', from: { struct: true }, when: { all: S.dev } },
+    { path: 'dev.name', from: { cstring: 'dev_name' }, when: { all: S.dev }, rowBytes: 8 },
+    { path: 'dev.ifindex', from: { field: 'ifindex' }, when: { all: S.dev } },
+    { path: 'dev.rx_ifindex', from: { field: 'rx_ifindex' }, when: { all: S.dev | S.rxif }, optional: true },
+
+    // Rare sections: raw blocks, columns built in JS (RareSections).
+    { path: 'ct', from: { raw: { probeSlot: SLOT_CT, bytes: CT_BLOCK_BYTES } }, when: { all: S.ct } },
+    { path: 'nft', from: { raw: { probeSlot: SLOT_NFT, bytes: nftEvent.size } }, when: { all: S.nft } },
+    { path: 'ovs', from: { raw: { end: true, bytes: OVS_BLOCK_BYTES } }, when: { all: S.ovs } },
+  ];
+}
+
+/** Columns of the rare sections (ct, nft, ovs) of a batch, from their raw blocks. */
+class RareSections implements RareColumns {
+  private readonly set: ColumnSet;
+  private readonly ct: CtColumns;
+  private readonly nft: NftColumns;
+  private readonly ovs: OvsColumn;
+  constructor(schema: Schema, capacity: number, ctNames: CtNames) {
+    this.set = new ColumnSet(schema, capacity);
+    this.ct = new CtColumns(this.set, ctNames);
+    this.nft = new NftColumns(this.set);
+    this.ovs = this.set.custom('ovs', new OvsColumn());
+  }
+  begin(rows: number): void {
+    this.set.reset();
+    this.set.rows = rows;
+  }
+  write(path: string, row: number, view: DataView, off: number): void {
+    if (path === 'ct') this.ct.write(row, view, off);
+    else if (path === 'nft') this.nft.write(row, view, off);
+    else if (path === 'ovs') this.ovs.set(row, ovsSection(view, off));
+  }
+  data(path: string, _type: DataType, rows: number): Data {
+    if (rows !== this.set.rows) throw new Error('RareSections: rows changed since begin()');
+    return this.set.column(path);
+  }
+}
+
+/** Columns of the startup event (written from JS, once per capture). */
+class StartupColumns extends ColumnSet {
   readonly seq: U64Col;
   readonly ts: U64Col;
-  readonly smp: Uint32Array;
-  readonly smpValid: Validity;
-  readonly task: Validity;
-  readonly pid: Int32Array;
-  readonly tgid: Int32Array;
-  readonly comm: VarCol;
-  readonly kernel: Validity;
-  readonly symbol: VarCol;
-  readonly probeType: VarCol;
-  readonly stack: ListUtf8Col;
-  readonly stackValid: Validity;
-  readonly user: Validity;
-  readonly uProbeType: VarCol;
-  readonly uSymbol: VarCol;
-  readonly uIp: U64Col;
-  readonly uPath: VarCol;
-  readonly uPid: Int32Array;
-  readonly uTid: Int32Array;
-  readonly tracking: Validity;
-  readonly origHead: U64Col;
-  readonly trackTs: U64Col;
-  readonly skbAddr: U64Col;
-  readonly drop: Validity;
-  readonly subsys: VarCol;
-  readonly subsysValid: Validity;
-  readonly reason: VarCol;
-  readonly packet: Validity;
-  readonly pktLen: Uint32Array;
-  readonly capLen: Uint32Array;
-  readonly pktData: VarCol;
-  readonly skb: Validity;
-  readonly vlan: Validity;
-  readonly vlanProto: Uint16Array;
-  readonly vlanPcp: Uint8Array;
-  readonly vlanDei: Uint8Array;
-  readonly vlanVid: Uint16Array;
-  readonly meta: Validity;
-  readonly mLen: Uint32Array;
-  readonly mDataLen: Uint32Array;
-  readonly mHash: Uint32Array;
-  readonly mIpSummed: Uint8Array;
-  readonly mCsum: Uint32Array;
-  readonly mCsumLevel: Uint8Array;
-  readonly mPriority: Uint32Array;
-  readonly dataRef: Validity;
-  readonly drNohdr: Uint8Array;
-  readonly drCloned: Uint8Array;
-  readonly drFclone: Uint8Array;
-  readonly drUsers: Uint8Array;
-  readonly drDataref: Uint8Array;
-  readonly gso: Validity;
-  readonly gFlags: Uint8Array;
-  readonly gFrags: Uint8Array;
-  readonly gSize: Uint32Array;
-  readonly gSegs: Uint32Array;
-  readonly gType: Uint32Array;
-  readonly netns: Validity;
-  readonly nsCookie: U64Col;
-  readonly nsCookieValid: Validity;
-  readonly nsInum: Uint32Array;
-  readonly dev: Validity;
-  readonly devName: VarCol;
-  readonly ifindex: Uint32Array;
-  readonly rxIfindex: Uint32Array;
-  readonly rxValid: Validity;
-  readonly startup: Validity;
+  readonly startup;
   readonly suVersion: VarCol;
   readonly suCmdline: VarCol;
-  readonly suOffset: Validity;
+  readonly suOffset;
   readonly suSec: U64Col;
   readonly suNsec: U64Col;
-  readonly suMachine: Validity;
+  readonly suMachine;
   readonly suRelease: VarCol;
   readonly suKVersion: VarCol;
   readonly suHardware: VarCol;
-  /** ovs section (ovs collector): built from section objects, see capture/ovs/decode.ts. */
-  readonly ovs: OvsColumn;
-
-  constructor(schema: Schema, capacity: number, packetBytes: number, symbolBytes = 64) {
-    super(schema, capacity);
-    const u32 = (n: number): Uint32Array => new Uint32Array(n);
-    const i32 = (n: number): Int32Array => new Int32Array(n);
-    const u16 = (n: number): Uint16Array => new Uint16Array(n);
-    const u8 = (n: number): Uint8Array => new Uint8Array(n);
+  constructor(schema: Schema) {
+    super(schema, 1);
     this.seq = this.u64('seq');
     this.ts = this.u64('common.timestamp');
-    this.smp = this.fixed('common.smp_id', u32, true);
-    this.smpValid = this.validity('common.smp_id');
-    this.task = this.struct('common.task');
-    this.pid = this.fixed('common.task.pid', i32);
-    this.tgid = this.fixed('common.task.tgid', i32);
-    this.comm = this.varlen('common.task.comm', 16);
-    this.kernel = this.struct('kernel');
-    this.symbol = this.varlen('kernel.symbol', symbolBytes);
-    this.probeType = this.varlen('kernel.probe_type', 16);
-    ({ col: this.stack, valid: this.stackValid } = this.list('kernel.stack_trace', 4096, 4096 * 48));
-    this.user = this.struct('userspace');
-    this.uProbeType = this.varlen('userspace.probe_type', 0);
-    this.uSymbol = this.varlen('userspace.symbol', 0);
-    this.uIp = this.u64('userspace.ip');
-    this.uPath = this.varlen('userspace.path', 0);
-    this.uPid = this.fixed('userspace.pid', i32);
-    this.uTid = this.fixed('userspace.tid', i32);
-    this.tracking = this.struct('skb-tracking');
-    this.origHead = this.u64('skb-tracking.orig_head');
-    this.trackTs = this.u64('skb-tracking.timestamp');
-    this.skbAddr = this.u64('skb-tracking.skb');
-    this.drop = this.struct('skb-drop');
-    this.subsys = this.varlen('skb-drop.subsys', 32, true);
-    this.subsysValid = this.validity('skb-drop.subsys');
-    this.reason = this.varlen('skb-drop.drop_reason', 64);
-    this.packet = this.struct('packet');
-    this.pktLen = this.fixed('packet.len', u32);
-    this.capLen = this.fixed('packet.capture_len', u32);
-    this.pktData = this.varlen('packet.data', 0);
-    this.pktData.bytes = new Uint8Array(packetBytes);
-    this.skb = this.struct('skb');
-    this.vlan = this.struct('skb.vlan_accel');
-    this.vlanProto = this.fixed('skb.vlan_accel.proto', u16);
-    this.vlanPcp = this.fixed('skb.vlan_accel.pcp', u8);
-    this.vlanDei = this.bool('skb.vlan_accel.dei');
-    this.vlanVid = this.fixed('skb.vlan_accel.vid', u16);
-    this.meta = this.struct('skb.meta');
-    this.mLen = this.fixed('skb.meta.len', u32);
-    this.mDataLen = this.fixed('skb.meta.data_len', u32);
-    this.mHash = this.fixed('skb.meta.hash', u32);
-    this.mIpSummed = this.fixed('skb.meta.ip_summed', u8);
-    this.mCsum = this.fixed('skb.meta.csum', u32);
-    this.mCsumLevel = this.fixed('skb.meta.csum_level', u8);
-    this.mPriority = this.fixed('skb.meta.priority', u32);
-    this.dataRef = this.struct('skb.data_ref');
-    this.drNohdr = this.bool('skb.data_ref.nohdr');
-    this.drCloned = this.bool('skb.data_ref.cloned');
-    this.drFclone = this.fixed('skb.data_ref.fclone', u8);
-    this.drUsers = this.fixed('skb.data_ref.users', u8);
-    this.drDataref = this.fixed('skb.data_ref.dataref', u8);
-    this.gso = this.struct('skb.gso');
-    this.gFlags = this.fixed('skb.gso.flags', u8);
-    this.gFrags = this.fixed('skb.gso.frags', u8);
-    this.gSize = this.fixed('skb.gso.size', u32);
-    this.gSegs = this.fixed('skb.gso.segs', u32);
-    this.gType = this.fixed('skb.gso.type', u32);
-    this.netns = this.struct('netns');
-    this.nsCookie = this.u64('netns.cookie', true);
-    this.nsCookieValid = this.validity('netns.cookie');
-    this.nsInum = this.fixed('netns.inum', u32);
-    this.dev = this.struct('dev');
-    this.devName = this.varlen('dev.name', 16);
-    this.ifindex = this.fixed('dev.ifindex', u32);
-    this.rxIfindex = this.fixed('dev.rx_ifindex', u32, true);
-    this.rxValid = this.validity('dev.rx_ifindex');
     this.startup = this.struct('startup');
     this.suVersion = this.varlen('startup.retis_version', 0);
     this.suCmdline = this.varlen('startup.cmdline', 0);
@@ -215,7 +204,6 @@ export class EventColumns extends ColumnSet {
     this.suRelease = this.varlen('startup.machine.kernel_release', 0);
     this.suKVersion = this.varlen('startup.machine.kernel_version', 0);
     this.suHardware = this.varlen('startup.machine.hardware_name', 0);
-    this.ovs = this.custom('ovs', new OvsColumn());
   }
 }
 
@@ -242,6 +230,12 @@ export function startupEvent(s: StartupInfo): RetisEvent {
   };
 }
 
+/** A complete batch of rows, ready to be written (valid during the onBatch call only). */
+export interface EventBatch {
+  readonly rows: number;
+  recordBatch(): RecordBatch;
+}
+
 export interface EncoderOptions {
   schema: Schema;
   probes: ReadonlyMap<number, ProbeInfo>;
@@ -255,344 +249,186 @@ export interface EncoderOptions {
   snaplen: number;
   /** Stop writing after this many events (--max-events); records past it are counted as ignored. */
   maxEvents: number;
-  /** A batch is complete: write it (columns are reused after this returns). */
-  onBatch: (cols: EventColumns) => void;
+  /** A batch is complete: write it (its memory is reused after this returns). */
+  onBatch: (batch: EventBatch) => void;
   /** Per written record (slow path: --print, pcap-ng). */
   onEvent?: ((view: DataView, offset: number, size: number) => void) | undefined;
   /** TCP/SCTP conntrack state names (ct collector). */
   ctNames?: CtNames | undefined;
 }
 
-/** Decodes ring batches into columns and cuts Arrow batches. */
+/**
+ * Decodes ring records into column batches with the native column decoder: on the ring reader
+ * thread (`decoder` handed to the reader, batches to {@link EventEncoder.writeArena}), or
+ * synchronously from raw ring batches ({@link EventEncoder.decode}: --print/pcap-ng, tests).
+ */
 export class EventEncoder {
-  readonly cols: EventColumns;
-  /** Events written (startup excluded). */
-  events = 0;
-  /** Records received after --max-events was reached (not written). */
-  ignored = 0;
-  /** Records not understood (size or probe id): a bug or a stale object; counted, never silent. */
-  malformed = 0;
+  readonly plan: ColumnPlan;
+  readonly decoder: DecoderHandle;
+  private readonly startupCols: StartupColumns;
   private seqNo = 0;
-  private readonly probeBytes: (ProbeBytes | undefined)[] = [];
-  private readonly reasonBytes = new Map<number, { subsys: Uint8Array | null; reason: Uint8Array }>();
-  private readonly perProbeCounts: Float64Array;
-  private readonly ct: CtColumns;
-  private readonly nft: NftColumns;
+  /** Arena of the synchronous path (allocated on first use). */
+  private arena: ArrayBuffer | undefined;
+  private readonly reasonBytes = new Map<number, (Uint8Array | null)[]>();
 
   constructor(private readonly o: EncoderOptions) {
-    let max = 0;
-    let symbolBytes = 16;
-    for (const [id, p] of o.probes) {
-      const pb = { ctOff: p.ctOff ?? -1, nftOff: p.nftOff ?? -1, user: p.user, symbol: utf8.encode(p.symbol), probeType: utf8.encode(p.probeType), path: utf8.encode(p.binary ?? '') };
-      this.probeBytes[id] = pb;
-      max = Math.max(max, id);
-      symbolBytes = Math.max(symbolBytes, pb.symbol.length, pb.probeType.length);
+    const symbols = o.symbols;
+    const lists = new Map<string, (raw: Uint8Array, push: (item: Uint8Array) => void) => void>();
+    if (symbols) {
+      lists.set('kernel.stack_trace', (raw, push) => {
+        const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+        let i = 0;
+        while (i + 8 <= raw.length && symbols.isTracer(v.getBigUint64(i, true))) i += 8;
+        for (; i + 8 <= raw.length; i += 8) push(symbols.bytes(v.getBigUint64(i, true)));
+      });
     }
-    this.cols = new EventColumns(o.schema, o.batchRows, Math.max(o.batchPacketBytes, o.snaplen * 4), symbolBytes);
-    this.perProbeCounts = new Float64Array(max + 1);
-    this.ct = new CtColumns(this.cols, o.ctNames ?? new CtNames(undefined));
-    this.nft = new NftColumns(this.cols);
+    const probeOffsets = new Map<number, number[]>();
+    for (const [id, p] of o.probes) {
+      const offs: number[] = [];
+      offs[SLOT_CT] = p.ctOff ?? -1;
+      offs[SLOT_NFT] = p.nftOff ?? -1;
+      if (offs.some((x) => x >= 0)) probeOffsets.set(id, offs);
+    }
+    this.plan = new ColumnPlan({
+      layout: captureEvent,
+      probeField: 'probe_id',
+      sectionsField: 'sections',
+      schema: o.schema,
+      columns: captureColumns(o.snaplen),
+      capacity: o.batchRows,
+      lookups: new Map([[DROP_REASONS, (raw: number) => this.reasonOf(raw)]]),
+      lists,
+      probeOffsets,
+      rare: new RareSections(o.schema, o.batchRows, o.ctNames ?? new CtNames(undefined)),
+    });
+    let max = 0;
+    for (const id of o.probes.keys()) max = Math.max(max, id);
+    const probes: (Uint8Array[] | null)[] = Array.from({ length: max + 1 }, () => null);
+    for (const [id, p] of o.probes) probes[id] = [utf8.encode(p.symbol), utf8.encode(p.probeType), utf8.encode(p.binary ?? '')];
+    this.startupCols = new StartupColumns(o.schema);
+    // The startup event takes seq 1: the decoder numbers records from 2.
+    this.decoder = native().decoderCreate(this.plan.program, probes, o.maxEvents >= Number.MAX_SAFE_INTEGER ? -1 : o.maxEvents, 1);
+  }
+
+  private stats(): ReturnType<ReturnType<typeof native>['decoderStats']> {
+    return native().decoderStats(this.decoder);
+  }
+
+  /** Events written (startup excluded). */
+  get events(): number {
+    return this.stats().events;
+  }
+
+  /** Records received after --max-events was reached (not written). */
+  get ignored(): number {
+    return this.stats().ignored;
+  }
+
+  /** Records not understood (size or probe id): a bug or a stale object; counted, never silent. */
+  get malformed(): number {
+    return this.stats().malformed;
   }
 
   get done(): boolean {
-    return this.events >= this.o.maxEvents;
+    return this.stats().events >= this.o.maxEvents;
   }
 
-  /** The startup event: first row of the stream. */
+  /** The startup event: first row of the stream (its own batch, written by flush()). */
   writeStartup(s: StartupInfo): void {
-    const c = this.cols;
-    const r = c.rows;
-    c.seq.setNumber(r, ++this.seqNo);
-    c.ts.setBig(r, s.timestamp);
-    c.startup.set(r);
-    c.suVersion.set(r, utf8.encode(s.retisVersion));
-    c.suCmdline.set(r, utf8.encode(s.cmdline));
-    c.suOffset.set(r);
-    c.suSec.setBig(r, s.offsetSec);
-    c.suNsec.setBig(r, s.offsetNsec);
-    c.suMachine.set(r);
-    c.suRelease.set(r, utf8.encode(s.kernelRelease));
-    c.suKVersion.set(r, utf8.encode(s.kernelVersion));
-    c.suHardware.set(r, utf8.encode(s.hardwareName));
-    c.rows = r + 1;
+    const c = this.startupCols;
+    c.seq.setNumber(0, ++this.seqNo);
+    c.ts.setBig(0, s.timestamp);
+    c.startup.set(0);
+    c.suVersion.set(0, utf8.encode(s.retisVersion));
+    c.suCmdline.set(0, utf8.encode(s.cmdline));
+    c.suOffset.set(0);
+    c.suSec.setBig(0, s.offsetSec);
+    c.suNsec.setBig(0, s.offsetNsec);
+    c.suMachine.set(0);
+    c.suRelease.set(0, utf8.encode(s.kernelRelease));
+    c.suKVersion.set(0, utf8.encode(s.kernelVersion));
+    c.suHardware.set(0, utf8.encode(s.hardwareName));
+    c.rows = 1;
   }
 
-  /** Hand the current rows to onBatch (if any) and start a new batch. */
+  /** Hand pending rows (startup event, synchronous arena) to onBatch. */
   flush(): void {
-    if (this.cols.rows === 0) return;
-    this.o.onBatch(this.cols);
-    this.cols.reset();
+    const c = this.startupCols;
+    if (c.rows > 0) {
+      this.o.onBatch(c);
+      c.reset();
+    }
+    if (this.arena && this.plan.rows(this.arena) > 0) {
+      this.writeArena(this.arena);
+      native().decoderInitArena(this.decoder, this.arena);
+    }
+  }
+
+  /** One arena from the decoder (reader thread batch, or the synchronous one): write it. */
+  writeArena(arena: ArrayBuffer): void {
+    const plan = this.plan;
+    const decoder = this.decoder;
+    this.o.onBatch({
+      rows: plan.rows(arena),
+      recordBatch: () =>
+        plan.recordBatch(arena, (table, key) => {
+          if (table === DROP_REASONS) native().decoderSetLookup(decoder, table, key, this.reasonOf(key));
+        }),
+    });
   }
 
   perProbeEvents(): Map<number, number> {
     const out = new Map<number, number>();
-    this.perProbeCounts.forEach((n, id) => {
+    this.stats().perProbe.forEach((n, id) => {
       if (n > 0) out.set(id, n);
     });
     return out;
   }
 
-  private reasonOf(raw: number): { subsys: Uint8Array | null; reason: Uint8Array } {
+  private reasonOf(raw: number): (Uint8Array | null)[] {
     let r = this.reasonBytes.get(raw);
     if (r === undefined) {
       const n = this.o.dropReasons.name(raw);
-      r = { subsys: n.subsys === undefined ? null : utf8.encode(n.subsys), reason: utf8.encode(n.reason) };
+      r = [n.subsys === undefined ? null : utf8.encode(n.subsys), utf8.encode(n.reason)];
       this.reasonBytes.set(raw, r);
     }
     return r;
   }
 
   /**
-   * Decode every record of a ring batch (records back to back: u32 size, u32 ring, payload, pad
-   * to 8). Written for V8: one function, typed arrays and bitmaps in locals, validity bits set
-   * inline, string bytes copied by loops (no subarray per event), so nothing is allocated per
-   * event and nothing is left to the inliner's budget.
+   * Decode a raw ring batch (records back to back: u32 size, u32 ring, payload, pad to 8) on
+   * this thread. With `onEvent`, records go one at a time so only written ones are reported.
    */
   decode(buffer: ArrayBuffer): void {
-    const view = new DataView(buffer);
-    const src = new Uint8Array(buffer);
-    const end = buffer.byteLength;
-    const c = this.cols;
-    const cap = this.o.batchRows;
-    const snaplen = this.o.snaplen;
-    const maxEvents = this.o.maxEvents;
-    const onEvent = this.o.onEvent;
-    const probes = this.probeBytes;
-    const counts = this.perProbeCounts;
-    // Hot string columns: offsets written for every row, positions kept in locals.
-    let comm = c.comm.bytes;
-    let commOff = c.comm.offsets;
-    let commPos = c.comm.pos;
-    let sym = c.symbol.bytes;
-    let symOff = c.symbol.offsets;
-    let symPos = c.symbol.pos;
-    let pt = c.probeType.bytes;
-    let ptOff = c.probeType.offsets;
-    let ptPos = c.probeType.pos;
-    let pkt = c.pktData.bytes;
-    let pktOff = c.pktData.offsets;
-    let pktPos = c.pktData.pos;
-    let dn = c.devName.bytes;
-    let dnOff = c.devName.offsets;
-    let dnPos = c.devName.pos;
-    let rs = c.reason.bytes;
-    let rsOff = c.reason.offsets;
-    let rsPos = c.reason.pos;
-    const seqH = c.seq.halves;
-    const tsH = c.ts.halves;
-    const smp = c.smp;
-    const smpV = c.smpValid.bits;
-    const taskV = c.task.bits;
-    const pidA = c.pid;
-    const tgidA = c.tgid;
-    const kernV = c.kernel.bits;
-    const trkV = c.tracking.bits;
-    const headH = c.origHead.halves;
-    const trkTsH = c.trackTs.halves;
-    const skbH = c.skbAddr.halves;
-    const dropV = c.drop.bits;
-    const pktV = c.packet.bits;
-    const pktLen = c.pktLen;
-    const capLenA = c.capLen;
-    const nsV = c.netns.bits;
-    const nsInum = c.nsInum;
-    const nsCookieH = c.nsCookie.halves;
-    const nsCookieV = c.nsCookieValid.bits;
-    const devV = c.dev.bits;
-    const ifindex = c.ifindex;
-    const rxIf = c.rxIfindex;
-    const rxV = c.rxValid.bits;
-
-    let p = 0;
-    let row = c.rows;
-    let events = this.events;
-    let seq = this.seqNo;
-    while (p < end) {
-      const size = view.getUint32(p, true);
-      const b = p + RECORD_HEADER_BYTES;
-      p = b + ((size + 7) & ~7);
-      if (events >= maxEvents) {
-        this.ignored++;
-        continue;
-      }
-      const probeId = size >= HEADER_BYTES ? view.getUint32(b + O.probe_id, true) : 0;
-      const probe = probes[probeId];
-      if (probe === undefined) {
-        this.malformed++;
-        continue;
-      }
-      const sections = view.getUint32(b + O.sections, true);
-      const capLen = sections & S.packet ? view.getUint16(b + O.cap_len, true) : 0;
-      const stackBytes = sections & S.stack ? view.getUint16(b + O.stack_bytes, true) : 0;
-      if (HEADER_BYTES + capLen + stackBytes + (sections & S.ovs ? OVS_BLOCK_BYTES : 0) > size) {
-        this.malformed++;
-        continue;
-      }
-      // Cut the Arrow batch before this record if it would not fit.
-      if (row === cap || pktPos + snaplen > pkt.length || (stackBytes > 0 && c.stack.items + 64 >= 4096)) {
-        // (No closure for this: captured mutable locals would live in a context, not registers.)
-        c.rows = row;
-        c.comm.pos = commPos;
-        c.symbol.pos = symPos;
-        c.probeType.pos = ptPos;
-        c.pktData.pos = pktPos;
-        c.devName.pos = dnPos;
-        c.reason.pos = rsPos;
-        c.comm.covered = c.symbol.covered = c.probeType.covered = c.pktData.covered = c.devName.covered = c.reason.covered = row;
-        this.seqNo = seq;
-        this.flush();
-        comm = c.comm.bytes;
-        commOff = c.comm.offsets;
-        commPos = c.comm.pos;
-        sym = c.symbol.bytes;
-        symOff = c.symbol.offsets;
-        symPos = c.symbol.pos;
-        pt = c.probeType.bytes;
-        ptOff = c.probeType.offsets;
-        ptPos = c.probeType.pos;
-        pkt = c.pktData.bytes;
-        pktOff = c.pktData.offsets;
-        pktPos = c.pktData.pos;
-        dn = c.devName.bytes;
-        dnOff = c.devName.offsets;
-        dnPos = c.devName.pos;
-        rs = c.reason.bytes;
-        rsOff = c.reason.offsets;
-        rsPos = c.reason.pos;
-        row = 0;
-      }
-      const r2 = row * 2;
-      const byte = row >> 3;
-      const bit = 1 << (row & 7);
-
-      seq++;
-      seqH[r2] = seq >>> 0;
-      seqH[r2 + 1] = (seq / 0x1_0000_0000) >>> 0;
-      tsH[r2] = view.getUint32(b + O.ts, true);
-      tsH[r2 + 1] = view.getUint32(b + O.ts + 4, true);
-      smp[row] = view.getUint32(b + O.cpu, true);
-      smpV[byte]! |= bit;
-      taskV[byte]! |= bit;
-      const pid = view.getInt32(b + O.pid_tgid, true);
-      const tgid = view.getInt32(b + O.pid_tgid + 4, true);
-      pidA[row] = pid;
-      tgidA[row] = tgid;
-      for (let i = b + O.comm, e = i + 16; i < e; i++) {
-        const ch = src[i]!;
-        if (ch === 0) break;
-        comm[commPos++] = ch;
-      }
-      commOff[row + 1] = commPos;
-
-      if (!probe.user) {
-        kernV[byte]! |= bit;
-        const sb = probe.symbol;
-        for (let i = 0; i < sb.length; i++) sym[symPos++] = sb[i]!;
-        const tb = probe.probeType;
-        for (let i = 0; i < tb.length; i++) pt[ptPos++] = tb[i]!;
-        if (stackBytes > 0 && this.o.symbols) {
-          const st = c.stack;
-          const symbols = this.o.symbols;
-          st.begin(row);
-          const s0 = b + HEADER_BYTES + ((capLen + 7) & ~7);
-          let i = 0;
-          while (i < stackBytes && symbols.isTracer(view.getBigUint64(s0 + i, true))) i += 8;
-          for (; i < stackBytes; i += 8) st.push(symbols.bytes(view.getBigUint64(s0 + i, true)));
-          st.end(row);
-          c.stackValid.set(row);
-        }
-      } else {
-        c.user.set(row);
-        c.uProbeType.set(row, probe.probeType);
-        c.uSymbol.set(row, probe.symbol);
-        c.uIp.copy(row, view, b + O.ip);
-        c.uPath.set(row, probe.path);
-        c.uPid[row] = tgid;
-        c.uTid[row] = pid;
-      }
-      symOff[row + 1] = symPos;
-      ptOff[row + 1] = ptPos;
-      if (sections & S.tracking) {
-        trkV[byte]! |= bit;
-        headH[r2] = view.getUint32(b + O.orig_head, true);
-        headH[r2 + 1] = view.getUint32(b + O.orig_head + 4, true);
-        trkTsH[r2] = view.getUint32(b + O.track_ts, true);
-        trkTsH[r2 + 1] = view.getUint32(b + O.track_ts + 4, true);
-        skbH[r2] = view.getUint32(b + O.skb, true);
-        skbH[r2 + 1] = view.getUint32(b + O.skb + 4, true);
-      }
-      if (sections & S.drop) {
-        const r = this.reasonOf(view.getUint32(b + O.drop_reason, true));
-        dropV[byte]! |= bit;
-        if (r.subsys !== null) {
-          c.subsys.set(row, r.subsys);
-          c.subsysValid.set(row);
-        }
-        const rb = r.reason;
-        for (let i = 0; i < rb.length; i++) rs[rsPos++] = rb[i]!;
-      }
-      rsOff[row + 1] = rsPos;
-      if (sections & S.packet) {
-        pktV[byte]! |= bit;
-        pktLen[row] = view.getUint32(b + O.pkt_len, true);
-        capLenA[row] = capLen;
-        const s0 = b + HEADER_BYTES;
-        if (capLen <= 512) for (let i = 0; i < capLen; i++) pkt[pktPos++] = src[s0 + i]!;
-        else {
-          pkt.set(src.subarray(s0, s0 + capLen), pktPos);
-          pktPos += capLen;
-        }
-      }
-      pktOff[row + 1] = pktPos;
-      if (sections & (S.vlan | S.meta | S.dataref | S.gso)) this.skbSection(view, b, row, sections);
-      if (sections & S.netns) {
-        nsV[byte]! |= bit;
-        nsInum[row] = view.getUint32(b + O.netns_inum, true);
-        if (sections & S.netns_cookie) {
-          nsCookieH[r2] = view.getUint32(b + O.netns_cookie, true);
-          nsCookieH[r2 + 1] = view.getUint32(b + O.netns_cookie + 4, true);
-          nsCookieV[byte]! |= bit;
-        }
-      }
-      if (sections & S.dev) {
-        devV[byte]! |= bit;
-        for (let i = b + O.dev_name, e = i + 16; i < e; i++) {
-          const ch = src[i]!;
-          if (ch === 0) break;
-          dn[dnPos++] = ch;
-        }
-        ifindex[row] = view.getUint32(b + O.ifindex, true);
-        if (sections & S.rxif) {
-          rxIf[row] = view.getUint32(b + O.rx_ifindex, true);
-          rxV[byte]! |= bit;
-        }
-      }
-      dnOff[row + 1] = dnPos;
-      if (sections & (S.ct | S.nft)) this.nftCtSections(view, b, size, row, sections, probe);
-      if (sections & S.ovs) c.ovs.set(row, ovsSection(view, b + size - OVS_BLOCK_BYTES));
-      counts[probeId]!++;
-      row++;
-      events++;
-      // Slow path (--print, pcap-ng): reads the record, never the columns.
-      if (onEvent !== undefined) onEvent(view, b, size);
+    const n = native();
+    if (!this.arena) {
+      this.arena = new ArrayBuffer(this.plan.arenaBytes);
+      n.decoderInitArena(this.decoder, this.arena);
     }
-    c.rows = row;
-    c.comm.pos = commPos;
-    c.symbol.pos = symPos;
-    c.probeType.pos = ptPos;
-    c.pktData.pos = pktPos;
-    c.devName.pos = dnPos;
-    c.reason.pos = rsPos;
-    c.comm.covered = c.symbol.covered = c.probeType.covered = c.pktData.covered = c.devName.covered = c.reason.covered = row;
-    this.events = events;
-    this.seqNo = seq;
+    const arena = this.arena;
+    const onEvent = this.o.onEvent;
+    const end = buffer.byteLength;
+    const view = onEvent ? new DataView(buffer) : undefined;
+    let p = 0;
+    while (p < end) {
+      const before = this.plan.rows(arena);
+      const next = onEvent ? Math.min(end, p + RECORD_HEADER_BYTES + ((view!.getUint32(p, true) + 7) & ~7)) : end;
+      const q = n.decoderDecode(this.decoder, arena, buffer, p, next);
+      if (q === p) {
+        if (this.plan.rows(arena) === 0) break; // trailing bytes shorter than a record header
+        // Arena full before this record: write it, retry on an empty one.
+        this.writeArena(arena);
+        n.decoderInitArena(this.decoder, arena);
+        continue;
+      }
+      if (onEvent && this.plan.rows(arena) === before + 1) onEvent(view!, p + RECORD_HEADER_BYTES, view!.getUint32(p, true));
+      p = q;
+    }
   }
 
   /**
-   * Run every path of `decode` once on synthetic records, into throwaway columns, so V8 has type
-   * feedback for all of them before it optimizes: otherwise the first drop, VLAN or full batch
-   * seen at full rate deoptimizes the hot function and recompiles it (~150 ms in the interpreter
-   * each time, with the ring filling meanwhile).
+   * Warm the JS side of a batch (Arrow assembly, writer) on synthetic records, so the first
+   * real batches do not run in the interpreter while the ring fills.
    */
   static warmUp(schema: Schema): void {
     const probes = new Map<number, ProbeInfo>([
@@ -606,7 +442,7 @@ export class EventEncoder {
       const base: SyntheticRecord = { ts: BigInt(i), probeId: i % 7 === 6 ? 2 : 1, comm: 'warm' };
       recs.push(
         i % 2
-          ? { ...base, origHead: 1n << 63n, dropReason: i % 4 === 3 ? 0x20001 : 3, packet: new Uint8Array(60), netns: { inum: 1, cookie: 1n }, dev: { name: 'lo', ifindex: 1, rxIfindex: 1 }, vlan: { proto: 0x8100, tci: 0x1001 }, meta: { len: 1, dataLen: 0, hash: 0, ipSummed: 0, csum: 0, csumLevel: 0, priority: 0 }, dataref: { nohdr: false, cloned: true, fclone: 0, users: 1, dataref: 1 }, gso: { flags: 0, frags: 0, size: 1, segs: 1, type: 0 }, ip: 1n }
+          ? { ...base, origHead: 1n << 63n, dropReason: i % 4 === 3 ? 0x20001 : 3, packet: new Uint8Array(60), netns: { inum: 1, cookie: 1n }, dev: { name: 'lo', ifindex: 1, rxIfindex: 1 }, vlan: { proto: 0x8100, tci: 0x1001 }, ip: 1n }
           : i % 3
             ? { ...base, packet: new Uint8Array(20), dev: { name: 'eth0', ifindex: 2 } }
             : base,
@@ -616,53 +452,6 @@ export class EventEncoder {
     enc.writeStartup({ timestamp: 1n, retisVersion: 'v', cmdline: '', offsetSec: 0n, offsetNsec: 0n, kernelRelease: '', kernelVersion: '', hardwareName: '' });
     for (let k = 0; k < 3; k++) enc.decode(batch);
     enc.flush();
-  }
-
-  /** ct and nft sections (their collectors only), out of the hot function. */
-  private nftCtSections(view: DataView, b: number, size: number, row: number, sections: number, probe: ProbeBytes): void {
-    if (sections & S.ct && probe.ctOff >= 0 && probe.ctOff + CT_BLOCK_BYTES <= size) this.ct.write(row, view, b + probe.ctOff);
-    if (sections & S.nft && probe.nftOff >= 0 && probe.nftOff + nftEvent.size <= size) this.nft.write(row, view, b + probe.nftOff);
-  }
-
-  /** skb section (rarer: --skb-sections, VLAN acceleration), out of the hot function. */
-  private skbSection(view: DataView, b: number, row: number, sections: number): void {
-    const c = this.cols;
-    c.skb.set(row);
-    if (sections & S.vlan) {
-      const proto = view.getUint16(b + O.vlan_proto, false); // __be16
-      const tci = view.getUint16(b + O.vlan_tci, true);
-      c.vlan.set(row);
-      c.vlanProto[row] = proto;
-      c.vlanPcp[row] = tci >> 13;
-      if (tci & 0x1000) c.vlanDei[row >> 3]! |= 1 << (row & 7);
-      c.vlanVid[row] = tci & 0xfff;
-    }
-    if (sections & S.meta) {
-      c.meta.set(row);
-      c.mLen[row] = view.getUint32(b + O.len, true);
-      c.mDataLen[row] = view.getUint32(b + O.data_len, true);
-      c.mHash[row] = view.getUint32(b + O.hash, true);
-      c.mIpSummed[row] = view.getUint8(b + O.ip_summed);
-      c.mCsum[row] = view.getUint32(b + O.csum, true);
-      c.mCsumLevel[row] = view.getUint8(b + O.csum_level);
-      c.mPriority[row] = view.getUint32(b + O.priority, true);
-    }
-    if (sections & S.dataref) {
-      c.dataRef.set(row);
-      if (view.getUint8(b + O.nohdr)) c.drNohdr[row >> 3]! |= 1 << (row & 7);
-      if (view.getUint8(b + O.cloned)) c.drCloned[row >> 3]! |= 1 << (row & 7);
-      c.drFclone[row] = view.getUint8(b + O.fclone);
-      c.drUsers[row] = view.getUint8(b + O.users);
-      c.drDataref[row] = view.getUint8(b + O.dataref);
-    }
-    if (sections & S.gso) {
-      c.gso.set(row);
-      c.gFlags[row] = view.getUint8(b + O.gso_flags);
-      c.gFrags[row] = view.getUint8(b + O.gso_frags);
-      c.gSize[row] = view.getUint32(b + O.gso_size, true);
-      c.gSegs[row] = view.getUint32(b + O.gso_segs, true);
-      c.gType[row] = view.getUint32(b + O.gso_type, true);
-    }
   }
 }
 

@@ -484,13 +484,14 @@ export interface ProbeFilters {
  * Open and load one instance per probe (bpf/probe-set.ts). Optional tracking helpers that fail to
  * load are dropped with their reason in `notes`; any other failure closes everything and throws.
  */
-export function loadProbes(plan: Plan, o: LoadOptions): { set: ProbeSet; plans: Map<number, ProbePlan>; notes: ProbeSkip[] } {
+export async function loadProbes(plan: Plan, o: LoadOptions): Promise<{ set: ProbeSet; plans: Map<number, ProbePlan>; notes: ProbeSkip[] }> {
   const byName = new Map(plan.probes.map((p) => [p.resolved.name, p]));
   const skbKey = plan.probes.some((p) => p.tracking & CaptureTracking.values.inv_head) ? 1 : 0;
   const filters = o.filters && (o.filters.packet || o.filters.meta) ? o.filters : undefined;
   // Patching needs libbpf section handlers registered before the objects are opened.
   if (filters) BpfObject.enablePatching();
-  const set = ProbeSet.load(
+  // In parallel: verifying one instance per probe is most of the start time.
+  const set = await ProbeSet.loadAsync(
     plan.probes.map((p) => p.resolved),
     {
       object: bpfObjectPath('capture'),

@@ -264,10 +264,10 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   const createdDir = prepareOutputDir(dir, opts.overwrite);
 
   //// Open + load ////
-  let loaded: ReturnType<typeof loadProbes>;
+  let loaded: Awaited<ReturnType<typeof loadProbes>>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters, ovsTrack: opts.ovsTrack });
+    loaded = await loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters, ovsTrack: opts.ovsTrack });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;
@@ -315,8 +315,8 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
       snaplen: opts.snaplen,
       maxEvents: opts.maxEvents ?? Number.MAX_SAFE_INTEGER,
       ctNames,
-      onBatch: (cols) => {
-        arrowFile.write(cols.recordBatch());
+      onBatch: (batch) => {
+        arrowFile.write(batch.recordBatch());
         pcapWriter?.flush();
       },
       onEvent: slow
@@ -477,17 +477,32 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     };
 
     //// Ring reader (started before attaching so the first events are read at once) ////
-    reader.r = set.openReader(
-      (batch) => {
-        nft?.indexBatch(batch.buffer);
-        encoder.decode(batch.buffer);
-        writeStdout();
-        if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
-      },
-      // Drain every 10 ms (submits never wake us); small batches and a short queue bound memory:
-      // when JS falls behind, the ring fills and the BPF side counts the losses.
-      { pollMs: 10, flushMs: 10, queue: 8, batchBytes: 256 << 10, onError: (e) => requestStop({ reason: 'ring buffer reader failed', error: e }) },
-    );
+    const onError = (e: Error): void => requestStop({ reason: 'ring buffer reader failed', error: e });
+    // Raw batches decoded on this thread when each record is needed: --print/pcap-ng, and the nft
+    // netlink path (it indexes the probe events' packets, and its own records are decoded here
+    // too: one decoding thread per decoder).
+    reader.r = slow || nft
+      ? set.openReader(
+          (batch) => {
+            nft?.indexBatch(batch.buffer);
+            encoder.decode(batch.buffer);
+            writeStdout();
+            if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
+          },
+          // Drain every 10 ms (submits never wake us); small batches and a short queue bound memory:
+          // when JS falls behind, the ring fills and the BPF side counts the losses.
+          { pollMs: 10, flushMs: 10, queue: 8, batchBytes: 256 << 10, onError },
+        )
+      : // Column mode: the reader thread decodes into column batches; JS only writes them. A batch
+        // is cut at --batch-events rows or --batch-ms; two in flight bound memory (when the
+        // writer falls behind, the ring fills and the BPF side counts the losses).
+        set.openReader(
+          (batch) => {
+            encoder.writeArena(batch.buffer);
+            if (encoder.done) requestStop({ reason: `--max-events ${opts.maxEvents} reached` });
+          },
+          { pollMs: 10, flushMs: opts.batchMs, queue: 2, decoder: encoder.decoder, onError },
+        );
 
     timing('reader started');
     //// Attach ////

@@ -32,10 +32,15 @@ struct insn_patch {
 
 static struct insn_patch *patches;
 static bool patch_handlers_registered;
+/* patches is read by prog_prepare_load on the worker threads of objectLoadAsync while the JS
+ * thread adds the patches of the next instances (or forgets those of a closed one). */
+static pthread_mutex_t patch_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void patches_forget_obj(struct bpf_object *obj)
 {
 	struct insn_patch **pp = &patches;
+
+	pthread_mutex_lock(&patch_mu);
 
 	while (*pp) {
 		struct insn_patch *p = *pp;
@@ -54,6 +59,7 @@ static void patches_forget_obj(struct bpf_object *obj)
 			pp = &p->next;
 		}
 	}
+	pthread_mutex_unlock(&patch_mu);
 }
 
 /* A message for the failing call's error (libbpfLog), like libbpf's own warnings. */
@@ -100,6 +106,7 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 		patch_warn("retis_bpf: prog '%s': no BTF attach target: call bpf_program__set_attach_target before load\n", bpf_program__name(prog));
 		return -EINVAL;
 	}
+	pthread_mutex_lock(&patch_mu);
 	for (p = patches; p; p = p->next) {
 		size_t i, n;
 
@@ -107,12 +114,15 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 			continue;
 		if (!cur || cnt == 0) {
 			patch_warn("retis_bpf: prog '%s': no instructions to patch\n", bpf_program__name(prog));
-			return -EINVAL;
+			err = -EINVAL;
+			goto out;
 		}
 		if (!copy) {
 			copy = malloc(cnt * sizeof(*copy));
-			if (!copy)
-				return -ENOMEM;
+			if (!copy) {
+				err = -ENOMEM;
+				goto out;
+			}
 			memcpy(copy, cur, cnt * sizeof(*copy));
 		}
 		/* The region: `call MAGIC` followed by nops, as long as the replacement. The same
@@ -139,6 +149,7 @@ static int patch_prepare_load(struct bpf_program *prog, struct bpf_prog_load_opt
 			patch_warn("retis_bpf: prog '%s': bpf_program__set_insns failed: %d\n", bpf_program__name(prog), err);
 	}
 out:
+	pthread_mutex_unlock(&patch_mu);
 	free(copy);
 	return err;
 }
@@ -200,6 +211,7 @@ static napi_value program_set_patch(napi_env env, napi_callback_info info)
 		napi_throw_error(env, "ERR_BPF_PATCH", "insnPatchInit() must be called before the object is opened");
 		return NULL;
 	}
+	pthread_mutex_lock(&patch_mu);
 	for (pp = &patches; *pp; pp = &(*pp)->next) {
 		if ((*pp)->prog == prog && (*pp)->magic == magic) {
 			p = *pp;
@@ -211,6 +223,7 @@ static napi_value program_set_patch(napi_env env, napi_callback_info info)
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->insns = malloc(len))) {
+		pthread_mutex_unlock(&patch_mu);
 		free(p);
 		napi_throw_error(env, NULL, "out of memory");
 		return NULL;
@@ -221,6 +234,7 @@ static napi_value program_set_patch(napi_env env, napi_callback_info info)
 	p->magic = magic;
 	p->next = patches;
 	patches = p;
+	pthread_mutex_unlock(&patch_mu);
 	return undefined(env);
 }
 

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -33,6 +34,7 @@
 #include <sys/time.h>
 #include <linux/netlink.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,14 +44,18 @@
 #include <linux/bpf.h>
 #include <node_api.h>
 
+#include "decoder.h"
+
 //// ERRORS & LIBBPF LOG ////
 
 /* Everything libbpf prints during one binding call, so errors can carry it (verifier log incl.).
- * libbpf calls the print callback from whichever thread runs it: guarded by a mutex. */
+ * libbpf calls the print callback from whichever thread runs it. Per thread: objects load in
+ * parallel on worker threads (objectLoadAsync), each with its own log; the mutex stays for
+ * the echo to stderr. */
 #define LOG_CAP (256 * 1024)
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[LOG_CAP];
-static size_t log_len;
+static __thread char log_buf[LOG_CAP];
+static __thread size_t log_len;
 static bool log_debug; /* RETIS_BPF_DEBUG=1: keep LIBBPF_DEBUG lines too */
 static bool log_echo;  /* RETIS_BPF_DEBUG=2: also echo to stderr */
 
@@ -145,6 +151,31 @@ static const char *errno_name(int e)
 	case 524: return "ENOTSUPP"; /* kernel-internal, leaks out of bpf() */
 	default: return "E?";
 	}
+}
+
+/* Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog (this thread's log,
+ * or `log` when given). err > 0. NULL when even that failed. */
+static napi_value errno_error(napi_env env, const char *op, int err, const char *detail, const char *log, size_t loglen)
+{
+	char msg[1024];
+	napi_value jmsg, jerr, v;
+
+	if (err < 0)
+		err = -err;
+	snprintf(msg, sizeof(msg), "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
+		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
+	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+	    napi_create_error(env, NULL, jmsg, &jerr) != napi_ok)
+		return NULL;
+	if (napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "op", v);
+	if (napi_create_int32(env, err, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "errno", v);
+	if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "code", v);
+	if (napi_create_string_utf8(env, log ? log : log_buf, log ? loglen : log_len, &v) == napi_ok)
+		napi_set_named_property(env, jerr, "libbpfLog", v);
+	return jerr;
 }
 
 /* Throw Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog. err > 0. */
@@ -350,6 +381,7 @@ static bool set_prop(napi_env env, napi_value obj, const char *k, napi_value v)
 static const napi_type_tag OBJ_TAG = { 0x7265746973627066ULL, 0x6f626a6563740001ULL };
 static const napi_type_tag LINK_TAG = { 0x7265746973627066ULL, 0x6c696e6b00000002ULL };
 static const napi_type_tag READER_TAG = { 0x7265746973627066ULL, 0x7265616465720003ULL };
+static const napi_type_tag DECODER_TAG = { 0x7265746973627066ULL, 0x6465636f64650004ULL };
 
 struct obj_h {
 	struct bpf_object *obj; /* NULL once closed */
@@ -542,6 +574,104 @@ static napi_value object_load(napi_env env, napi_callback_info info)
 	if (err)
 		return throw_errno(env, "bpf_object__load", err, bpf_object__name(obj));
 	return undefined(env);
+}
+
+/* objectLoadAsync(h) -> Promise<void>: bpf_object__load() on a worker thread, so several objects
+ * verify in parallel (the verifier is most of a capture's start time). The object must not be
+ * used until the promise settles (the TS side holds it busy). */
+struct load_work {
+	napi_async_work work;
+	napi_deferred deferred;
+	napi_ref obj_ref; /* keeps the handle (and so the object) alive meanwhile */
+	struct bpf_object *obj;
+	int err;
+	char *log;
+	size_t loglen;
+};
+
+static void load_execute(napi_env env, void *data)
+{
+	struct load_work *w = data;
+	(void)env;
+	log_reset();
+	w->err = bpf_object__load(w->obj);
+	if (w->err && log_len) {
+		w->log = malloc(log_len);
+		if (w->log) {
+			memcpy(w->log, log_buf, log_len);
+			w->loglen = log_len;
+		}
+	}
+}
+
+static void load_complete(napi_env env, napi_status status, void *data)
+{
+	struct load_work *w = data;
+	napi_value v = NULL;
+
+	if (status != napi_ok && !w->err)
+		w->err = ECANCELED;
+	if (w->err) {
+		v = errno_error(env, "bpf_object__load", w->err, bpf_object__name(w->obj), w->log ? w->log : "", w->loglen);
+		if (!v)
+			(void)napi_create_string_utf8(env, "bpf_object__load failed", NAPI_AUTO_LENGTH, &v);
+		(void)napi_reject_deferred(env, w->deferred, v); /* fails only on a bad deferred */
+	} else {
+		(void)napi_get_undefined(env, &v);
+		(void)napi_resolve_deferred(env, w->deferred, v);
+	}
+	(void)napi_delete_reference(env, w->obj_ref);
+	(void)napi_delete_async_work(env, w->work);
+	free(w->log);
+	free(w);
+}
+
+static napi_value object_load_async(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct bpf_object *obj = get_obj(env, argv[0]);
+	struct load_work *w;
+	napi_value promise, name;
+
+	if (!obj)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	w->obj = obj;
+	if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+	    napi_create_reference(env, argv[0], 1, &w->obj_ref) != napi_ok ||
+	    napi_create_string_utf8(env, "retis_bpf.load", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, load_execute, load_complete, w, &w->work) != napi_ok ||
+	    napi_queue_async_work(env, w->work) != napi_ok) {
+		/* Nothing queued: settle what exists and fail synchronously. */
+		if (w->work)
+			(void)napi_delete_async_work(env, w->work);
+		if (w->obj_ref)
+			(void)napi_delete_reference(env, w->obj_ref);
+		if (w->deferred) {
+			napi_value e;
+			if (napi_create_string_utf8(env, "objectLoadAsync: could not queue the load", NAPI_AUTO_LENGTH, &e) == napi_ok)
+				(void)napi_reject_deferred(env, w->deferred, e);
+		}
+		free(w);
+		napi_throw_error(env, NULL, "objectLoadAsync: could not queue the load");
+		return NULL;
+	}
+	return promise;
+}
+
+/* mallocTrim() -> whether memory went back to the system. Parallel loads parse the kernel BTF
+ * in libbpf on worker threads, each into its own malloc arena; freed, that memory stays mapped
+ * (tens of MiB) unless trimmed. */
+static napi_value malloc_trim_fn(napi_env env, napi_callback_info info)
+{
+	napi_value r;
+	(void)info;
+	NAPI_CALL(env, napi_get_boolean(env, malloc_trim(0) == 1, &r));
+	return r;
 }
 
 /* objectPrograms(h) -> [{ name, section, type, expectedAttachType, autoload, fd }] */
@@ -1196,12 +1326,18 @@ struct reader;
 struct ring_ctx {
 	struct reader *r;
 	uint32_t idx;
+	/* Our own view of the ring (see ring_consume): the same pages libbpf maps. */
+	unsigned long *consumer_pos; /* read-write page */
+	unsigned long *producer_pos; /* read-only page, data follows (mapped twice: no wrap) */
+	uint8_t *data;
+	unsigned long mask;
+	size_t page, size;
 };
 
 struct reader {
-	struct ring_buffer *rb;
 	struct ring_ctx *ctxs;
 	int nrings;
+	int nrings_mapped; /* ctxs[0..nrings_mapped) may hold mappings (ring_unmap is idempotent) */
 	int epfd, evfd;
 	pthread_t thread;
 	bool thread_started;
@@ -1228,6 +1364,11 @@ struct reader {
 
 	atomic_uint_fast64_t records, bytes, batches, oversize;
 	atomic_uint_fast64_t buffers_allocated; /* batch buffers this reader had to malloc */
+
+	/* Column mode: records are decoded on this thread into arenas (decoder.h), and batches
+	 * are arenas of `count` rows instead of copied records. */
+	struct decoder *dec;
+	napi_ref dec_ref; /* keeps the decoder alive as long as the thread may use it */
 };
 
 static uint64_t now_ns(void)
@@ -1278,6 +1419,37 @@ static bool emit_batch(struct reader *r, uint32_t flush_seq, int32_t err)
 	return true;
 }
 
+/* Column mode: decode straight from the ring's memory into the current arena. */
+static int on_record_columns(struct reader *r, const void *data, size_t size)
+{
+	struct decoder *d = r->dec;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!r->buf) {
+			r->buf = pool_take(d->arena_bytes, &r->buffers_allocated);
+			if (!r->buf)
+				return -ENOMEM;
+			r->cap = d->arena_bytes;
+			r->len = 0;
+			r->count = 0;
+			dec_arena_init(d, r->buf);
+			r->batch_start_ns = now_ns();
+		}
+		if (dec_record(d, r->buf, data, size > UINT32_MAX ? UINT32_MAX : (uint32_t)size) == DEC_OK) {
+			r->count = ((uint32_t *)r->buf)[DEC_H_ROWS];
+			r->len = r->count ? r->cap : 0;
+			r->payload_bytes += size;
+			return 0;
+		}
+		/* Arena full: hand it over, retry on a fresh one. */
+		if (!emit_batch(r, 0, 0))
+			return -ECANCELED;
+	}
+	/* Does not fit an empty arena: the program's sizes make this impossible; counted anyway. */
+	dec_inc(&d->malformed);
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ring_ctx *rc = ctx;
@@ -1285,7 +1457,9 @@ static int on_record(void *ctx, void *data, size_t size)
 	size_t need = 8 + ((size + 7) & ~(size_t)7);
 
 	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
-		return -ECANCELED; /* stops ring_buffer__consume() */
+		return -ECANCELED; /* stops rings_consume() */
+	if (r->dec)
+		return on_record_columns(r, data, size);
 	if (r->buf && r->len + need > r->cap) {
 		if (!emit_batch(r, 0, 0))
 			return -ECANCELED;
@@ -1312,6 +1486,99 @@ static int on_record(void *ctx, void *data, size_t size)
 	r->len += need;
 	r->count++;
 	r->payload_bytes += size;
+	return 0;
+}
+
+/* Publish the consumer position every this many records, not after each one as libbpf 1.1's
+ * ring_buffer__consume() does: the producers read it on every reservation, and a store per record
+ * bounced its cache line between the reader and the probes' CPUs (~100 ns each side). The
+ * space held back meanwhile is a few dozen records of a multi-MiB ring. */
+#define RING_PUBLISH_EVERY 64
+
+static int ring_consume(struct reader *r, struct ring_ctx *g)
+{
+	unsigned long cons = __atomic_load_n(g->consumer_pos, __ATOMIC_ACQUIRE);
+	unsigned long prod;
+	unsigned since = 0;
+	int n = 0;
+
+	while ((prod = __atomic_load_n(g->producer_pos, __ATOMIC_ACQUIRE)) > cons) {
+		while (cons < prod) {
+			uint32_t *hdr = (uint32_t *)(g->data + (cons & g->mask));
+			uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+			if (len & BPF_RINGBUF_BUSY_BIT)
+				goto out; /* reserved, not committed yet: the next drain gets it */
+			cons += ((len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + BPF_RINGBUF_HDR_SZ + 7) & ~7UL;
+			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+				int err = on_record(g, (uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+				if (err < 0) {
+					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+					return err;
+				}
+				n++;
+			}
+			if (++since >= RING_PUBLISH_EVERY) {
+				__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+				since = 0;
+			}
+		}
+	}
+out:
+	__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* Drain every ring once; like ring_buffer__consume(): records handled, or a negative errno. */
+static int rings_consume(struct reader *r)
+{
+	int total = 0;
+	for (int i = 0; i < r->nrings; i++) {
+		int n = ring_consume(r, &r->ctxs[i]);
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}
+
+static void ring_unmap(struct ring_ctx *g)
+{
+	/* munmap of a mapping we made cannot fail in a way we could act on. */
+	if (g->consumer_pos)
+		(void)munmap(g->consumer_pos, g->page);
+	if (g->producer_pos)
+		(void)munmap(g->producer_pos, g->page + 2 * g->size);
+	g->consumer_pos = g->producer_pos = NULL;
+	g->data = NULL;
+}
+
+/* Map a ring buffer map for ring_consume (0, or an errno). */
+static int ring_map(struct ring_ctx *g, int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	void *p;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return errno;
+	if (info.type != BPF_MAP_TYPE_RINGBUF || info.max_entries == 0 || (info.max_entries & (info.max_entries - 1)))
+		return EINVAL;
+	g->page = (size_t)sysconf(_SC_PAGESIZE);
+	g->size = info.max_entries;
+	g->mask = info.max_entries - 1;
+	p = mmap(NULL, g->page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	g->consumer_pos = p;
+	p = mmap(NULL, g->page + 2 * g->size, PROT_READ, MAP_SHARED, fd, (off_t)g->page);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		ring_unmap(g);
+		return e;
+	}
+	g->producer_pos = p;
+	g->data = (uint8_t *)p + g->page;
 	return 0;
 }
 
@@ -1347,7 +1614,7 @@ static void *reader_main(void *arg)
 		if (fatal || atomic_load(&r->stop))
 			break;
 		/* The BPF side mostly submits without wakeup: always drain, woken or timed out. */
-		int err = ring_buffer__consume(r->rb);
+		int err = rings_consume(r);
 		if (err < 0 && err != -ECANCELED) {
 			fatal = -err;
 			break;
@@ -1358,7 +1625,7 @@ static void *reader_main(void *arg)
 		if (fr != r->flush_done) {
 			/* Records committed before the flush request may have landed after the drain
 			 * above finished: drain once more after seeing the request, then acknowledge. */
-			err = ring_buffer__consume(r->rb);
+			err = rings_consume(r);
 			if (err < 0 && err != -ECANCELED) {
 				fatal = -err;
 				break;
@@ -1478,9 +1745,9 @@ static void reader_stop(struct reader *r)
 			fprintf(stderr, "retis_bpf: joining the ring buffer thread failed: %s\n", strerror(err));
 		r->thread_started = false;
 	}
-	if (r->rb)
-		ring_buffer__free(r->rb);
-	r->rb = NULL;
+	for (int i = 0; r->ctxs && i < r->nrings_mapped; i++)
+		ring_unmap(&r->ctxs[i]);
+	r->nrings_mapped = 0;
 	/* close() of an epoll fd/eventfd cannot fail in a way we could act on. */
 	if (r->epfd >= 0)
 		(void)close(r->epfd);
@@ -1510,6 +1777,8 @@ static void reader_finalize(napi_env env, void *data, void *hint)
 		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
 		reader_stop(r);
 	}
+	if (r->dec_ref)
+		(void)napi_delete_reference(env, r->dec_ref); /* only fails on a bad ref: nothing to do */
 	free(r->ctxs);
 	free(r);
 }
@@ -1547,6 +1816,15 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		return throw_type(env, "ringbufOpen: bad options");
 	if (batch_bytes < 4096)
 		batch_bytes = 4096;
+	struct decoder *dec = NULL;
+	napi_value dec_v = NULL;
+	{
+		napi_valuetype t;
+		if (napi_get_named_property(env, argv[1], "decoder", &dec_v) != napi_ok || napi_typeof(env, dec_v, &t) != napi_ok)
+			return throw_type(env, "ringbufOpen: bad options");
+		if (t != napi_undefined && !(dec = unwrap(env, dec_v, &DECODER_TAG, "column decoder")))
+			return NULL;
+	}
 
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->ctxs = calloc(nfds, sizeof(*r->ctxs)))) {
@@ -1555,6 +1833,7 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	r->epfd = r->evfd = -1;
+	r->nrings_mapped = (int)nfds; /* calloc'd: unmapped entries are NULL */
 	r->batch_bytes = batch_bytes;
 	r->keep_batches = keep != 0;
 	r->poll_ms = (int)poll_ms;
@@ -1562,6 +1841,16 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	r->env = env;
 	r->pool_share = (int)(queue ? queue : 16) + 2;
 	pool_adjust(r->pool_share);
+	if (dec) {
+		if (napi_create_reference(env, dec_v, 1, &r->dec_ref) != napi_ok) {
+			pool_adjust(-r->pool_share);
+			free(r->ctxs);
+			free(r);
+			napi_throw_error(env, NULL, "napi_create_reference failed");
+			return NULL;
+		}
+		r->dec = dec;
+	}
 
 	log_reset();
 	for (uint32_t i = 0; i < nfds; i++) {
@@ -1573,32 +1862,37 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		}
 		r->ctxs[i].r = r;
 		r->ctxs[i].idx = i;
-		if (i == 0) {
-			r->rb = ring_buffer__new(fd, on_record, &r->ctxs[0], NULL);
-			if (!r->rb) {
-				throw_errno(env, "ring_buffer__new", errno, NULL);
-				goto fail;
-			}
-		} else if ((err = ring_buffer__add(r->rb, fd, on_record, &r->ctxs[i])) != 0) {
-			throw_errno(env, "ring_buffer__add", err, NULL);
+		/* Mapped and read by ring_consume() (not libbpf's ring_buffer: see RING_PUBLISH_EVERY;
+		 * a second mapping would also count the ring twice in RSS). */
+		if ((err = ring_map(&r->ctxs[i], fd)) != 0) {
+			throw_errno(env, "mmap(ring buffer)", err, NULL);
 			goto fail;
 		}
 	}
 	r->nrings = (int)nfds;
-	/* Our own epoll over libbpf's (nested) plus an eventfd, so close/flush wake the thread
-	 * immediately instead of after the poll timeout. */
+	/* One epoll over the rings (readable when the BPF side wakes us) plus an eventfd, so
+	 * close/flush wake the thread immediately instead of after the poll timeout. */
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->epfd < 0 || r->evfd < 0) {
 		throw_errno(env, r->epfd < 0 ? "epoll_create1" : "eventfd", errno, NULL);
 		goto fail;
 	}
-	ev.events = EPOLLIN;
-	ev.data.fd = ring_buffer__epoll_fd(r->rb);
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		throw_errno(env, "epoll_ctl", errno, "ring buffer");
-		goto fail;
+	for (uint32_t i = 0; i < nfds; i++) {
+		napi_value v;
+		int32_t fd;
+		if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
+			throw_type(env, "ringbufOpen: map fds must be numbers");
+			goto fail;
+		}
+		ev.events = EPOLLIN;
+		ev.data.fd = fd;
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			throw_errno(env, "epoll_ctl", errno, "ring buffer");
+			goto fail;
+		}
 	}
+	ev.events = EPOLLIN;
 	ev.data.fd = r->evfd;
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev)) {
 		throw_errno(env, "epoll_ctl", errno, "eventfd");
@@ -1623,6 +1917,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	    napi_type_tag_object(env, ext, &READER_TAG) != napi_ok) {
 		napi_remove_env_cleanup_hook(env, reader_env_cleanup, r);
 		reader_stop(r);
+		if (r->dec_ref)
+			(void)napi_delete_reference(env, r->dec_ref);
 		free(r->ctxs);
 		free(r);
 		napi_throw_error(env, NULL, "napi_create_external failed");
@@ -1632,6 +1928,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 fail:
 	r->closed = false;
 	reader_stop(r);
+	if (r->dec_ref)
+		(void)napi_delete_reference(env, r->dec_ref);
 	free(r->ctxs);
 	free(r);
 	return NULL;
@@ -1802,6 +2100,245 @@ out:
 	return ret;
 }
 
+//// COLUMN DECODER (decoder.h) ////
+
+static void decoder_finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	dec_free(data);
+}
+
+static struct decoder *get_decoder(napi_env env, napi_value v)
+{
+	return unwrap(env, v, &DECODER_TAG, "column decoder");
+}
+
+/* A JS Uint8Array (or null: absent) as a decoder string, cut at DEC_STR_MAX bytes. */
+static bool get_dec_str(napi_env env, napi_value v, struct dec_str *out)
+{
+	napi_valuetype t;
+	void *data;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (napi_typeof(env, v, &t) != napi_ok)
+		return false;
+	if (t == napi_null || t == napi_undefined)
+		return true;
+	if (!get_bytes(env, v, &data, &len))
+		return false;
+	out->present = 1;
+	out->len = (uint8_t)(len > DEC_STR_MAX ? DEC_STR_MAX : len);
+	memcpy(out->b, data, out->len);
+	return true;
+}
+
+/* decoderCreate(program: Uint32Array, probes: (Uint8Array[] | null)[], maxEvents: number, seq: number) */
+static napi_value decoder_create(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	napi_typedarray_type tt;
+	size_t n, off;
+	void *words;
+	napi_value ab, ext;
+	uint32_t nprobes;
+	int64_t max_events, seq;
+	const char *why = NULL;
+	bool is_ta = false;
+
+	if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+	    napi_get_typedarray_info(env, argv[0], &tt, &n, &words, &ab, &off) != napi_ok || tt != napi_uint32_array)
+		return throw_type(env, "decoderCreate: program must be a Uint32Array");
+	if (napi_get_array_length(env, argv[1], &nprobes) != napi_ok)
+		return throw_type(env, "decoderCreate: probes must be an array");
+	if (!get_i64(env, argv[2], &max_events) || !get_i64(env, argv[3], &seq))
+		return NULL;
+	struct decoder *d = dec_new(words, n, &why);
+	if (!d) {
+		char m[160];
+		snprintf(m, sizeof(m), "decoderCreate: %s", why);
+		return throw_type(env, m);
+	}
+	d->max_events = max_events < 0 ? UINT64_MAX : (uint64_t)max_events;
+	d->seq = seq < 0 ? 0 : (uint64_t)seq;
+	d->nprobes = nprobes;
+	d->probes = calloc(nprobes ? nprobes : 1, sizeof(*d->probes));
+	d->per_probe = calloc(nprobes ? nprobes : 1, sizeof(*d->per_probe));
+	if (!d->probes || !d->per_probe) {
+		dec_free(d);
+		napi_throw_error(env, NULL, "out of memory");
+		return NULL;
+	}
+	for (uint32_t i = 0; i < nprobes; i++) {
+		napi_value p, sv;
+		napi_valuetype t;
+		uint32_t ns;
+		if (napi_get_element(env, argv[1], i, &p) != napi_ok || napi_typeof(env, p, &t) != napi_ok)
+			goto bad;
+		if (t == napi_null || t == napi_undefined)
+			continue;
+		if (napi_get_array_length(env, p, &ns) != napi_ok)
+			goto bad;
+		d->probes[i].str = calloc(ns ? ns : 1, sizeof(struct dec_str));
+		if (!d->probes[i].str) {
+			dec_free(d);
+			napi_throw_error(env, NULL, "out of memory");
+			return NULL;
+		}
+		d->probes[i].nstr = ns;
+		for (uint32_t k = 0; k < ns; k++)
+			if (napi_get_element(env, p, k, &sv) != napi_ok || !get_dec_str(env, sv, &d->probes[i].str[k]))
+				goto bad;
+		d->probes[i].valid = true;
+	}
+	if (napi_create_external(env, d, decoder_finalize, NULL, &ext) != napi_ok ||
+	    napi_type_tag_object(env, ext, &DECODER_TAG) != napi_ok) {
+		dec_free(d);
+		napi_throw_error(env, NULL, "napi_create_external failed");
+		return NULL;
+	}
+	return ext;
+bad:
+	dec_free(d);
+	{
+		bool pending = false;
+		if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+			return NULL;
+	}
+	return throw_type(env, "decoderCreate: probes must be arrays of Uint8Array (or null)");
+}
+
+/* decoderSetLookup(d, table, key, slots: (Uint8Array | null)[]) -> false when the table is full */
+static napi_value decoder_set_lookup(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(4);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint32_t table, key, ns;
+	struct dec_str slots[DEC_LOOKUP_SLOTS];
+	napi_value r;
+
+	if (!d)
+		return NULL;
+	if (napi_get_value_uint32(env, argv[1], &table) != napi_ok || napi_get_value_uint32(env, argv[2], &key) != napi_ok ||
+	    napi_get_array_length(env, argv[3], &ns) != napi_ok || table >= DEC_MAX_LOOKUP_TABLES || !d->lookups[table])
+		return throw_type(env, "decoderSetLookup: bad table, key or slots");
+	memset(slots, 0, sizeof(slots));
+	for (uint32_t k = 0; k < ns && k < DEC_LOOKUP_SLOTS; k++) {
+		napi_value sv;
+		if (napi_get_element(env, argv[3], k, &sv) != napi_ok || !get_dec_str(env, sv, &slots[k]))
+			return NULL;
+	}
+	NAPI_CALL(env, napi_get_boolean(env, dec_lookup_add(d->lookups[table], key, slots), &r));
+	return r;
+}
+
+static bool get_ab(napi_env env, napi_value v, uint8_t **data, size_t *len)
+{
+	bool is_ab = false;
+	void *p;
+	if (napi_is_arraybuffer(env, v, &is_ab) != napi_ok || !is_ab ||
+	    napi_get_arraybuffer_info(env, v, &p, len) != napi_ok)
+		return false;
+	*data = p;
+	return true;
+}
+
+/* decoderInitArena(d, arena: ArrayBuffer): start an empty batch in it. */
+static napi_value decoder_init_arena(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint8_t *arena;
+	size_t alen;
+
+	if (!d)
+		return NULL;
+	if (!get_ab(env, argv[1], &arena, &alen) || alen < d->arena_bytes)
+		return throw_type(env, "decoderInitArena: arena must be an ArrayBuffer of the program's size");
+	dec_arena_init(d, arena);
+	return undefined(env);
+}
+
+/*
+ * decoderDecode(d, arena, records: ArrayBuffer, offset, end | undefined) -> offset of the first record not
+ * decoded (`end`, default records.byteLength, when all were): it stops early when the arena is
+ * full. Records as the reader's raw batches hold them: u32 size, u32 ring, payload, pad to 8.
+ */
+static napi_value decoder_decode(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(5);
+	struct decoder *d = get_decoder(env, argv[0]);
+	uint8_t *arena, *recs;
+	size_t alen, rlen;
+	uint32_t p;
+	napi_value r;
+
+	if (!d)
+		return NULL;
+	if (!get_ab(env, argv[1], &arena, &alen) || alen < d->arena_bytes || !get_ab(env, argv[2], &recs, &rlen) ||
+	    napi_get_value_uint32(env, argv[3], &p) != napi_ok)
+		return throw_type(env, "decoderDecode(decoder, arena, records, offset, end?)");
+	{
+		napi_valuetype t;
+		uint32_t end;
+		if (napi_typeof(env, argv[4], &t) != napi_ok)
+			return NULL;
+		if (t != napi_undefined) {
+			if (napi_get_value_uint32(env, argv[4], &end) != napi_ok)
+				return throw_type(env, "decoderDecode: end must be a number");
+			if (end < rlen)
+				rlen = end;
+		}
+	}
+	while ((size_t)p + 8 <= rlen) {
+		uint32_t size;
+		memcpy(&size, recs + p, 4);
+		size_t next = (size_t)p + 8 + (((size_t)size + 7) & ~(size_t)7);
+		if (next > rlen) {
+			dec_inc(&d->malformed); /* truncated batch: the rest cannot be framed */
+			p = (uint32_t)rlen;
+			break;
+		}
+		if (dec_record(d, arena, recs + p + 8, size) == DEC_FULL) {
+			if (((uint32_t *)arena)[DEC_H_ROWS] == 0) {
+				dec_inc(&d->malformed); /* cannot fit even an empty arena */
+			} else
+				break;
+		}
+		p = (uint32_t)next;
+	}
+	NAPI_CALL(env, napi_create_uint32(env, p, &r));
+	return r;
+}
+
+/* decoderStats(d) -> { seq, events, ignored, malformed, perProbe: Float64Array } */
+static napi_value decoder_stats(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct decoder *d = get_decoder(env, argv[0]);
+	napi_value o, v, ab;
+	void *buf;
+
+	if (!d)
+		return NULL;
+	NAPI_CALL(env, napi_create_object(env, &o));
+#define DSTAT(k, field)                                                                           \
+	NAPI_CALL(env, napi_create_double(env, (double)dec_load(&d->field), &v));                 \
+	NAPI_CALL(env, napi_set_named_property(env, o, k, v));
+	DSTAT("seq", seq);
+	DSTAT("events", events);
+	DSTAT("ignored", ignored);
+	DSTAT("malformed", malformed);
+#undef DSTAT
+	NAPI_CALL(env, napi_create_arraybuffer(env, (size_t)d->nprobes * 8, &buf, &ab));
+	for (uint32_t i = 0; i < d->nprobes; i++)
+		((double *)buf)[i] = (double)dec_load(&d->per_probe[i]);
+	NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, d->nprobes, ab, 0, &v));
+	NAPI_CALL(env, napi_set_named_property(env, o, "perProbe", v));
+	return o;
+}
+
 //// MODULE ////
 
 static napi_value init(napi_env env, napi_value exports)
@@ -1817,6 +2354,8 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("objectOpen", object_open),
 		FN("objectClose", object_close),
 		FN("objectLoad", object_load),
+		FN("objectLoadAsync", object_load_async),
+		FN("mallocTrim", malloc_trim_fn),
 		FN("objectPrograms", object_programs),
 		FN("objectMaps", object_maps),
 		FN("objectBtf", object_btf),
@@ -1849,6 +2388,11 @@ static napi_value init(napi_env env, napi_value exports)
 		FN("ringbufClose", ringbuf_close),
 		RETIS_FILTER_FNS
 		FN("nfnetlinkOpen", nfnetlink_open),
+		FN("decoderCreate", decoder_create),
+		FN("decoderSetLookup", decoder_set_lookup),
+		FN("decoderInitArena", decoder_init_arena),
+		FN("decoderDecode", decoder_decode),
+		FN("decoderStats", decoder_stats),
 	};
 #undef FN
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
