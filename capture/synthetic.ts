@@ -32,11 +32,16 @@ export interface SyntheticRecord {
   ip?: bigint;
   /** ovs collector block (capture/progs/ovs.layout.ts bytes), written at the record's end. */
   ovs?: Uint8Array;
+  /**
+   * Blocks after the packet and stack parts, back to back (ct, nft: the probe's ProbeInfo.ctOff
+   * and nftOff must say where), each setting its section bit.
+   */
+  ext?: { bytes: Uint8Array; section: number }[];
 }
 
 function recordSize(r: SyntheticRecord): number {
   const cap = r.packet?.length ?? 0;
-  return captureEvent.size + ((cap + 7) & ~7) + (r.stack?.length ?? 0) * 8 + (r.ovs?.length ?? 0);
+  return captureEvent.size + ((cap + 7) & ~7) + (r.stack?.length ?? 0) * 8 + (r.ext ?? []).reduce((a, x) => a + x.bytes.length, 0) + (r.ovs?.length ?? 0);
 }
 
 /** One batch as the native reader delivers it: u32 size, u32 ring, payload, pad to 8. */
@@ -134,6 +139,12 @@ export function makeBatch(records: readonly SyntheticRecord[]): ArrayBuffer {
     if (r.ip !== undefined) {
       sections |= S.user;
       v.setBigUint64(b + O.ip, r.ip, true);
+    }
+    let e0 = b + captureEvent.size + (((r.packet?.length ?? 0) + 7) & ~7) + (r.stack?.length ?? 0) * 8;
+    for (const x of r.ext ?? []) {
+      sections |= x.section;
+      u8.set(x.bytes, e0);
+      e0 += x.bytes.length;
     }
     if (r.ovs) {
       sections |= S.ovs;
