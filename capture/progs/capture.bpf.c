@@ -342,7 +342,12 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 		bool present = false;
 
 		if (bpf_core_field_exists(skb->vlan_all)) {
-			present = RD(direct, skb, vlan_all) != 0;
+			struct sk_buff *s = skb;
+
+			/* As for vlan_present below: kernels before 6.2 have no vlan_all, and clang
+			 * hoisted its (poisoned) offset above the check in kprobe programs (6.1 guest). */
+			barrier_var(s);
+			present = RD(direct, s, vlan_all) != 0;
 		} else {
 			struct sk_buff___old *old = (void *)skb;
 
