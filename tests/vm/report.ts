@@ -77,6 +77,7 @@ export const REQUIRED: [string, RegExp, string][] = [
   ['tests/vm/suite/ovs.vm-test.ts', /forwards pings/, 'OVS datapath: bridge between two namespaces, no upcall lost'],
   ['tests/vm/suite/ovs.vm-test.ts', /every Retis ovs collector hook/, 'OVS: upcall, enqueue, execute-action, flow lookup hooks fire'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /__nft_trace_packet/, 'nft: __nft_trace_packet fires'],
+  ['tests/vm/suite/nft-capture.vm-test.ts', /nft verdicts through kprobe:__nft_trace_packet/, 'retis-capture nft collector, kprobe path: verdicts per packet, in order, with tracking ids'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /pskb_expand_head/, 'skb head reallocation (pskb_expand_head) and the free'],
 ];
 
