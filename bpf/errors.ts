@@ -113,7 +113,9 @@ function classify(op: string, errno: number | undefined, log: string, target: st
       return { kind: 'unsupported', hint: 'The kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE programs need CONFIG_DEBUG_INFO_BTF=y.' };
     }
     if (/failed to resolve CO-RE relocation|relo #\d+: .*(failed|not found)|<invalid CO-RE relocation>/.test(log)) {
-      return { kind: 'unsupported', hint: 'A kernel type or field the program reads does not exist on this kernel (CO-RE relocation failed); see the libbpf log for which one.' };
+      // Name the relocation: the field or type is what tells a user (or a bug report) what is missing.
+      const which = /failed to resolve CO-RE relocation ([^\n]+)/.exec(log)?.[1];
+      return { kind: 'unsupported', hint: `A kernel type or field the program reads does not exist on this kernel (CO-RE relocation failed${which ? `: ${which.trim()}` : '; see the libbpf log for which one'}).` };
     }
     if (/failed to find kernel BTF type ID of '([^']+)'/.test(log)) {
       const fn = /failed to find kernel BTF type ID of '([^']+)'/.exec(log)?.[1];

@@ -80,8 +80,8 @@ Collection:
                              --enable-usdt-probes): recv_upcall, flow put/exec
       --allow-system-changes mount tracefs when missing (for tp:GROUP:* wildcards and
                              classic tracepoints); with nft, add the table
-                             inet retis_ts_<pid> setting 'meta nftrace set 1' (in every
-                             network namespace on the netlink path). Undone at exit;
+                             inet retis_ts_<pid> setting 'meta nftrace set 1' (netlink
+                             path: in each namespace with nftables rules). Undone at exit;
                              a crashed capture's table is removed by the next start
       --nft-verdicts LIST    nft verdicts to report: all, continue, break, jump, goto,
                              return, drop, accept, stolen, queue, repeat

@@ -21,7 +21,7 @@
 import { RECORD_HEADER_BYTES } from '../../bpf/ringbuf.ts';
 import { captureEvent, CaptureSection } from '../progs/capture.layout.ts';
 import { nftEvent } from '../progs/nftct.layout.ts';
-import { HELPER_FAMILY, HELPER_PREFIX, HELPER_TABLE, NftHelper, recoverHelper, userTraceRules, type RecoveryReport } from './helper.ts';
+import { HELPER_FAMILY, HELPER_PREFIX, HELPER_TABLE, NftHelper, recoverHelper, userTraceRules, withUserTables, type RecoveryReport } from './helper.ts';
 import { listNetns, type Netns } from './netns.ts';
 import { TraceSocket, TRACE_TYPE, type NftTrace } from './netlink.ts';
 import { RulesetHandles } from './ruleset.ts';
@@ -199,8 +199,9 @@ export class NftNetlinkCollector {
       s.start();
     }
     if (this.helper) {
-      // Listening first, then tracing: no trace is emitted to nobody.
-      this.helper.install(list);
+      // Listening first, then tracing: no trace is emitted to nobody. Only where there are
+      // nftables rules to trace (checked again every second for the others).
+      this.helper.install(withUserTables(list.filter((n) => !this.helper!.namespaces.some((h) => h.inum === n.inum))));
       this.info.helper_namespaces = this.helper.namespaces.map((n) => n.name);
     }
   }

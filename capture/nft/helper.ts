@@ -49,11 +49,11 @@ const ruleset = (): string => `table ${HELPER_FAMILY} ${HELPER_TABLE} {
   comment "retis-capture --allow-system-changes: traces packets for the nft collector; removed when the capture stops"
   chain prerouting {
     type filter hook prerouting priority -2147483648; policy accept;
-    meta nftrace set 1
+    meta nftrace set 1 accept
   }
   chain output {
     type filter hook output priority -2147483648; policy accept;
-    meta nftrace set 1
+    meta nftrace set 1 accept
   }
 }
 `;
@@ -210,6 +210,18 @@ export class NftHelper {
     if (failed.length === 0) fs.rmSync(HELPER_STATE, { force: true });
     return failed;
   }
+}
+
+/**
+ * Namespaces with nftables tables other than helper tables: the only ones where tracing can
+ * report anything. The helper goes there only, so namespaces without rules (a benchmark's flood,
+ * another tool's lab) never pay for trace messages.
+ */
+export function withUserTables(list: Netns[]): Netns[] {
+  return list.filter((ns) => {
+    const r = nftIn(ns, ['list', 'tables']);
+    return r.status === 0 && r.stdout.split('\n').some((l) => /^table /.test(l) && !l.includes(` ${HELPER_PREFIX}`));
+  });
 }
 
 /** Whether any namespace has a rule setting nftrace (the user's own tracing rule). */

@@ -149,11 +149,14 @@ export class TraceSocket {
 
   start(): void {
     this.reading = new Promise((resolve) => {
-      const next = (): void => {
-        if (this.closing) return resolve();
+      // After close() is asked, reading goes on until the socket is empty (a read times out):
+      // messages already queued belong to the capture.
+      const next = (drained = false): void => {
+        if (this.closing && drained) return resolve();
         fs.read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
           if (err) {
             const code = (err as NodeJS.ErrnoException).code;
+            if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return next(true);
             if (code === 'ENOBUFS') this.stats.overruns++;
             else if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'EWOULDBLOCK') {
               this.onError(new Error(`reading nftables trace events${this.netnsPath ? ` in ${this.netnsPath}` : ''}: ${err.message}`));

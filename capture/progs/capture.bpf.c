@@ -356,11 +356,10 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 		bool present = false;
 
 		if (bpf_core_field_exists(skb->vlan_all)) {
-			/* As for vlan_present below: without the barrier clang may compute the field's
-			 * (relocated, poisoned before 6.2) address ahead of the check, which it did once
-			 * the ovs hooks inlined another copy of this code. */
 			struct sk_buff *s = skb;
 
+			/* As for vlan_present below: kernels before 6.2 have no vlan_all, and clang
+			 * hoisted its (poisoned) offset above the check in kprobe programs (6.1 guest). */
 			barrier_var(s);
 			present = RD(direct, s, vlan_all) != 0;
 		} else {

@@ -78,6 +78,9 @@ export const REQUIRED: [string, RegExp, string][] = [
   ['tests/vm/suite/ovs.vm-test.ts', /every Retis ovs collector hook/, 'OVS: upcall, enqueue, execute-action, flow lookup hooks fire'],
   ['tests/vm/suite/ovs-capture.vm-test.ts', /captured and correlated/, 'retis-capture -c ovs on the datapath: OVS events decoded, upcalls and series correlated'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /__nft_trace_packet/, 'nft: __nft_trace_packet fires'],
+  ['tests/vm/suite/tracking-capture.vm-test.ts', /one tracking id per forwarded packet/, 'retis-capture skb-tracking across pskb_expand_head: one id from receive to transmit and free'],
+  ['tests/vm/suite/nft-capture.vm-test.ts', /nft verdicts through kprobe:__nft_trace_packet/, 'retis-capture nft collector, kprobe path: verdicts per packet, in order, with tracking ids'],
+  ['tests/vm/suite/nft-capture.vm-test.ts', /ct collector on 6\.1/, 'retis-capture ct collector on 6.1 (nf_conntrack module BTF): DNAT tuples'],
   ['tests/vm/suite/kernel-paths.vm-test.ts', /pskb_expand_head/, 'skb head reallocation (pskb_expand_head) and the free'],
 ];
 

@@ -6,8 +6,10 @@
  *
  * Skipped, with the reason printed, when RETIS_SKIP_VM=1, inside the VM itself, without root, or
  * when QEMU/the kernel/busybox/openvswitch are missing (this file never installs anything:
- * `npm run test:vm` does). Bounded: the VM is killed after RETIS_VM_TIMEOUT seconds (default 540)
- * so this file stays under 10 minutes even when the guest hangs.
+ * `npm run test:vm` does). Bounded: the VM is killed after RETIS_VM_TIMEOUT seconds (default 900:
+ * the retis-capture -c ovs test, tests/vm/suite/ovs-capture.vm-test.ts, adds ~4 min of TCG to the
+ * suite, mostly the verifier on its 11 programs) so this file stays under 16 minutes even when the
+ * guest hangs.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTests, REQUIRED, summarizeReport, verdict, type VitestReport } from './report.ts';
 import { ROOT_DIR, runInVm, vmUnavailableReason, type VmRunResult } from './vm.ts';
 
-const TIMEOUT_S = Number(process.env.RETIS_VM_TIMEOUT ?? 540);
+const TIMEOUT_S = Number(process.env.RETIS_VM_TIMEOUT ?? 900);
 
 function skipReason(): string | undefined {
   if (process.env.RETIS_SKIP_VM === '1') return 'RETIS_SKIP_VM=1';

@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { Db } from '../../../analyze/db.ts';
+import { loadInputs } from '../../../analyze/load/index.ts';
+import { REPO_ROOT } from '../../util/paths.ts';
 import { liveIt } from '../../bpf/helpers.ts';
 import { runNftScenario } from '../../capture/nft-scenario.ts';
 import { createTopology, type Topology } from '../../capture/topology.ts';
@@ -37,7 +40,9 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
 
   liveIt('nft verdicts through kprobe:__nft_trace_packet, per packet, with tracking ids; helper table removed', skip, async () => {
     const dir = path.join(tmp, 'nft');
+    process.env.RETIS_BPF_DEBUG = '2'; // on failure the whole libbpf log lands in $VMRUN_OUT
     const r = await runNftScenario(t, dir, 5, 400_000);
+    delete process.env.RETIS_BPF_DEBUG;
     console.log(`nft path ${r.path}; first packet: ${r.perPacket[0]!.join(' ')}`);
     expect(r.path).toBe('kprobe');
     const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { nft: { why: string; helper_table: string }; probes: { probe: string; events: number }[] };
@@ -46,5 +51,35 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
     expect(probe?.events).toBeGreaterThanOrEqual(5 * 7);
     const table = meta.nft.helper_table.split(' ')[1]!;
     expect(spawnSync('nft', ['list', 'table', 'inet', table]).status).not.toBe(0);
+  }, 500_000);
+
+  liveIt('ct collector on 6.1 (nf_conntrack a module: CO-RE against module BTF): DNAT, ct NEW, translated reply', skip, async () => {
+    t.exec(t.b, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    t.exec(t.b, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.send_redirects=0']);
+    t.exec(t.b, 'sysctl', ['-q', '-w', `net.ipv4.conf.${t.vethB}.send_redirects=0`]);
+    const load = spawnSync('ip', ['netns', 'exec', t.b, 'nft', `add table ip rts_nat; add chain ip rts_nat pre { type nat hook prerouting priority -100; }; add rule ip rts_nat pre udp dport 8888 dnat to ${t.addrA}:7779`], { encoding: 'utf8', timeout: 180_000 });
+    expect(load.status, load.stderr).toBe(0);
+    const dir = path.join(tmp, 'ct');
+    const n = 3;
+    const send = `ip netns exec ${t.a} bash -c 'for i in $(seq 1 ${n}); do printf "rts%06d" $i > /dev/udp/${t.addrB}/8888; done'`;
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'retis-capture.js'), '-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (status) => resolve({ status, stderr }));
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const db = await Db.open();
+    try {
+      await loadInputs(db, [dir]);
+      const after = await db.rows(`SELECT track_id, ct.state AS state, ct.orig.proto.udp.dport AS odport, ct.reply.ip.src AS rsrc, ct.reply.proto.udp.sport AS rsport FROM events WHERE probe = 'tp:net:net_dev_start_xmit' AND dev_name = '${t.vethB}' AND dport = 7779`);
+      const before = await db.rows(`SELECT track_id FROM events WHERE probe = 'tp:net:netif_receive_skb' AND dev_name = '${t.vethB}' AND dport = 8888`);
+      console.log(`ct in the guest: ${JSON.stringify(after[0], (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+      expect(after.length).toBe(n);
+      for (const a of after) expect(a).toMatchObject({ state: 'new', odport: 8888, rsrc: t.addrA, rsport: 7779 });
+      expect(new Set(after.map((x) => String(x.track_id)))).toEqual(new Set(before.map((x) => String(x.track_id))));
+    } finally {
+      db.close();
+    }
   }, 500_000);
 });
