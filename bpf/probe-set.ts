@@ -199,33 +199,16 @@ export class ProbeSet {
   }
 
   #loadOne(probe: ResolvedProbe, id: number): void {
-    const o = this.#opts;
-    const program = o.programFor?.(probe) ?? o.programs[probe.attach.type];
-    if (!program) {
-      throw new BpfError({ op: 'ProbeSet.load', target: probe.name, kind: 'invalid', hint: `No program for attach type ${probe.attach.type} in ${o.object} (ProbeSetOptions.programs).` });
-    }
-    const owner = this.#probes[0]?.object;
-    let obj: BpfObject | undefined;
+    const prepared = this.#prepare(probe, id);
+    if (!prepared) return;
+    const { obj, program } = prepared;
     try {
-      obj = BpfObject.open(o.object, owner ? {} : { layouts: o.layouts ?? [] });
-      obj.onlyPrograms([program]);
-      if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
-      obj.setConstants({
-        retis_probe_id: id,
-        retis_wakeup_bytes: o.wakeupBytes ?? 256 * 1024,
-        ...(o.constants?.(probe, id) ?? {}),
-      });
-      for (const name of o.sharedMaps ?? DEFAULT_SHARED) {
-        if (owner) obj.map(name).reuseFd(owner.map(name).fd);
-        else if (name === 'retis_events' && o.ringbufBytes) obj.map(name).setMaxEntries(o.ringbufBytes);
-      }
-      o.beforeLoad?.(obj, probe, program);
       obj.load();
       this.#probes.push({ id, probe, program, object: obj, link: undefined });
     } catch (e) {
-      obj?.close();
+      obj.close();
       const err = withProbe(e, probe, 'load');
-      if (!o.skipFailed) throw err;
+      if (!this.#opts.skipFailed) throw err;
       this.skipped.push({ probe, reason: err.message, error: err });
     }
   }
