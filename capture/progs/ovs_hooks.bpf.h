@@ -92,6 +92,26 @@ struct ovs_conntrack_info___rts {
 #define NFPROTO_IPV6_ 10
 
 /* The OVS block of an event, on the BPF stack (~150 bytes) until capture_ex copies it. */
+/*
+ * The OVS block under construction. Not on the stack: with the tracking, packet and ct state of
+ * capture_ex() and the ct_fill() call it pushed the frames past the 512-byte BPF stack (the 6.1
+ * verifier: "combined stack size of 2 calls is 544"). One slot per CPU in a map of this object
+ * instance only (one instance per probe), and a program never nests with itself on a CPU.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct retis_ovs_event);
+} ovs_scratch_map SEC(".maps");
+
+static __always_inline struct retis_ovs_event *ovs_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ovs_scratch_map, &zero);
+}
+
 static __always_inline void ovs_zero(struct retis_ovs_event *o)
 {
 	__builtin_memset(o, 0, sizeof(*o));
@@ -150,18 +170,21 @@ static __noinline void ovs_ct_action(struct retis_ovs_event *o, const void *data
 static __always_inline int ovs_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)raw_arg(ctx, 1);
-	struct retis_ovs_event o;
+	struct retis_ovs_event *o = ovs_scratch();
 
-	ovs_zero(&o);
+	if (!o)
+		return 0;
+
+	ovs_zero(o);
 	if (cfg_ovs == RETIS_OVS_HOOK_UPCALL) {
 		struct dp_upcall_info___rts *info = (void *)raw_arg(ctx, 3);
 
 		if (!info)
 			return 0;
-		o.kind = RETIS_OVS_KIND_UPCALL;
-		o.port = BPF_CORE_READ(info, portid);
-		o.cmd = BPF_CORE_READ(info, cmd);
-		o.cpu = bpf_get_smp_processor_id();
+		o->kind = RETIS_OVS_KIND_UPCALL;
+		o->port = BPF_CORE_READ(info, portid);
+		o->cmd = BPF_CORE_READ(info, cmd);
+		o->cpu = bpf_get_smp_processor_id();
 	} else if (cfg_ovs == RETIS_OVS_HOOK_EXEC_TP) {
 		struct sw_flow_key___rts *key = (void *)raw_arg(ctx, 2);
 		const void *attr = (const void *)raw_arg(ctx, 3);
@@ -171,25 +194,25 @@ static __always_inline int ovs_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 
 		if (!key || !attr)
 			return 0;
-		o.kind = RETIS_OVS_KIND_ACTION_EXECUTE;
+		o->kind = RETIS_OVS_KIND_ACTION_EXECUTE;
 		bpf_probe_read_kernel(hdr, sizeof(hdr), attr);
-		o.action = hdr[1] & 0x3fff; /* nla_type(): NLA_TYPE_MASK */
-		o.recirc_id = BPF_CORE_READ(key, recirc_id);
+		o->action = hdr[1] & 0x3fff; /* nla_type(): NLA_TYPE_MASK */
+		o->recirc_id = BPF_CORE_READ(key, recirc_id);
 		if (hdr[0] >= 8)
-			bpf_probe_read_kernel(&o.arg, sizeof(o.arg), attr + 4);
-		if (o.action == OVS_ACT_OUTPUT)
-			o.port = o.arg;
-		else if (o.action == OVS_ACT_CT)
-			ovs_ct_action(&o, attr + 4);
+			bpf_probe_read_kernel(&o->arg, sizeof(o->arg), attr + 4);
+		if (o->action == OVS_ACT_OUTPUT)
+			o->port = o->arg;
+		else if (o->action == OVS_ACT_CT)
+			ovs_ct_action(o, attr + 4);
 		ectx = bpf_map_lookup_elem(&ovs_inflight_exec, &tkey);
 		if (ectx && ectx->command) {
-			o.queue_id = ectx->queue_id;
-			o.flags |= RETIS_OVS_FLAGS_QUEUE_ID;
+			o->queue_id = ectx->queue_id;
+			o->flags |= RETIS_OVS_FLAGS_QUEUE_ID;
 		}
 	} else {
 		return 0;
 	}
-	return capture_ex(ctx, skb, NULL, -1, false, 0, false, &o);
+	return capture_ex(ctx, skb, NULL, -1, false, 0, false, o);
 }
 
 static __always_inline int ovs_kprobe(struct pt_regs *ctx)
@@ -261,19 +284,22 @@ static __always_inline int ovs_kprobe(struct pt_regs *ctx)
 static __always_inline int ovs_kretprobe(struct pt_regs *ctx)
 {
 	__u64 key = ovs_task_key();
-	struct retis_ovs_event o;
+	struct retis_ovs_event *o = ovs_scratch();
+
+	if (!o)
+		return 0;
 	struct sk_buff *skb;
 
-	ovs_zero(&o);
+	ovs_zero(o);
 	if (cfg_ovs == RETIS_OVS_HOOK_UPCALL_RET) {
 		struct ovs_upcall_ctx *u = bpf_map_lookup_elem(&ovs_inflight_upcalls, &key);
 
 		if (!u)
 			return 0;
-		o.kind = RETIS_OVS_KIND_UPCALL_RETURN;
-		o.upcall_ts = u->ts;
-		o.upcall_cpu = u->cpu;
-		o.ret = (int)PT_REGS_RC(ctx);
+		o->kind = RETIS_OVS_KIND_UPCALL_RETURN;
+		o->upcall_ts = u->ts;
+		o->upcall_cpu = u->cpu;
+		o->ret = (int)PT_REGS_RC(ctx);
 		skb = (struct sk_buff *)u->skb;
 		bpf_map_delete_elem(&ovs_inflight_upcalls, &key);
 	} else if (cfg_ovs == RETIS_OVS_HOOK_ENQUEUE_RET) {
@@ -285,34 +311,34 @@ static __always_inline int ovs_kretprobe(struct pt_regs *ctx)
 			return 0;
 		skb = (struct sk_buff *)q->skb;
 		info = (void *)q->upcall_info;
-		o.kind = RETIS_OVS_KIND_UPCALL_ENQUEUE;
-		o.upcall_ts = u->ts;
-		o.upcall_cpu = u->cpu;
-		o.ret = (int)PT_REGS_RC(ctx);
+		o->kind = RETIS_OVS_KIND_UPCALL_ENQUEUE;
+		o->upcall_ts = u->ts;
+		o->upcall_cpu = u->cpu;
+		o->ret = (int)PT_REGS_RC(ctx);
 		if (info) {
-			o.port = BPF_CORE_READ(info, portid);
-			o.cmd = BPF_CORE_READ(info, cmd);
+			o->port = BPF_CORE_READ(info, portid);
+			o->cmd = BPF_CORE_READ(info, cmd);
 		}
 		bpf_map_delete_elem(&ovs_inflight_enqueue, &key);
 		if (!skb)
 			return 0;
-		o.queue_id = ovs_hash_skb(skb);
+		o->queue_id = ovs_hash_skb(skb);
 	} else if (cfg_ovs == RETIS_OVS_HOOK_LOOKUP_RET) {
 		struct ovs_exec_ctx *e = bpf_map_lookup_elem(&ovs_inflight_exec, &key);
 		struct sw_flow___rts *flow = (void *)PT_REGS_RC(ctx);
 
 		if (!e)
 			return 0;
-		o.kind = RETIS_OVS_KIND_FLOW_LOOKUP;
+		o->kind = RETIS_OVS_KIND_FLOW_LOOKUP;
 		skb = (struct sk_buff *)e->skb;
 		if (e->n_mask_hit)
-			bpf_probe_read_kernel(&o.n_mask_hit, sizeof(o.n_mask_hit), (void *)e->n_mask_hit);
+			bpf_probe_read_kernel(&o->n_mask_hit, sizeof(o->n_mask_hit), (void *)e->n_mask_hit);
 		if (e->n_cache_hit)
-			bpf_probe_read_kernel(&o.n_cache_hit, sizeof(o.n_cache_hit), (void *)e->n_cache_hit);
+			bpf_probe_read_kernel(&o->n_cache_hit, sizeof(o->n_cache_hit), (void *)e->n_cache_hit);
 		if (flow) {
-			o.flow = (__u64)flow;
-			bpf_probe_read_kernel(o.ufid, sizeof(o.ufid), __builtin_preserve_access_index(&flow->id.ufid));
-			o.sf_acts = (__u64)BPF_CORE_READ(flow, sf_acts);
+			o->flow = (__u64)flow;
+			bpf_probe_read_kernel(o->ufid, sizeof(o->ufid), __builtin_preserve_access_index(&flow->id.ufid));
+			o->sf_acts = (__u64)BPF_CORE_READ(flow, sf_acts);
 		} else {
 			/* A miss: an upcall follows; the processing context is done (Retis). */
 			bpf_map_delete_elem(&ovs_inflight_exec, &key);
@@ -320,7 +346,7 @@ static __always_inline int ovs_kretprobe(struct pt_regs *ctx)
 	} else {
 		return 0;
 	}
-	return capture_ex(ctx, skb, NULL, -1, false, 0, false, &o);
+	return capture_ex(ctx, skb, NULL, -1, false, 0, false, o);
 }
 
 /*
@@ -333,10 +359,13 @@ static __always_inline int ovs_kretprobe(struct pt_regs *ctx)
  */
 static __always_inline int ovs_usdt(struct pt_regs *ctx)
 {
-	struct retis_ovs_event o;
+	struct retis_ovs_event *o = ovs_scratch();
+
+	if (!o)
+		return 0;
 	struct ovs_batch *b;
 
-	ovs_zero(&o);
+	ovs_zero(o);
 	if (cfg_ovs == RETIS_OVS_HOOK_RECV_UPCALL) {
 		long type = 0, data = 0, size = 0, key_len = 0;
 		bool skip;
@@ -371,14 +400,14 @@ static __always_inline int ovs_usdt(struct pt_regs *ctx)
 				b->leader_ts = bpf_ktime_get_ns();
 			return 0;
 		}
-		o.kind = RETIS_OVS_KIND_RECV_UPCALL;
-		o.type = type;
-		o.pkt_size = size;
-		o.key_size = key_len;
-		o.queue_id = q;
-		o.batch_idx = b->current;
+		o->kind = RETIS_OVS_KIND_RECV_UPCALL;
+		o->type = type;
+		o->pkt_size = size;
+		o->key_size = key_len;
+		o->queue_id = q;
+		o->batch_idx = b->current;
 		/* The leader's batch_ts is its own timestamp: set in ovs_pre(). */
-		o.batch_ts = idx == 0 ? 0 : b->leader_ts;
+		o->batch_ts = idx == 0 ? 0 : b->leader_ts;
 	} else if (cfg_ovs == RETIS_OVS_HOOK_OP_EXEC || cfg_ovs == RETIS_OVS_HOOK_OP_PUT) {
 		__u8 op = cfg_ovs == RETIS_OVS_HOOK_OP_PUT ? 1 : 0;
 		__u8 flag = 1 << op;
@@ -407,15 +436,15 @@ static __always_inline int ovs_usdt(struct pt_regs *ctx)
 		info->ops |= flag;
 		if (info->skip)
 			return 0;
-		o.kind = RETIS_OVS_KIND_FLOW_OPERATION;
-		o.op_type = op;
-		o.queue_id = info->queue_id;
-		o.batch_ts = b->leader_ts;
-		o.batch_idx = cur;
+		o->kind = RETIS_OVS_KIND_FLOW_OPERATION;
+		o->op_type = op;
+		o->queue_id = info->queue_id;
+		o->batch_ts = b->leader_ts;
+		o->batch_idx = cur;
 	} else {
 		return 0;
 	}
-	return capture_ex(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false, &o);
+	return capture_ex(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false, o);
 }
 
 #endif
