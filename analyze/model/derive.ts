@@ -76,7 +76,7 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
  * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
  * protocol) into the flat columns. See `flatSelect` for the layering.
  */
-const FLAT_FROM_SECTIONS = `
+const flatFromSections = (ovsEvent: string) => `
   common.timestamp AS ts,
   common.smp_id AS cpu,
   common.task.pid AS pid,
@@ -92,7 +92,7 @@ const FLAT_FROM_SECTIONS = `
   "skb-tracking".skb AS skb_addr,
   "skb-drop".drop_reason AS reason,
   "skb-drop".subsys AS drop_subsys,
-  ovs.event_type AS ovs_event,
+  ${ovsEvent} AS ovs_event,
   dev.name AS dev_name,
   dev.ifindex AS ifindex,
   netns.inum AS netns_inum,
@@ -105,12 +105,17 @@ const FLAT_FROM_SECTIONS = `
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4 + 2) END AS dport`;
 
+export interface FlatOptions {
+  /** SQL for ovs_event when `ovs` is not a STRUCT column of `inner` (lazy sections). */
+  ovsEvent?: string;
+}
+
 /**
  * Wrap `inner` (a SELECT yielding section columns plus any extra columns) into a SELECT
  * that adds the flat columns. `extra` are select-list items evaluated on the inner
  * relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
  */
-export function flatSelect(inner: string, extra: string[], drop: string[] = []): string {
+export function flatSelect(inner: string, extra: string[], drop: string[] = [], opts: FlatOptions = {}): string {
   // Layered so each packet offset is computed once per row, not once per use.
   const l1 = `SELECT *, packet.data AS _b FROM (${inner})`;
   const l2 = `SELECT *, rt_l3off(_b) AS _l3 FROM (${l1})`;
@@ -128,7 +133,7 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = []):
       CASE WHEN _d6 IS NOT NULL THEN rt_v6groups(_d6) END AS _d6l, CASE WHEN _d6 IS NOT NULL THEN rt_v6run(_d6) END AS _d6r
     FROM (${l4})`;
   const helpers = ['_b', '_l3', '_et', '_p', '_l4', '_s6', '_d6', '_s6l', '_s6r', '_d6l', '_d6r'];
-  return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
+  return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type')].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
 }
 
 export function sqlString(s: string): string {
@@ -148,7 +153,7 @@ export interface ModelSource {
  * src, seq, series, host, wall_ns and the derived flat columns. Shared by every reader
  * whose files hold sections only (Retis JSON, our Arrow streams).
  */
-export function modelSelect(sections: string, from: ModelSource): string {
+export function modelSelect(sections: string, from: ModelSource, opts: FlatOptions = {}): string {
   const offset = from.offsetNs === null ? 'NULL' : `${from.offsetNs}`;
   return flatSelect(
     sections,
@@ -160,5 +165,6 @@ export function modelSelect(sections: string, from: ModelSource): string {
       `(common.timestamp::HUGEINT + ${offset})::BIGINT AS wall_ns`,
     ],
     ['_seq', '_series'],
+    opts,
   );
 }
