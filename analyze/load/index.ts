@@ -14,7 +14,7 @@ import { SCHEMA_VERSION } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { resolveInputs, type InputFile } from './inputs.ts';
 import { readsLazily, retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
-import { EVENTS_BASE_SQL, EVENTS_VIEW_SQL, withProblem } from './table.ts';
+import { EVENTS_BASE_SQL, EVENTS_LAZY_SQL, EVENTS_ROWS_SQL, EVENTS_VIEW_SQL, withProblem } from './table.ts';
 import { Progress } from './progress.ts';
 import { insertArrow } from './arrow.ts';
 
@@ -51,7 +51,9 @@ const FILES_TABLE_SQL = `CREATE TABLE IF NOT EXISTS files (
 export async function prepareDb(db: Db): Promise<void> {
   await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
   await db.run(EVENTS_BASE_SQL, undefined, 'creating the events table');
+  await db.run(EVENTS_LAZY_SQL, undefined, 'creating the events table');
   await db.run(EVENTS_VIEW_SQL, undefined, 'creating the events view');
+  await db.run(EVENTS_ROWS_SQL, undefined, 'creating the events view');
   await db.run(FILES_TABLE_SQL, undefined, 'creating the files table');
 }
 
@@ -104,9 +106,10 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
 
 async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<RetisFileInfo> {
   const info = sniffRetisFile(f.path);
-  const select = withProblem(retisFileSelect(info, f.host, skipBad), readsLazily(info));
+  const lazy = readsLazily(info);
+  const select = withProblem(retisFileSelect(info, f.host, skipBad), lazy);
   try {
-    await db.run(`INSERT INTO events_base BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+    await db.run(`INSERT INTO ${lazy ? 'events_lazy' : 'events_base'} BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
   } catch (e) {
     const err = await locateJsonError(info, e);
     throw new InputError(err.file, err.line, `${err.detail} (--skip-bad-lines loads the rest of the file)`);
@@ -159,13 +162,13 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
   try {
     for (const [i, f] of files.entries()) {
       progress?.file(i, f.path);
-      const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM events_base');
+      const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM _event_rows');
       const base = n!;
       const info =
         f.format === 'retis-json' ? await insertRetis(db, f, base, opts.skipBadLines === true) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
       const src = sqlLiteral(f.path);
       const bad = await db.rows<{ seq: bigint; problem: string }>(
-        `SELECT seq, _problem AS problem FROM events_base WHERE src = ${src} AND _problem IS NOT NULL ORDER BY seq LIMIT 1`,
+        `SELECT seq, _problem AS problem FROM _event_rows WHERE src = ${src} AND _problem IS NOT NULL ORDER BY seq LIMIT 1`,
         undefined,
         `checking ${f.path}`,
       );
@@ -175,11 +178,13 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
         const where = f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`;
         if (!opts.skipBadLines) throw new InputError(f.path, line, `${where} (--skip-bad-lines loads the rest of the file)`);
         const damaged = `src = ${src} AND _problem IS NOT NULL`;
-        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM events_base WHERE ${damaged}`)) as [{ n: bigint }];
-        await db.run(`DELETE FROM events_base WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
+        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM _event_rows WHERE ${damaged}`)) as [{ n: bigint }];
+        for (const table of ['events_base', 'events_lazy']) {
+          await db.run(`DELETE FROM ${table} WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
+        }
         process.stderr.write(`retis-query: ${f.path}: skipped ${dropped} damaged record(s); first at ${line === null ? `record ${seq}` : `line ${line}`}: ${problem}\n`);
       }
-      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM events_base WHERE src = ${src}`);
+      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM _event_rows WHERE src = ${src}`);
       if (c === 0n && f.format === 'retis-json') throw new InputError(f.path, null, 'File is empty');
       await db.run(`INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
         f.path,

@@ -48,7 +48,7 @@ one row of the \`events\` table in DuckDB, with the columns below.
   \`ct.proto_state\`, \`startup.machine\`/\`cmdline\` = "unknown"), and are written back in
   their own version's layout by \`--format json\` (so \`sort\` of a 1.6 file is what Retis 1.6
   writes). Files of a newer major version than we know are refused.
-- **Lazy sections**: \`events\` is a view over the table \`events_base\`. Loading a Retis
+- **Lazy sections**: \`events\` is a view over the tables \`events_base\` and \`events_lazy\`. Loading a Retis
   event file of the latest format keeps the big, mostly-absent sections
   (${LAZY_SECTIONS.map((s) => `\`${s}\``).join(', ')}) as their JSON text in hidden columns;
   the view builds their STRUCT only for the rows and sections a query reads (filters on

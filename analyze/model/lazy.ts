@@ -9,12 +9,12 @@
  * 2.7–2.9 s, on a loaded 2-vCPU machine).
  *
  * So a Retis JSON file (latest format) is read with these sections typed as JSON: their
- * text goes into hidden VARCHAR columns of `events_base` (`_json_ct`, ...) and the
- * section columns stay NULL. The `events` view turns the text into the model's STRUCT
+ * text goes into hidden VARCHAR columns of `events_lazy` (`_json_ct`, ...), which has no
+ * STRUCT column for them (load/table.ts). The `events` view turns the text into the STRUCT
  * only for the rows and sections a query actually reads (a filter on flat columns runs
  * first: DuckDB pushes it below the view's projection). Parquet and Arrow rows, and older
- * Retis formats (whose compat fixups need typed sections), fill the STRUCT columns as before
- * and leave the text columns NULL.
+ * Retis formats (whose compat fixups need typed sections), go to `events_base` with every
+ * section a STRUCT, as before.
  *
  * Loading still checks what Retis's deserializer requires of these sections (required
  * fields present): `requiredStructure` extracts just those fields, as JSON, at load.
