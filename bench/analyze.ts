@@ -100,7 +100,7 @@ export async function runAnalyzeBench(argv: string[]): Promise<Record<string, nu
                WHERE "skb-drop" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC`),
     );
     const [{ series }] = (await db.rows<{ series: bigint }>(
-      `SELECT count(DISTINCT coalesce(series_tid::VARCHAR, 'u' || eid)) AS series FROM series_map`,
+      `SELECT count(DISTINCT coalesce(series_tid, eid::UHUGEINT)) AS series FROM series_map`,
     )) as [{ series: bigint }];
     db.close();
 

@@ -184,7 +184,7 @@ async function replicate(db: Db, base: number, events: number): Promise<void> {
   const d = `(k::UBIGINT * ${shift}::UBIGINT)`;
   await db.run('SET preserve_insertion_order = false');
   await db.run(
-    `INSERT INTO events SELECT * EXCLUDE (k) REPLACE (
+    `INSERT INTO events_base BY NAME SELECT * EXCLUDE (k) REPLACE (
        eid + k * ${base} AS eid,
        ts + ${d} AS ts,
        wall_ns + ${d}::BIGINT AS wall_ns,

@@ -21,6 +21,7 @@ import { ARROW_COLUMNS } from '../model/arrow-schema.ts';
 import { modelSelect, sqlString } from '../model/derive.ts';
 import { jsonKey, jsonText } from '../model/json.ts';
 import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
+import { withProblem } from './table.ts';
 import { InputError } from './errors.ts';
 import type { InputFile } from './inputs.ts';
 import type { RetisFileInfo } from './retis-json.ts';
@@ -118,7 +119,7 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
       .map((c) => `${names.has(c.name) ? blobFix(quoteIdent(c.name), c.type) : `NULL::${sqlType(c.type)}`} AS ${quoteIdent(c.name)}`)
       .join(', ')} FROM ${raw}`;
     await db.run(
-      `INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${modelSelect(sections, { src: f.path, host: f.host, offsetNs })})`,
+      `INSERT INTO events_base BY NAME SELECT seq + ${base} AS eid, * FROM (${withProblem(modelSelect(sections, { src: f.path, host: f.host, offsetNs }), false)})`,
       undefined,
       `reading ${f.path}`,
     );

@@ -10,11 +10,11 @@ import readline from 'node:readline';
 import type { Db } from '../db.ts';
 import { DbError } from '../db.ts';
 import { PACKET_MACROS_SQL } from '../model/derive.ts';
-import { FLAT_COLUMNS, SECTIONS, SCHEMA_VERSION, quoteIdent, sqlType } from '../model/schema.ts';
+import { SCHEMA_VERSION } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { resolveInputs, type InputFile } from './inputs.ts';
-import { retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
-import { problemExpr } from './validate.ts';
+import { readsLazily, retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
+import { EVENTS_BASE_SQL, EVENTS_LAZY_SQL, EVENTS_ROWS_SQL, EVENTS_VIEW_SQL, withProblem } from './table.ts';
 import { Progress } from './progress.ts';
 import { insertArrow } from './arrow.ts';
 
@@ -42,9 +42,6 @@ export interface LoadOptions {
   skipBadLines?: boolean;
 }
 
-export const EVENTS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS events (
-  ${[...FLAT_COLUMNS, ...SECTIONS].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`).join(',\n  ')}
-)`;
 
 const FILES_TABLE_SQL = `CREATE TABLE IF NOT EXISTS files (
   src VARCHAR, format VARCHAR, host VARCHAR, kind VARCHAR, version VARCHAR, compat INTEGER,
@@ -53,7 +50,10 @@ const FILES_TABLE_SQL = `CREATE TABLE IF NOT EXISTS files (
 
 export async function prepareDb(db: Db): Promise<void> {
   await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
-  await db.run(EVENTS_TABLE_SQL, undefined, 'creating the events table');
+  await db.run(EVENTS_BASE_SQL, undefined, 'creating the events table');
+  await db.run(EVENTS_LAZY_SQL, undefined, 'creating the events table');
+  await db.run(EVENTS_VIEW_SQL, undefined, 'creating the events view');
+  await db.run(EVENTS_ROWS_SQL, undefined, 'creating the events view');
   await db.run(FILES_TABLE_SQL, undefined, 'creating the files table');
 }
 
@@ -106,9 +106,10 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
 
 async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<RetisFileInfo> {
   const info = sniffRetisFile(f.path);
-  const select = retisFileSelect(info, f.host, skipBad);
+  const lazy = readsLazily(info);
+  const select = withProblem(retisFileSelect(info, f.host, skipBad), lazy);
   try {
-    await db.run(`INSERT INTO events BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+    await db.run(`INSERT INTO ${lazy ? 'events_lazy' : 'events_base'} BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
   } catch (e) {
     const err = await locateJsonError(info, e);
     throw new InputError(err.file, err.line, `${err.detail} (--skip-bad-lines loads the rest of the file)`);
@@ -136,10 +137,13 @@ async function insertParquet(db: Db, f: InputFile, base: bigint): Promise<RetisF
   }
   await db.run(
     // track_id is hex text in Parquet (no 128-bit integers there): rebuilt from its section.
-    `INSERT INTO events BY NAME SELECT seq + ${base} AS eid, ${p} AS src, * REPLACE (
-       coalesce(host, ${f.host === null ? 'NULL' : sqlLiteral(f.host)}) AS host,
-       ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id)
-     FROM read_parquet(${p})`,
+    `INSERT INTO events_base BY NAME ${withProblem(
+      `SELECT seq + ${base} AS eid, ${p} AS src, * REPLACE (
+         coalesce(host, ${f.host === null ? 'NULL' : sqlLiteral(f.host)}) AS host,
+         ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id)
+       FROM read_parquet(${p})`,
+      false,
+    )}`,
     undefined,
     `reading ${f.path}`,
   );
@@ -158,13 +162,13 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
   try {
     for (const [i, f] of files.entries()) {
       progress?.file(i, f.path);
-      const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM events');
+      const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM _event_rows');
       const base = n!;
       const info =
         f.format === 'retis-json' ? await insertRetis(db, f, base, opts.skipBadLines === true) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
       const src = sqlLiteral(f.path);
       const bad = await db.rows<{ seq: bigint; problem: string }>(
-        `SELECT seq, problem FROM (SELECT seq, ${problemExpr()} AS problem FROM events WHERE src = ${src}) WHERE problem IS NOT NULL ORDER BY seq LIMIT 1`,
+        `SELECT seq, _problem AS problem FROM _event_rows WHERE src = ${src} AND _problem IS NOT NULL ORDER BY seq LIMIT 1`,
         undefined,
         `checking ${f.path}`,
       );
@@ -173,12 +177,14 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
         const line = f.format === 'retis-json' ? await lineOfRecord(f.path, seq) : null;
         const where = f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`;
         if (!opts.skipBadLines) throw new InputError(f.path, line, `${where} (--skip-bad-lines loads the rest of the file)`);
-        const damaged = `src = ${src} AND (${problemExpr()}) IS NOT NULL`;
-        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM events WHERE ${damaged}`)) as [{ n: bigint }];
-        await db.run(`DELETE FROM events WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
+        const damaged = `src = ${src} AND _problem IS NOT NULL`;
+        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM _event_rows WHERE ${damaged}`)) as [{ n: bigint }];
+        for (const table of ['events_base', 'events_lazy']) {
+          await db.run(`DELETE FROM ${table} WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
+        }
         process.stderr.write(`retis-query: ${f.path}: skipped ${dropped} damaged record(s); first at ${line === null ? `record ${seq}` : `line ${line}`}: ${problem}\n`);
       }
-      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM events WHERE src = ${src}`);
+      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM _event_rows WHERE src = ${src}`);
       if (c === 0n && f.format === 'retis-json') throw new InputError(f.path, null, 'File is empty');
       await db.run(`INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
         f.path,

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { modelSelect, sqlString as sqlLiteral } from '../model/derive.ts';
+import { isLazy, lazyColumn } from '../model/lazy.ts';
 import { SECTIONS, sqlType, quoteIdent, type Field, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 
@@ -117,8 +118,11 @@ const sectionType = (name: string): FieldType => SECTIONS.find((s) => s.name ===
 const ctType = sectionType('ct');
 const ctParent = (ctType as { struct: Field[] }).struct.find((x) => x.name === 'parent')!.type;
 
-/** Types to read the JSON with: packet data is base64 text in JSON; V0/V1 keep older keys. */
-function readTypes(): Field[] {
+/**
+ * Types to read the JSON with: packet data is base64 text in JSON; V0/V1 keep older keys;
+ * with `lazy`, the lazy sections are kept as their JSON text (model/lazy.ts).
+ */
+function readTypes(lazy = false): Field[] {
   const legacyPacket: FieldType = {
     struct: [field('len', 'UINTEGER'), field('capture_len', 'UINTEGER'), field('packet', 'VARCHAR'), field('raw', 'VARCHAR')],
   };
@@ -128,6 +132,8 @@ function readTypes(): Field[] {
   types.packet = withFields(sectionType('packet'), [], { data: 'VARCHAR' });
   types.skb = withFields(sectionType('skb'), [field('packet', legacyPacket), field('ns', legacyNs), field('dev', sectionType('dev'))]);
   types.ct = withFields(ctType, [field('tcp_state', 'VARCHAR')], { parent: withFields(ctParent, [field('tcp_state', 'VARCHAR')]) });
+  // A VARCHAR column receives a JSON object's text as written.
+  if (lazy) for (const s of SECTIONS) if (isLazy(s.name)) types[s.name] = 'VARCHAR';
   return Object.entries(types).map(([name, type]) => field(name, type));
 }
 
@@ -137,7 +143,7 @@ export { sqlLiteral };
  * Section expressions over the raw read relation, applying Retis's compat fixups for
  * files older than the latest format (spec §1.1), then cast to the model's types.
  */
-function sectionExprs(compat: number): string[] {
+function sectionExprs(compat: number, lazy = false): string[] {
   const model = (name: string) => sqlType(sectionType(name));
   const v0 = compat < 1;
   const v1 = compat < 2;
@@ -163,7 +169,11 @@ function sectionExprs(compat: number): string[] {
     ct,
     startup,
   };
-  return SECTIONS.map((s) => `(${expr[s.name] ?? quoteIdent(s.name)})::${model(s.name)} AS ${quoteIdent(s.name)}`);
+  return SECTIONS.map((s) =>
+    lazy && isLazy(s.name)
+      ? `${quoteIdent(s.name)}::VARCHAR AS ${lazyColumn(s.name)}`
+      : `(${expr[s.name] ?? quoteIdent(s.name)})::${model(s.name)} AS ${quoteIdent(s.name)}`,
+  );
 }
 
 /**
@@ -171,13 +181,29 @@ function sectionExprs(compat: number): string[] {
  * `src`, `seq`, `series`, `host`, `wall_ns`; `eid` is added by the loader).
  */
 export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false): string {
-  return modelSelect(retisSectionsSelect(info, ignoreErrors), { src: info.path, host, offsetNs: info.offsetNs });
+  const lazy = readsLazily(info);
+  return modelSelect(
+    retisSectionsSelect(info, ignoreErrors, lazy),
+    { src: info.path, host, offsetNs: info.offsetNs },
+    lazy ? { ovsEvent: `json_extract_string(${lazyColumn('ovs')}, '$.event_type')` } : {},
+  );
 }
 
-/** The file's rows as `_seq`, `_series` and the model's section columns (fixups applied). */
-export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false): string {
+/**
+ * Event files of the latest format keep the lazy sections as JSON text (model/lazy.ts).
+ * Older formats need them typed for Retis's compat fixups, and series files are small.
+ */
+export function readsLazily(info: RetisFileInfo): boolean {
+  return info.kind === 'events' && info.compat === LATEST_COMPAT;
+}
+
+/**
+ * The file's rows as `_seq`, `_series` and the model's section columns (fixups applied);
+ * with `lazy`, the lazy sections as their JSON text columns instead.
+ */
+export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false, lazy = false): string {
   const path = sqlLiteral(info.path);
-  const types = readTypes();
+  const types = readTypes(lazy);
   const cols = `{${types.map((t) => `${sqlLiteral(t.name)}: ${sqlLiteral(sqlType(t.type))}`).join(', ')}}`;
   // ignore_errors keeps a row (all NULL) for each damaged line, so record numbers stay
   // line numbers and the validation step can name and drop those rows.
@@ -191,5 +217,5 @@ export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false): 
     raw = `SELECT row_number() OVER (ORDER BY _line, _pos) AS _seq, _line AS _series, unnest(_ev) FROM (
              SELECT ordinality AS _line, generate_subscripts(s, 1) AS _pos, unnest(s) AS _ev FROM ${arr})`;
   }
-  return `SELECT _seq, _series, ${sectionExprs(info.compat).join(', ')} FROM (${raw})`;
+  return `SELECT _seq, _series, ${sectionExprs(info.compat, lazy).join(', ')} FROM (${raw})`;
 }

@@ -33,14 +33,21 @@ const REQUIRED_SUB: Record<string, string[]> = {
   'ct.parent': ['zone_id', 'zone_dir', 'orig', 'reply', 'ct_status'],
 };
 
-const ref = (p: string) =>
-  p
-    .split('.')
-    .map((x, i) => (i === 0 ? `"${x}"` : x))
-    .join('.');
+/** How a check refers to a section: its column, or (lazy sections at load) a narrow extract. */
+export type SectionRef = (section: string) => string;
 
-/** A SQL expression giving the first problem of a row as text, or NULL when the row is fine. */
-export function problemExpr(): string {
+const columnRef: SectionRef = (section) => `"${section}"`;
+
+/**
+ * A SQL expression giving the first problem of a row as text, or NULL when the row is fine.
+ * `section` says where each section's fields are read from (default: its column).
+ */
+export function problemExpr(section: SectionRef = columnRef): string {
+  const ref = (p: string) =>
+    p
+      .split('.')
+      .map((x, i) => (i === 0 ? section(x) : x))
+      .join('.');
   const cases: string[] = [];
   for (const [section, fields] of Object.entries(REQUIRED)) {
     for (const f of fields) {
@@ -54,4 +61,15 @@ export function problemExpr(): string {
   }
   cases.push(`WHEN common IS NULL THEN 'event has no "common" section'`);
   return `CASE ${cases.join('\n  ')} END`;
+}
+
+/** Dotted paths inside `section` that checks read (required fields and sub-structs'). */
+export function requiredPaths(section: string): string[] {
+  const paths = [...(REQUIRED[section] ?? [])];
+  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) {
+    const [head, ...rest] = sub.split('.');
+    if (head !== section) continue;
+    for (const f of fields) paths.push([...rest, f].join('.'));
+  }
+  return paths;
 }

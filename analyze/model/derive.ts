@@ -11,7 +11,7 @@
 
 /** Macros created once per connection (`CREATE OR REPLACE MACRO`). */
 /** For each 8-bit mask of zero groups: the longest run (>= 2; first on ties) as start * 16 + length, else 0. */
-const V6_BEST = `[${Array.from({ length: 256 }, (_, m) => {
+const V6_BEST = Array.from({ length: 256 }, (_, m) => {
   let best = 0;
   let bestLen = 1;
   for (let i = 0; i < 8; i++) {
@@ -22,8 +22,8 @@ const V6_BEST = `[${Array.from({ length: 256 }, (_, m) => {
       bestLen = n;
     }
   }
-  return best;
-}).join(', ')}]`;
+  return best.toString(16).padStart(2, '0');
+}).join('');
 
 export const PACKET_MACROS_SQL = `
 CREATE OR REPLACE MACRO rt_u8(b, o) AS
@@ -43,6 +43,11 @@ CREATE OR REPLACE MACRO rt_ipv4(b, o) AS
 -- zero groups, the first on ties, as '::'), without regular expressions: the 16 bytes
 -- become 32 hex digits once, a bit mask says which groups are zero, and a 256-entry
 -- table (V6_BEST, computed in TypeScript) gives that mask's run as start * 16 + length.
+-- The table is a string constant (two hex digits per entry): a 256-element list literal
+-- is rebuilt for every row. Macro arguments are expanded at each use, so the group list
+-- and the run are computed once per row in a layer of flatSelect (rt_v6groups, rt_v6run)
+-- and rt_v6join only gets column references: with them passed as nested macro calls,
+-- IPv6 text cost ~70 µs per address (10× the rest of the derivation together).
 CREATE OR REPLACE MACRO rt_v6g(h, i) AS coalesce(nullif(ltrim(substr(h, 4 * i + 1, 4), '0'), ''), '0');
 CREATE OR REPLACE MACRO rt_v6mask(h) AS
   (substr(h, 1, 4) = '0000')::INT + 2 * (substr(h, 5, 4) = '0000')::INT + 4 * (substr(h, 9, 4) = '0000')::INT
@@ -51,9 +56,9 @@ CREATE OR REPLACE MACRO rt_v6mask(h) AS
 CREATE OR REPLACE MACRO rt_v6join(l, sl) AS
   CASE WHEN sl = 0 THEN array_to_string(l, ':')
        ELSE array_to_string(l[1 : sl // 16], ':') || '::' || array_to_string(l[sl // 16 + sl % 16 + 1 : 8], ':') END;
-CREATE OR REPLACE MACRO rt_v6text(h) AS
-  rt_v6join([rt_v6g(h, 0), rt_v6g(h, 1), rt_v6g(h, 2), rt_v6g(h, 3), rt_v6g(h, 4), rt_v6g(h, 5), rt_v6g(h, 6), rt_v6g(h, 7)],
-            ${V6_BEST}[rt_v6mask(h) + 1]);
+CREATE OR REPLACE MACRO rt_v6groups(h) AS
+  [rt_v6g(h, 0), rt_v6g(h, 1), rt_v6g(h, 2), rt_v6g(h, 3), rt_v6g(h, 4), rt_v6g(h, 5), rt_v6g(h, 6), rt_v6g(h, 7)];
+CREATE OR REPLACE MACRO rt_v6run(h) AS ('0x' || substr('${V6_BEST}', 2 * rt_v6mask(h) + 1, 2))::INT;
 -- 32 lowercase hex digits of the 16 bytes at o (computed once per row, in a layer).
 CREATE OR REPLACE MACRO rt_v6hex(b, o) AS
   CASE WHEN octet_length(b) >= o + 16 THEN lower(hex(b[o + 1 : o + 16])) END;
@@ -71,7 +76,7 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
  * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
  * protocol) into the flat columns. See `flatSelect` for the layering.
  */
-const FLAT_FROM_SECTIONS = `
+const flatFromSections = (ovsEvent: string) => `
   common.timestamp AS ts,
   common.smp_id AS cpu,
   common.task.pid AS pid,
@@ -87,25 +92,30 @@ const FLAT_FROM_SECTIONS = `
   "skb-tracking".skb AS skb_addr,
   "skb-drop".drop_reason AS reason,
   "skb-drop".subsys AS drop_subsys,
-  ovs.event_type AS ovs_event,
+  ${ovsEvent} AS ovs_event,
   dev.name AS dev_name,
   dev.ifindex AS ifindex,
   netns.inum AS netns_inum,
   packet.len AS len,
   _et AS ethertype,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_v6text(_s6) END AS saddr,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_v6text(_d6) END AS daddr,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_v6join(_s6l, _s6r) END AS saddr,
+  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_v6join(_d6l, _d6r) END AS daddr,
   _p AS ip_proto,
   rt_proto_name(_et, _p) AS proto,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4 + 2) END AS dport`;
+
+export interface FlatOptions {
+  /** SQL for ovs_event when `ovs` is not a STRUCT column of `inner` (lazy sections). */
+  ovsEvent?: string;
+}
 
 /**
  * Wrap `inner` (a SELECT yielding section columns plus any extra columns) into a SELECT
  * that adds the flat columns. `extra` are select-list items evaluated on the inner
  * relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
  */
-export function flatSelect(inner: string, extra: string[], drop: string[] = []): string {
+export function flatSelect(inner: string, extra: string[], drop: string[] = [], opts: FlatOptions = {}): string {
   // Layered so each packet offset is computed once per row, not once per use.
   const l1 = `SELECT *, packet.data AS _b FROM (${inner})`;
   const l2 = `SELECT *, rt_l3off(_b) AS _l3 FROM (${l1})`;
@@ -118,7 +128,12 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = []):
       CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 8) END AS _s6,
       CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 24) END AS _d6
     FROM (${l3})`;
-  return `SELECT ${[...extra, FLAT_FROM_SECTIONS].join(',\n  ')}, * EXCLUDE (${[...drop, '_b', '_l3', '_et', '_p', '_l4', '_s6', '_d6'].join(', ')}) FROM (${l4})`;
+  const l5 = `SELECT *,
+      CASE WHEN _s6 IS NOT NULL THEN rt_v6groups(_s6) END AS _s6l, CASE WHEN _s6 IS NOT NULL THEN rt_v6run(_s6) END AS _s6r,
+      CASE WHEN _d6 IS NOT NULL THEN rt_v6groups(_d6) END AS _d6l, CASE WHEN _d6 IS NOT NULL THEN rt_v6run(_d6) END AS _d6r
+    FROM (${l4})`;
+  const helpers = ['_b', '_l3', '_et', '_p', '_l4', '_s6', '_d6', '_s6l', '_s6r', '_d6l', '_d6r'];
+  return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type')].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
 }
 
 export function sqlString(s: string): string {
@@ -138,7 +153,7 @@ export interface ModelSource {
  * src, seq, series, host, wall_ns and the derived flat columns. Shared by every reader
  * whose files hold sections only (Retis JSON, our Arrow streams).
  */
-export function modelSelect(sections: string, from: ModelSource): string {
+export function modelSelect(sections: string, from: ModelSource, opts: FlatOptions = {}): string {
   const offset = from.offsetNs === null ? 'NULL' : `${from.offsetNs}`;
   return flatSelect(
     sections,
@@ -150,5 +165,6 @@ export function modelSelect(sections: string, from: ModelSource): string {
       `(common.timestamp::HUGEINT + ${offset})::BIGINT AS wall_ns`,
     ],
     ['_seq', '_series'],
+    opts,
   );
 }

@@ -2,6 +2,7 @@
  * docs/event-model.md is generated from schema.ts (`npm run docs`), so the documented
  * schema cannot drift from the one the readers and writers use; a test checks it.
  */
+import { LAZY_SECTIONS } from './lazy.ts';
 import { FLAT_COLUMNS, SCHEMA_VERSION, SECTIONS, sqlType, type Field, type FieldType } from './schema.ts';
 
 function typeText(t: FieldType): string {
@@ -47,6 +48,12 @@ one row of the \`events\` table in DuckDB, with the columns below.
   \`ct.proto_state\`, \`startup.machine\`/\`cmdline\` = "unknown"), and are written back in
   their own version's layout by \`--format json\` (so \`sort\` of a 1.6 file is what Retis 1.6
   writes). Files of a newer major version than we know are refused.
+- **Lazy sections**: \`events\` is a view over the tables \`events_base\` and \`events_lazy\`. Loading a Retis
+  event file of the latest format keeps the big, mostly-absent sections
+  (${LAZY_SECTIONS.map((s) => `\`${s}\``).join(', ')}) as their JSON text in hidden columns;
+  the view builds their STRUCT only for the rows and sections a query reads (filters on
+  flat columns run first). Their required fields are checked at load; a wrongly typed
+  value inside them reads as NULL. Everything else is typed at load, as above.
 
 ## Files we write
 
@@ -65,7 +72,7 @@ All files we write are created with mode 0600: they hold packet payloads.
   const flat = FLAT_COLUMNS.map((c) => `| \`${c.name}\` | ${typeText(c.type)} | ${c.doc ?? ''} |`);
   const sec: string[] = ['', '## Sections', '', '| field | type | notes |', '|---|---|---|'];
   fieldRows(SECTIONS, '', sec);
-  const sql = ['', '## DuckDB types', '', 'The exact SQL types, as `CREATE TABLE events` uses them:', '', '```sql'];
+  const sql = ['', '## DuckDB types', '', 'The exact SQL types, as the `events` view returns them:', '', '```sql'];
   for (const s of SECTIONS) sql.push(`"${s.name}" ${sqlType(s.type)}`);
   sql.push('```', '');
   return `${head}${flat.join('\n')}\n${sec.join('\n')}\n${sql.join('\n')}`;

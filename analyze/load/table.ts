@@ -1,0 +1,60 @@
+/**
+ * The `events` table as queries see it, and the tables rows are stored in.
+ *
+ * Rows live in `events_base` (every section a STRUCT) or, when read from Retis JSON with
+ * lazy sections (model/lazy.ts), in `events_lazy` (those sections as JSON text); both
+ * hold `_problem`, the first shape problem of the row found at load (NULL when fine).
+ * `events` is a view with exactly the model's columns, in the model's order; it converts
+ * a lazy section's text to its STRUCT only when a query reads that section, for the rows
+ * that reach it.
+ */
+import { FLAT_COLUMNS, SECTIONS, quoteIdent, sqlType } from '../model/schema.ts';
+import { LAZY_SECTIONS, isLazy, lazyColumn, lazySectionExpr } from '../model/lazy.ts';
+import { problemExpr, requiredPaths } from './validate.ts';
+import { requiredStructure } from '../model/lazy.ts';
+
+/** Rows whose sections are all STRUCTs: Parquet, Arrow, Retis JSON of older formats. */
+export const EVENTS_BASE_SQL = `CREATE TABLE IF NOT EXISTS events_base (
+  ${[...[...FLAT_COLUMNS, ...SECTIONS].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`), '_problem VARCHAR'].join(',\n  ')}
+)`;
+
+/**
+ * Rows read from Retis JSON with lazy sections: those sections' text, and no STRUCT column
+ * for them at all. A separate table because DuckDB appends to every leaf of a STRUCT column
+ * even when the value is NULL: with the lazy sections' ~200 leaves in the same table, the
+ * insert of 200k JSON events cost 4.4 s CPU of 18.7 (profiled), most of it NULL leaves.
+ */
+export const EVENTS_LAZY_SQL = `CREATE TABLE IF NOT EXISTS events_lazy (
+  ${[
+    ...[...FLAT_COLUMNS, ...SECTIONS.filter((s) => !isLazy(s.name))].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`),
+    ...LAZY_SECTIONS.map((s) => `${lazyColumn(s)} VARCHAR`),
+    '_problem VARCHAR',
+  ].join(',\n  ')}
+)`;
+
+/** The model's columns over both tables; lazy sections typed only when read. */
+export const EVENTS_VIEW_SQL = `CREATE VIEW IF NOT EXISTS events AS
+SELECT ${[...FLAT_COLUMNS, ...SECTIONS].map((c) => quoteIdent(c.name)).join(', ')} FROM events_base
+UNION ALL
+SELECT ${[
+  ...FLAT_COLUMNS.map((c) => quoteIdent(c.name)),
+  ...SECTIONS.map((s) => (isLazy(s.name) ? `${lazySectionExpr(s.name)} AS ${quoteIdent(s.name)}` : quoteIdent(s.name))),
+].join(', ')} FROM events_lazy`;
+
+/** What the loader checks and counts, over both tables. */
+export const EVENTS_ROWS_SQL = `CREATE VIEW IF NOT EXISTS _event_rows AS
+SELECT eid, src, seq, _problem FROM events_base UNION ALL SELECT eid, src, seq, _problem FROM events_lazy`;
+
+/**
+ * `select` (model rows with STRUCT sections) plus `_problem`. With `lazy`, the lazy
+ * sections are JSON text columns: their required fields are extracted (as JSON, no
+ * conversion) in a layer below, so each section's text is parsed once for all checks.
+ */
+export function withProblem(select: string, lazy: boolean): string {
+  if (!lazy) return `SELECT *, ${problemExpr()} AS _problem FROM (${select})`;
+  const v = (s: string) => quoteIdent(`_v_${s}`);
+  const extracts = LAZY_SECTIONS.map((s) => `from_json(${lazyColumn(s)}, '${requiredStructure(requiredPaths(s))}') AS ${v(s)}`);
+  const problem = problemExpr((s) => (isLazy(s) ? v(s) : quoteIdent(s)));
+  return `SELECT * EXCLUDE (${LAZY_SECTIONS.map(v).join(', ')}), ${problem} AS _problem
+    FROM (SELECT *, ${extracts.join(', ')} FROM (${select}))`;
+}
