@@ -18,7 +18,7 @@ import { probeFeatures } from '../../bpf/features.ts';
 import { BUILD_DIR } from '../../bpf/native.ts';
 import { liveIt, liveSkipReason, usdtProvider } from '../bpf/helpers.ts';
 import { readPcapng, optionText } from '../util/pcapng.ts';
-import { REPO_ROOT } from '../util/paths.ts';
+import { compat, REPO_ROOT } from '../util/paths.ts';
 import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from './topology.ts';
 
 function skipReason(): string | undefined {
@@ -285,6 +285,23 @@ describe('retis-capture live (root, two netns + veth)', () => {
       expect(rows.map((x) => x.probe)).toEqual(Array.from({ length: 4 }, () => ['uprobe:retis_test_func', 'usdt:retis_test:hit']).flat());
       expect(new Set(rows.map((x) => x.path))).toEqual(new Set([bin]));
       expect(rows.every((x) => x.comm === 'usdt-provider')).toBe(true);
+    },
+    60_000,
+  );
+
+  liveIt(
+    "a Retis profile file runs as it is (Retis's drop.yaml: dropmon, stacks on tp:skb:kfree_skb)",
+    skip,
+    async () => {
+      const dir = path.join(tmp, 'profile');
+      const n = 30;
+      const r = await capture(['--profile', compat('profiles/drop.yaml'), '-o', dir, '--cmd', t.sendScript(CLOSED_PORT, n)]);
+      expect(r.status, r.stderr).toBe(0);
+      const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { collectors: string[]; probes: { probe: string }[] };
+      expect([...meta.collectors].sort()).toEqual(['dev', 'ns', 'skb', 'skb-drop']);
+      expect(meta.probes.map((p) => p.probe)).toContain('tp:skb:kfree_skb');
+      const rows = await loadRows(dir, `SELECT count(*) AS drops, count(kernel.stack_trace) AS stacks FROM events WHERE reason = 'NO_SOCKET' AND dport = ${CLOSED_PORT}`);
+      expect(rows[0]).toEqual({ drops: BigInt(n), stacks: BigInt(n) });
     },
     60_000,
   );

@@ -9,6 +9,7 @@ import { parseTraceDatagram, TRACE_TYPE } from '../../capture/nft/netlink.ts';
 import { nftSection, verdictAllowed, verdictMask, writeNftBlock } from '../../capture/nft/section.ts';
 import { ctConn, ctHead, CT_BLOCK_BYTES, CtFlags, nftEvent } from '../../capture/progs/nftct.layout.ts';
 import { findProfile, profileArgs } from '../../capture/profiles.ts';
+import { compat } from '../util/paths.ts';
 
 /** One NFT_MSG_TRACE datagram with the given attributes (type, payload). */
 function traceMsg(attrs: [number, Uint8Array][], family = 1): Uint8Array {
@@ -141,7 +142,7 @@ describe('ct block -> Retis ct section', () => {
 });
 
 describe('Retis profile files', () => {
-  const dir = '/work/shared/compat/retis/profiles';
+  const dir = compat('profiles');
   it('example.yaml: when conditions (version, symbol) pick the entry for the kernel', () => {
     const p = findProfile(`${dir}/example.yaml`);
     expect(profileArgs(p, '6.18.4').entry).toBe('Default');
