@@ -177,7 +177,10 @@ function compileBpf(tc, lib, inc) {
   const built = [];
   for (const src of SOURCE_DIRS.flatMap((d) => listFiles(d, '.bpf.c'))) {
     const out = join(outDir, basename(src).replace(/\.c$/, '.o'));
-    if (!force && mtime(out) > newest([src, ...headers])) {
+    // Headers beside the program (e.g. capture/progs/ct.bpf.h) count too: a stale object would
+    // load old code without a word.
+    const local = readdirSync(dirname(src)).filter((f) => f.endsWith('.h')).map((f) => join(dirname(src), f));
+    if (!force && mtime(out) > newest([src, ...headers, ...local])) {
       built.push(relative(ROOT, out));
       continue;
     }
