@@ -107,21 +107,27 @@ describe('retis-capture live (root, two netns + veth)', () => {
     async () => {
       const dir = path.join(tmp, 'main');
       const pcap = path.join(tmp, 'tcpdump.pcap');
-      // tcpdump on B's interface, ingress UDP only: the reference for receptions.
-      const td = spawn('ip', ['netns', 'exec', t.b, 'tcpdump', '-i', t.vethB, '-Q', 'in', '-n', '-U', '-w', pcap, 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // tcpdump on B's interface, ingress UDP only: the reference for receptions. libpcap's
+      // TPACKET_V3 ring hands packets over when a block fills or its 1 s timeout expires, so a
+      // SIGINT right after the traffic loses the last block: wait for the file (below) first.
+      // (--immediate-mode is no cure: tcpdump then falls behind and the kernel drops some.)
+      const td = spawn('ip', ['netns', 'exec', t.b, 'tcpdump', '-i', t.vethB, '-Q', 'in', '-n', '-U', '-B', '8192', '-w', pcap, 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.add(td);
       let tdErr = '';
       td.stderr!.on('data', (d: Buffer) => (tdErr += d.toString()));
       await until(() => tdErr.includes('listening on'), 15_000, 'tcpdump to start');
 
       const r = await capture(['-o', dir, '--pcapng', '--parquet', '--cmd', `${t.sendScript(NFT_PORT, N_NFT)}; ${t.sendScript(CLOSED_PORT, N_CLOSED)}`]);
+      // -U writes each packet as tcpdump reads it: give it up to 10 s to catch up on a loaded box.
+      const pcapCount = (): number => spawnSync('tcpdump', ['-r', pcap, '-n'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
+      await until(() => pcapCount() >= N_NFT + N_CLOSED, 10_000, 'tcpdump to write every datagram').catch(() => undefined);
       td.kill('SIGINT');
       await new Promise((res) => td.once('exit', res));
       expect(r.stderr).toMatch(/stopped \(command exited \(status 0\)\)/);
       expect(r.status, r.stderr).toBe(0);
 
-      const tcpdumpCount = spawnSync('tcpdump', ['-r', pcap, '-n'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
-      expect(tcpdumpCount).toBe(N_NFT + N_CLOSED);
+      const tcpdumpCount = pcapCount();
+      expect(tcpdumpCount, `tcpdump: ${tdErr}`).toBe(N_NFT + N_CLOSED);
       expect(t.nftDropped()).toBe(N_NFT);
 
       // The directory loads through its Parquet file (clean stop); the Arrow stream holds the same.
