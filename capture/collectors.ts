@@ -12,9 +12,6 @@ import { ovsTestUsdtOnly } from './ovs/probes.ts';
 export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs'] as const;
 export type CollectorName = (typeof COLLECTORS)[number];
 
-/** Collectors this implementation has. */
-export const IMPLEMENTED: ReadonlySet<CollectorName> = new Set(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs']);
-
 export interface CollectorInfo {
   name: CollectorName;
   /** Sections its events carry. */
@@ -49,7 +46,6 @@ export class CollectorError extends Error {
 
 /** Why a collector cannot run on this kernel, or undefined when it can. */
 export function collectorUnavailable(name: CollectorName, btf: Btf, features: KernelFeatures): string | undefined {
-  if (!IMPLEMENTED.has(name)) return `the ${name} collector is not implemented in retis-ts yet`;
   switch (name) {
     case 'skb-drop': {
       if (!btf.findType('skb_drop_reason', 'enum') && !btf.findType('skb_drop_reason', 'enum64')) {
