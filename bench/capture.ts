@@ -33,10 +33,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { BUILD_DIR, ROOT_DIR, nativeStatus } from '../bpf/native.ts';
 import { ArrowStreamFile } from '../capture/arrow-stream.ts';
-import { EventEncoder, type ProbeInfo } from '../capture/decode.ts';
-import type { DropReasons } from '../capture/drop-reasons.ts';
+import { EventEncoder } from '../capture/decode.ts';
 import { captureSchema } from '../capture/session.ts';
-import { makeBatch, udpFrame, type SyntheticRecord } from '../capture/synthetic.ts';
+import { writerFixture } from './capture/fixture.ts';
 
 interface Args {
   seconds: number;
@@ -134,20 +133,10 @@ async function startCapture(args: string[]): Promise<CaptureRun> {
 
 /** Events/s and CPU µs per event of decoder + Arrow writer on synthetic default-capture records. */
 function writerAlone(dir: string, events: number): { eventsPerS: number; cpuUsPerEvent: number } {
-  const probes = new Map<number, ProbeInfo>([
-    [1, { symbol: 'net:netif_receive_skb', probeType: 'raw_tracepoint', user: false, binary: undefined }],
-    [2, { symbol: 'net:net_dev_start_xmit', probeType: 'raw_tracepoint', user: false, binary: undefined }],
-    [3, { symbol: 'skb:kfree_skb', probeType: 'raw_tracepoint', user: false, binary: undefined }],
-  ]);
-  const recs: SyntheticRecord[] = [];
-  for (let i = 0; i < 3000; i++) {
-    recs.push({ ts: BigInt(i), probeId: 1 + (i % 3), cpu: i & 1, pid: 4242, comm: 'udpflood', origHead: 0xffff888100000000n + BigInt(i * 512), skb: 0xffff888200000000n, packet: udpFrame(32, 40000, 9, i), netns: { inum: 4026532177, cookie: 33n }, dev: { name: 'lo', ifindex: 1, rxIfindex: 1 }, dropReason: i % 3 === 2 ? 3 : undefined });
-  }
-  const batch = makeBatch(recs);
+  const { probes, batch, reasons } = writerFixture();
   const schema = captureSchema();
   EventEncoder.warmUp(schema);
   const file = new ArrowStreamFile(path.join(dir, 'writer.arrow'), schema, true);
-  const reasons = { name: () => ({ subsys: undefined, reason: 'NO_SOCKET' }) } as unknown as DropReasons;
   const enc = new EventEncoder({ schema, probes, dropReasons: reasons, symbols: undefined, batchRows: 16384, batchPacketBytes: 8 << 20, snaplen: 255, maxEvents: Number.MAX_SAFE_INTEGER, onBatch: (c) => file.write(c.recordBatch()) });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
