@@ -11,14 +11,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { Db } from '../../analyze/db.ts';
-import { loadInputs } from '../../analyze/load/index.ts';
 import { Btf } from '../../bpf/btf.ts';
 import { probeFeatures } from '../../bpf/features.ts';
 import { BUILD_DIR } from '../../bpf/native.ts';
 import { liveIt, liveSkipReason, usdtProvider } from '../bpf/helpers.ts';
 import { readPcapng, optionText } from '../util/pcapng.ts';
-import { compat, REPO_ROOT } from '../util/paths.ts';
+import { compat } from '../util/paths.ts';
+import { CAPTURE, loadRows, runCapture, until } from './run-capture.ts';
 import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from './topology.ts';
 
 function skipReason(): string | undefined {
@@ -35,54 +34,7 @@ if (skip) console.log(`SKIP live capture tests: ${skip}`);
 
 const N_NFT = 200;
 const N_CLOSED = 150;
-const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-live-capture-'));
-
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run retis-capture to completion (bounded). */
-function capture(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`retis-capture ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-}
-
-/** Wait until `cond` holds (polling), or fail after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function loadRows(input: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = await Db.open();
-  try {
-    await loadInputs(db, [input]);
-    return await db.rows(sql);
-  } finally {
-    db.close();
-  }
-}
 
 const mode = (p: string): number => fs.statSync(p).mode & 0o777;
 
@@ -117,7 +69,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
       td.stderr!.on('data', (d: Buffer) => (tdErr += d.toString()));
       await until(() => tdErr.includes('listening on'), 15_000, 'tcpdump to start');
 
-      const r = await capture(['-o', dir, '--pcapng', '--parquet', '--cmd', `${t.sendScript(NFT_PORT, N_NFT)}; ${t.sendScript(CLOSED_PORT, N_CLOSED)}`]);
+      const r = await runCapture(['-o', dir, '--pcapng', '--parquet', '--cmd', `${t.sendScript(NFT_PORT, N_NFT)}; ${t.sendScript(CLOSED_PORT, N_CLOSED)}`]);
       // -U writes each packet as tcpdump reads it: give it up to 10 s to catch up on a loaded box.
       const pcapCount = (): number => spawnSync('tcpdump', ['-r', pcap, '-n'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
       await until(() => pcapCount() >= N_NFT + N_CLOSED, 10_000, 'tcpdump to write every datagram').catch(() => undefined);
@@ -200,7 +152,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
     async () => {
       const dir = path.join(tmp, 'flavours');
       const n = 20;
-      const r = await capture([
+      const r = await runCapture([
         '-o', dir, '--allow-system-changes', '--print', '--skb-sections', 'all',
         '-p', 'tp:net:netif_receive_skb', '-p', 'raw_tp:net:netif_rx', '-p', 'tracepoint:net:net_dev_queue', '-p', 'tp:skb:kfree_skb/stack',
         '--cmd', t.sendScript(CLOSED_PORT, n),
@@ -255,7 +207,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
     fnSkip,
     async () => {
       const dir = path.join(tmp, 'function');
-      const r = await capture(['-o', dir, '-p', 'udp_rcv', '-p', 'tp:net:netif_receive_skb', '--cmd', t.sendScript(CLOSED_PORT, 10)]);
+      const r = await runCapture(['-o', dir, '-p', 'udp_rcv', '-p', 'tp:net:netif_receive_skb', '--cmd', t.sendScript(CLOSED_PORT, 10)]);
       expect(r.status, r.stderr).toBe(0);
       const rows = await loadRows(path.join(dir, 'events.arrow'), `SELECT probe, probe_type, track_id FROM events WHERE dport = ${CLOSED_PORT} ORDER BY eid`);
       const fn = rows.filter((x) => x.probe === 'kprobe:udp_rcv');
@@ -270,7 +222,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
     'a bare function probe on a kernel without kprobes or fentry: refused with the reason (exit 1)',
     skip ?? (fnSkip === undefined ? 'this kernel has kprobes or fentry (tested above)' : undefined),
     async () => {
-      const r = await capture(['-o', path.join(tmp, 'nofn'), '-p', 'udp_rcv', '--cmd', 'true']);
+      const r = await runCapture(['-o', path.join(tmp, 'nofn'), '-p', 'udp_rcv', '--cmd', 'true']);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/cannot probe 'udp_rcv': kprobe unavailable: .*; fentry unavailable: /);
       expect(fs.existsSync(path.join(tmp, 'nofn'))).toBe(false);
@@ -285,7 +237,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
     async () => {
       const bin = (provider as { path: string }).path;
       const dir = path.join(tmp, 'usdt');
-      const r = await capture(['-o', dir, '-c', 'skb', '-p', `usdt:${bin}:retis_test:hit`, '-p', `uprobe:${bin}:retis_test_func`, '--cmd', `${bin} 4`]);
+      const r = await runCapture(['-o', dir, '-c', 'skb', '-p', `usdt:${bin}:retis_test:hit`, '-p', `uprobe:${bin}:retis_test_func`, '--cmd', `${bin} 4`]);
       expect(r.status, r.stderr).toBe(0);
       const rows = await loadRows(dir, 'SELECT probe, userspace.path AS path, userspace.pid AS pid, comm FROM events WHERE userspace IS NOT NULL ORDER BY eid');
       expect(rows.map((x) => x.probe)).toEqual(Array.from({ length: 4 }, () => ['uprobe:retis_test_func', 'usdt:retis_test:hit']).flat());
@@ -301,7 +253,7 @@ describe('retis-capture live (root, two netns + veth)', () => {
     async () => {
       const dir = path.join(tmp, 'profile');
       const n = 30;
-      const r = await capture(['--profile', compat('profiles/drop.yaml'), '-o', dir, '--cmd', t.sendScript(CLOSED_PORT, n)]);
+      const r = await runCapture(['--profile', compat('profiles/drop.yaml'), '-o', dir, '--cmd', t.sendScript(CLOSED_PORT, n)]);
       expect(r.status, r.stderr).toBe(0);
       const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { collectors: string[]; probes: { probe: string }[] };
       expect([...meta.collectors].sort()).toEqual(['dev', 'ns', 'skb', 'skb-drop']);
@@ -342,21 +294,21 @@ describe('retis-capture live (root, two netns + veth)', () => {
     skip,
     async () => {
       const dir = path.join(tmp, 'life');
-      const max = await capture(['-o', dir, '--max-events', '7', '--cmd', `${t.sendScript(CLOSED_PORT, 50)}; sleep 3`]);
+      const max = await runCapture(['-o', dir, '--max-events', '7', '--cmd', `${t.sendScript(CLOSED_PORT, 50)}; sleep 3`]);
       expect(max.status, max.stderr).toBe(0);
       expect(max.stderr).toMatch(/stopped \(--max-events 7 reached\): 7 events written/);
       const [{ n }] = (await loadRows(path.join(dir, 'events.arrow'), 'SELECT count(*) AS n FROM events WHERE startup IS NULL')) as [{ n: bigint }];
       expect(n).toBe(7n);
 
-      const again = await capture(['-o', dir, '--cmd', 'true']);
+      const again = await runCapture(['-o', dir, '--cmd', 'true']);
       expect(again.status).toBe(1);
       expect(again.stderr).toMatch(/already holds a capture .*--overwrite/);
       expect(fs.existsSync(path.join(dir, 'events.arrow'))).toBe(true);
 
-      const status = await capture(['-o', dir, '--overwrite', '--cmd', 'exit 3']);
+      const status = await runCapture(['-o', dir, '--overwrite', '--cmd', 'exit 3']);
       expect(status.status, status.stderr).toBe(3);
 
-      const timed = await capture(['-o', path.join(tmp, 'timed'), '--duration', '1']);
+      const timed = await runCapture(['-o', path.join(tmp, 'timed'), '--duration', '1']);
       expect(timed.status, timed.stderr).toBe(0);
       expect(timed.stderr).toMatch(/stopped \(--duration 1s elapsed\)/);
 

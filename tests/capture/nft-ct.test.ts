@@ -9,16 +9,15 @@
  *   capture says why no nft event will come.
  * Traffic stays in the namespaces created here and is bounded (tens of datagrams).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { Db } from '../../analyze/db.ts';
-import { loadInputs } from '../../analyze/load/index.ts';
 import { BUILD_DIR } from '../../bpf/native.ts';
 import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
+import { loadRows, startCapture, until, type Run } from './run-capture.ts';
 import { NFT_PORT, createTopology, type Topology } from './topology.ts';
 import { runNftScenario } from './nft-scenario.ts';
 
@@ -34,7 +33,6 @@ function skipReason(): string | undefined {
 const skip = skipReason();
 if (skip) console.log(`SKIP nft/ct capture tests: ${skip}`);
 
-const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
 const QUERY = path.join(REPO_ROOT, 'bin', 'retis-query.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-nftct-'));
 const N_DROP = 40;
@@ -42,52 +40,8 @@ const N_NAT = 10;
 const NAT_PORT = 8888;
 const NAT_TO = 7779;
 
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run>; stderr: () => string } {
-  const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<Run>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`retis-capture ${args.join(' ')} did not finish in time:\n${stderr}`));
-    }, 90_000);
-    child.on('error', reject);
-    child.on('exit', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-  return { child, done, stderr: () => stderr };
-}
-
+const start = (args: string[]): ReturnType<typeof startCapture> => startCapture(args, { timeoutMs: 90_000 });
 const capture = (args: string[]): Promise<Run> => start(args).done;
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function loadRows(input: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = await Db.open();
-  try {
-    await loadInputs(db, [input]);
-    return await db.rows(sql);
-  } finally {
-    db.close();
-  }
-}
 
 /** Whether namespace `ns` (undefined: the host) has `table inet NAME`. */
 function hasTable(ns: string | undefined, name: string): boolean {

@@ -22,8 +22,8 @@ import { loadInputs } from '../../analyze/load/index.ts';
 import { ovsQueueId } from '../../bench/gen/jhash.ts';
 import { compileC, liveIt, liveSkipReason } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
+import { runCapture, type Run } from './run-capture.ts';
 
-const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-ovs-track-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -48,23 +48,7 @@ function packet(i: number): Uint8Array {
   return Uint8Array.from({ length: len }, (_, k) => (i * 31 + k * 7) & 0xff);
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<{ status: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`retis-capture did not finish in ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], env: NodeJS.ProcessEnv): Promise<Run> => runCapture(args, { env, timeoutMs: 120_000 });
 
 type Row = {
   et: string;

@@ -4,16 +4,13 @@
  * (transmit in A, receive in B, the drop), and nothing else; a followed packet stays followed
  * where the filter no longer matches (the tracking rule). Bounded: a few dozen datagrams.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { Db } from '../../analyze/db.ts';
-import { loadInputs } from '../../analyze/load/index.ts';
 import { BUILD_DIR } from '../../bpf/native.ts';
 import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
-import { REPO_ROOT } from '../util/paths.ts';
+import { loadRows, runCapture } from '../capture/run-capture.ts';
 import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from '../capture/topology.ts';
 
 function skipReason(): string | undefined {
@@ -25,42 +22,12 @@ function skipReason(): string | undefined {
 const skip = skipReason();
 if (skip) console.log(`SKIP live filter tests: ${skip}`);
 
-const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
 /** UDP to this port is dropped by nft in A's output hook, before the packet has a MAC header. */
 const OUT_DROP_PORT = 7779;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-live-filters-'));
 
-interface Run {
-  status: number | null;
-  stderr: string;
-}
-
-function capture(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`retis-capture ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stderr });
-    });
-  });
-}
-
-async function rows(dir: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = await Db.open();
-  try {
-    await loadInputs(db, [path.join(dir, 'events.arrow')]);
-    return await db.rows(sql);
-  } finally {
-    db.close();
-  }
-}
+/** The rows of a capture's Arrow stream. */
+const rows = (dir: string, sql: string): Promise<Record<string, unknown>[]> => loadRows(path.join(dir, 'events.arrow'), sql);
 
 interface Series {
   ids: Set<string>;
@@ -114,7 +81,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
 
   liveIt('-f keeps exactly the matching packets, each with its full series to the drop', skip, async () => {
     const dir = path.join(tmp, 'f');
-    const r = await capture(['-o', dir, '-f', `udp port ${NFT_PORT}`, '--cmd', send(30, 40)]);
+    const r = await runCapture(['-o', dir, '-f', `udp port ${NFT_PORT}`, '--cmd', send(30, 40)]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/L2\+L3 packet filter\(s\) loaded/);
     const { packets, other } = await seriesByPacket(dir);
@@ -131,7 +98,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
 
   liveIt('-m on a mark set by nft keeps exactly the marked packets (mark gone after the netns crossing: kept by tracking)', skip, async () => {
     const dir = path.join(tmp, 'm');
-    const r = await capture(['-o', dir, '-m', 'sk_buff.mark == 0x42', '--cmd', send(20, 25)]);
+    const r = await runCapture(['-o', dir, '-m', 'sk_buff.mark == 0x42', '--cmd', send(20, 25)]);
     expect(r.status, r.stderr).toBe(0);
     const { packets, other } = await seriesByPacket(dir);
     expect(other).toBe(0);
@@ -145,7 +112,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
 
   liveIt('-m through a masked pointer cast: sk_buff._nfct:~0x7:nf_conn.mark (ct mark set by nft)', skip, async () => {
     const dir = path.join(tmp, 'ct');
-    const r = await capture(['-o', dir, '-m', 'sk_buff._nfct:~0x7:nf_conn.mark == 0x55', '--cmd', send(12, 10)]);
+    const r = await runCapture(['-o', dir, '-m', 'sk_buff._nfct:~0x7:nf_conn.mark == 0x55', '--cmd', send(12, 10)]);
     expect(r.status, r.stderr).toBe(0);
     const { packets, other } = await seriesByPacket(dir);
     expect(other).toBe(0);
@@ -166,7 +133,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
       ['fallback-mac', `ether src 02:00:00:00:00:01 and udp dst port ${OUT_DROP_PORT}`, 0], // fake header: zero MACs
     ] as const) {
       const dir = path.join(tmp, `out-${name}`);
-      const r = await capture(['-o', dir, '-p', 'tp:skb:kfree_skb', '-f', filter, '--cmd', `sh ${script}`]);
+      const r = await runCapture(['-o', dir, '-p', 'tp:skb:kfree_skb', '-f', filter, '--cmd', `sh ${script}`]);
       expect(r.status, r.stderr).toBe(0);
       const all = await rows(dir, `SELECT dport, reason, packet.data AS data FROM events WHERE startup IS NULL`);
       expect(all.length, `${name}: ${r.stderr}`).toBe(want);
@@ -181,7 +148,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
 
   liveIt("Retis's test_filter.py: -c skb,dev -f 'icmp and host B' -m 'sk_buff.dev.name == A-side veth' -p tp:net:netif_rx", skip, async () => {
     const dir = path.join(tmp, 'retis-compat');
-    const r = await capture([
+    const r = await runCapture([
       '-o', dir, '-c', 'skb,dev', '-f', `icmp and host ${t.addrB}`, '-m', `sk_buff.dev.name == '${t.vethA}'`, '-p', 'tp:net:netif_rx',
       '--cmd', `ip netns exec ${t.a} ping -c 3 -i 0.2 -W 2 ${t.addrB}`,
     ]);
@@ -200,7 +167,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
     // The numeric variant: the netns inode through three pointers.
     const inum = t.exec(t.a, 'stat', ['-L', '-c', '%i', '/proc/self/ns/net']).trim();
     const dir2 = path.join(tmp, 'retis-compat-inum');
-    const r2 = await capture([
+    const r2 = await runCapture([
       '-o', dir2, '-c', 'skb,dev', '-f', `icmp and host ${t.addrB}`, '-m', `sk_buff.dev.nd_net.net.ns.inum == ${inum}`, '-p', 'tp:net:netif_rx',
       '--cmd', `ip netns exec ${t.a} ping -c 3 -i 0.2 -W 2 ${t.addrB}`,
     ]);
@@ -212,7 +179,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
   liveIt('a followed packet stays followed where the filter no longer matches; without tracking it does not', skip, async () => {
     const filter = `sk_buff.dev.name == "${t.vethA}" and sk_buff.mark:0xf0 == 0x40`;
     const tracked = path.join(tmp, 'tracked');
-    let r = await capture(['-o', tracked, '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
+    let r = await runCapture(['-o', tracked, '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
     expect(r.status, r.stderr).toBe(0);
     let s = await seriesByPacket(tracked);
     expect(s.other).toBe(0);
@@ -220,7 +187,7 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
     for (const [key, p] of s.packets) expect(p.probes, key).toEqual([`tp:net:net_dev_start_xmit@${t.vethA}`, `tp:net:netif_receive_skb@${t.vethB}`, `tp:skb:kfree_skb@${t.vethB}:NO_SOCKET`]);
 
     const untracked = path.join(tmp, 'untracked');
-    r = await capture(['-o', untracked, '-c', 'skb,skb-drop,dev', '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
+    r = await runCapture(['-o', untracked, '-c', 'skb,skb-drop,dev', '-m', filter, '-f', 'udp', '--cmd', send(0, 15)]);
     expect(r.status, r.stderr).toBe(0);
     s = await seriesByPacket(untracked);
     expect(s.other).toBe(0);
@@ -229,13 +196,13 @@ describe('retis-capture -f/-m live (root, two netns + veth)', () => {
   }, 120_000);
 
   liveIt('errors: libpcap\'s message and exit 2; unknown member exit 1 with a suggestion', skip, async () => {
-    let r = await capture(['-o', path.join(tmp, 'e1'), '-f', 'udp prot 53', '--duration', '1']);
+    let r = await runCapture(['-o', path.join(tmp, 'e1'), '-f', 'udp prot 53', '--duration', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("-f: invalid pcap filter 'udp prot 53': can't parse filter expression: syntax error");
-    r = await capture(['-o', path.join(tmp, 'e2'), '-m', 'sk_buff.mark = 1', '--duration', '1']);
+    r = await runCapture(['-o', path.join(tmp, 'e2'), '-m', 'sk_buff.mark = 1', '--duration', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/-m: invalid meta filter 'sk_buff.mark = 1': unexpected '=' at column 14/);
-    r = await capture(['-o', path.join(tmp, 'e3'), '-m', 'sk_buff.mrak == 1', '--duration', '1']);
+    r = await runCapture(['-o', path.join(tmp, 'e3'), '-m', 'sk_buff.mrak == 1', '--duration', '1']);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("struct sk_buff has no member 'mrak' (did you mean mark?)");
     expect(fs.existsSync(path.join(tmp, 'e3', 'events.arrow'))).toBe(false);

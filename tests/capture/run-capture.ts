@@ -1,0 +1,70 @@
+/**
+ * Running the real retis-capture in live tests: spawn it, collect its output, bound it in time;
+ * wait for a condition; load what it wrote through the analyzer's loader.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Db } from '../../analyze/db.ts';
+import { loadInputs } from '../../analyze/load/index.ts';
+import { REPO_ROOT } from '../util/paths.ts';
+
+export const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
+
+export interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StartOptions {
+  /** SIGKILL and reject after this long (default 60 s). */
+  timeoutMs?: number;
+  /** Added to the environment. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Start retis-capture; `done` settles when it exits (or rejects after the timeout, killed). */
+export function startCapture(args: string[], o: StartOptions = {}): { child: ChildProcess; done: Promise<Run>; stderr: () => string } {
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Run>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`retis-capture ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
+  return { child, done, stderr: () => stderr };
+}
+
+/** Run retis-capture to completion (bounded). */
+export const runCapture = (args: string[], o: StartOptions = {}): Promise<Run> => startCapture(args, o).done;
+
+/** Wait until `cond` holds (polling), or fail after `ms`. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Load a capture (directory or file) into a fresh DuckDB and run one query. */
+export async function loadRows(input: string, sql: string): Promise<Record<string, unknown>[]> {
+  const db = await Db.open();
+  try {
+    await loadInputs(db, [input]);
+    return await db.rows(sql);
+  } finally {
+    db.close();
+  }
+}
