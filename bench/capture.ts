@@ -34,7 +34,6 @@ import path from 'node:path';
 import { BUILD_DIR, ROOT_DIR, nativeStatus } from '../bpf/native.ts';
 import { ArrowStreamFile } from '../capture/arrow-stream.ts';
 import { EventEncoder } from '../capture/decode.ts';
-import { captureSchema } from '../capture/session.ts';
 import { writerFixture } from './capture/fixture.ts';
 
 interface Args {
@@ -133,8 +132,7 @@ async function startCapture(args: string[]): Promise<CaptureRun> {
 
 /** Events/s and CPU µs per event of decoder + Arrow writer on synthetic default-capture records. */
 function writerAlone(dir: string, events: number): { eventsPerS: number; cpuUsPerEvent: number } {
-  const { probes, batch, reasons } = writerFixture();
-  const schema = captureSchema();
+  const { probes, batch, reasons, schema } = writerFixture();
   EventEncoder.warmUp(schema);
   const file = new ArrowStreamFile(path.join(dir, 'writer.arrow'), schema, true);
   const enc = new EventEncoder({ schema, probes, dropReasons: reasons, symbols: undefined, batchRows: 16384, batchPacketBytes: 8 << 20, snaplen: 255, maxEvents: Number.MAX_SAFE_INTEGER, onBatch: (c) => file.write(c.recordBatch()) });

@@ -180,7 +180,10 @@ export class ColumnPlan {
     // Count columns first: the header size depends on them.
     let nvar = 0;
     let nbitmap = 0;
-    for (const m of o.columns) {
+    // Columns of sections the schema leaves out (collectors not running) are not decoded.
+    const present = new Set(o.schema.fields.map((x) => x.name));
+    const columns = o.columns.filter((m) => present.has(m.path.split('.')[0]!));
+    for (const m of columns) {
       const f = m.from;
       if ('struct' in f) nbitmap++;
       else if ('cstring' in f || 'bytes' in f || 'probe' in f || 'lookup' in f) nvar++;
@@ -217,7 +220,7 @@ export class ColumnPlan {
 
     let nslots = 0;
     let rawEntryBytes = 0;
-    for (const m of o.columns) {
+    for (const m of columns) {
       const f = m.from;
       const type = typeAt(o.schema, m.path);
       if ('raw' in f) {

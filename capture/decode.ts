@@ -333,9 +333,14 @@ export class EventEncoder {
     return this.stats().events >= this.o.maxEvents;
   }
 
-  /** The startup event: first row of the stream (its own batch, written by flush()). */
+  /**
+   * The startup event as the first row of the stream (its own batch, written by flush()), for a
+   * schema with the startup column; a capture's schema carries it in its metadata instead
+   * (captureSchema), and then this does nothing.
+   */
   writeStartup(s: StartupInfo): void {
     const c = this.startupCols;
+    if (!c.has('startup')) return;
     c.seq.setNumber(0, ++this.seqNo);
     c.ts.setBig(0, s.timestamp);
     c.startup.set(0);

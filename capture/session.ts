@@ -17,14 +17,14 @@ import { probeFeatures } from '../bpf/features.ts';
 import { nativeStatus } from '../bpf/native.ts';
 import type { ProbeSet } from '../bpf/probe-set.ts';
 import type { RingBufReader } from '../bpf/ringbuf.ts';
-import { ARROW_COLUMNS, arrowField, eventArrowSchema } from '../analyze/model/arrow-schema.ts';
+import { ARROW_COLUMNS, STARTUP_METADATA, arrowField, eventArrowSchema, startupMetaText, type StartupMeta } from '../analyze/model/arrow-schema.ts';
 import { SCHEMA_VERSION } from '../analyze/model/schema.ts';
 import { EventPrinter } from '../analyze/format/event-text.ts';
 import { PcapngWriter } from '../analyze/pcap/pcapng-writer.ts';
 import { ProbeNotFoundError, RetisPcapExporter, retisComment } from '../analyze/pcap/retis-pcap.ts';
 import type { RetisEvent } from '../analyze/model/event.ts';
 import { ArrowStreamFile } from './arrow-stream.ts';
-import { DEFAULT_PROBES, selectCollectors, type CollectorName } from './collectors.ts';
+import { COLLECTOR_INFO, DEFAULT_PROBES, selectCollectors, type CollectorName } from './collectors.ts';
 import { CAPTURE_SECTIONS, EventEncoder, recordToEvent, startupEvent, type ProbeInfo, type StartupInfo } from './decode.ts';
 import { DropReasons } from './drop-reasons.ts';
 import { CAPTURE_JSON, writeCaptureJson, type CaptureMetadata, type ProbeRecord } from './metadata.ts';
@@ -53,14 +53,30 @@ const OUR_FILES = [EVENTS_FILE, PARQUET_FILE, PCAPNG_FILE, CAPTURE_JSON];
 
 /**
  * The Arrow schema of a capture: `seq` and the sections capture produces, with the model's types
- * (analyze/model/arrow-schema.ts). Every one of them is present even when the collectors cannot
- * fill it (e.g. `userspace` without user probes): analyze/load/arrow.ts derives its flat columns
- * from all of them.
+ * (analyze/model/arrow-schema.ts); analyze/load/arrow.ts reads a section the stream leaves out
+ * as NULL. With `startup`, the startup event goes to the schema metadata (STARTUP_METADATA)
+ * instead of a column: a column present in one row costs its buffers in every batch.
  */
-export function captureSchema(sections: readonly string[] = CAPTURE_SECTIONS): Schema {
+export function captureSchema(sections: readonly string[] = CAPTURE_SECTIONS, startup?: StartupInfo): Schema {
   const meta = new Map(eventArrowSchema().metadata);
   meta.set('retis_ts.producer', `retis-capture ${RETIS_TS_VERSION}`);
-  return new Schema(ARROW_COLUMNS.filter((c) => CAPTURE_SECTIONS.includes(c.name) && sections.includes(c.name)).map(arrowField), meta);
+  if (startup) {
+    const ev = startupEvent(startup);
+    meta.set(STARTUP_METADATA, startupMetaText({ timestamp: startup.timestamp, ...(ev.startup as Omit<StartupMeta, 'timestamp'>) }));
+  }
+  const keep = (name: string): boolean => CAPTURE_SECTIONS.includes(name) && sections.includes(name) && !(startup && name === 'startup');
+  return new Schema(ARROW_COLUMNS.filter((c) => keep(c.name)).map(arrowField), meta);
+}
+
+/**
+ * The sections this capture's collectors and probes can fill (the others would be all-null
+ * columns: ~400 of 764 bytes per event in bench/capture before they were left out).
+ */
+export function activeSections(collectors: readonly CollectorName[], probes: Iterable<ProbeInfo>): string[] {
+  const out = new Set(['seq', 'common']);
+  for (const p of probes) out.add(p.user ? 'userspace' : 'kernel');
+  for (const c of collectors) for (const s of COLLECTOR_INFO[c].sections) out.add(s);
+  return CAPTURE_SECTIONS.filter((s) => out.has(s));
 }
 
 /**
@@ -301,8 +317,22 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     const needStack = [...plans.values()].some((p) => (p.collect & CaptureCollect.values.stack) !== 0);
     const symbols = needStack ? KernelSymbols.load() : undefined;
 
+    //// Startup event: first record of every output (in the Arrow schema's metadata) ////
+    const off = monotonicOffset();
+    const startWall = new Date();
+    const startup: StartupInfo = {
+      timestamp: off.monoNow,
+      retisVersion: RETIS_VERSION,
+      cmdline: io.cmdline,
+      offsetSec: off.sec,
+      offsetNsec: off.nsec,
+      kernelRelease: os.release(),
+      kernelVersion: os.version(),
+      hardwareName: os.machine(),
+    };
+
     //// Output files ////
-    const schema = captureSchema();
+    const schema = captureSchema(activeSections(collectors, probeInfos.values()), startup);
     arrow = new ArrowStreamFile(path.join(dir, EVENTS_FILE), schema, opts.overwrite);
     const arrowFile = arrow;
     let pcapWriter: PcapngWriter | undefined;
@@ -338,22 +368,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
         : undefined,
     });
 
-    //// Startup event: first record of every output ////
-    const off = monotonicOffset();
-    const startWall = new Date();
-    const startup: StartupInfo = {
-      timestamp: off.monoNow,
-      retisVersion: RETIS_VERSION,
-      cmdline: io.cmdline,
-      offsetSec: off.sec,
-      offsetNsec: off.nsec,
-      kernelRelease: os.release(),
-      kernelVersion: os.version(),
-      hardwareName: os.machine(),
-    };
     timing('outputs open');
-    encoder.writeStartup(startup);
-    encoder.flush();
     exporter?.push(startupEvent(startup));
 
     const probeRecords = (): ProbeRecord[] =>

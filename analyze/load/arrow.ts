@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecordBatchReader } from 'apache-arrow';
 import type { Db } from '../db.ts';
-import { ARROW_COLUMNS } from '../model/arrow-schema.ts';
+import { ARROW_COLUMNS, STARTUP_METADATA, startupMetaRow } from '../model/arrow-schema.ts';
 import { modelSelect, sqlString } from '../model/derive.ts';
 import { jsonKey, jsonText } from '../model/json.ts';
 import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
@@ -76,6 +76,17 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
   }
   const names = new Set(reader.schema.fields.map((x) => x.name));
   if (!names.has('seq') || !names.has('common')) throw new InputError(f.path, null, 'Arrow stream lacks the seq and common columns of our schema');
+  // The startup event in the schema metadata (retis-capture's compact stream): its row, seq 1.
+  const startupText = names.has('startup') ? undefined : reader.schema.metadata.get(STARTUP_METADATA);
+  let startupRow: ReturnType<typeof startupMetaRow> | undefined;
+  if (startupText !== undefined) {
+    try {
+      startupRow = startupMetaRow(startupText);
+    } catch (e) {
+      throw new InputError(f.path, null, `bad ${STARTUP_METADATA} metadata (${(e as Error).message})`);
+    }
+    names.add('startup');
+  }
   const present = ARROW_COLUMNS.filter((c) => names.has(c.name));
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-arrow-'));
@@ -86,6 +97,11 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
     let offsetNs: bigint | null = null;
     let retisVersion = 'unknown';
     try {
+      if (startupRow) {
+        const r: Record<string, unknown> = startupRow;
+        fs.writeSync(out, `{${present.map((c) => `${jsonKey(c.name)}${jsonText(r[c.name] ?? null)}`).join(',')}}\n`);
+        rows++;
+      }
       for (const batch of reader) {
         const vectors = present.map((c) => batch.getChild(c.name));
         const lines: string[] = [];

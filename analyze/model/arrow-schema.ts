@@ -68,6 +68,43 @@ export function arrowField(f: Field): ArrowField {
  */
 export const ARROW_COLUMNS: Field[] = [{ name: 'seq', type: 'UBIGINT' }, ...SECTIONS];
 
+/**
+ * Schema metadata key of the startup event, in streams that carry it there rather than as a row
+ * (retis-capture since the compact stream: a column of a section present in one row out of
+ * millions still costs its buffers in every batch). Its row is `seq` 1, before every record.
+ * JSON; 64-bit integers as decimal strings.
+ */
+export const STARTUP_METADATA = 'retis_ts.startup';
+
+export interface StartupMeta {
+  timestamp: bigint;
+  retis_version: string;
+  cmdline: string;
+  clock_monotonic_offset: { sec: bigint; nsec: bigint };
+  machine: { kernel_release: string; kernel_version: string; hardware_name: string };
+}
+
+export function startupMetaText(s: StartupMeta): string {
+  return JSON.stringify(s, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+}
+
+/** The startup event of STARTUP_METADATA as the model row it stands for (throws on bad JSON). */
+export function startupMetaRow(text: string): { seq: bigint; common: Record<string, unknown>; startup: Record<string, unknown> } {
+  const j = JSON.parse(text) as { timestamp: string; retis_version: string; cmdline: string; clock_monotonic_offset: { sec: string; nsec: string }; machine: StartupMeta['machine'] };
+  return {
+    seq: 1n,
+    // As the startup row of a stream that has the column: timestamp only, task and CPU null.
+    common: { timestamp: BigInt(j.timestamp), smp_id: null, task: null },
+    startup: {
+      retis_version: j.retis_version,
+      cmdline: j.cmdline,
+      clock_monotonic_offset: { sec: BigInt(j.clock_monotonic_offset.sec), nsec: BigInt(j.clock_monotonic_offset.nsec) },
+      machine: { kernel_release: j.machine.kernel_release, kernel_version: j.machine.kernel_version, hardware_name: j.machine.hardware_name },
+      split_file: null,
+    },
+  };
+}
+
 export function eventArrowSchema(extra: Record<string, string> = {}): Schema {
   const meta = new Map<string, string>([['retis_ts.schema_version', String(SCHEMA_VERSION)], ...Object.entries(extra)]);
   return new Schema(ARROW_COLUMNS.map(arrowField), meta);

@@ -2,11 +2,9 @@
 import fs from 'node:fs';
 import { ArrowStreamFile } from '../../capture/arrow-stream.ts';
 import { EventEncoder } from '../../capture/decode.ts';
-import { captureSchema } from '../../capture/session.ts';
 import { writerFixture } from './fixture.ts';
 
-const { probes, batch, records, reasons } = writerFixture();
-const schema = captureSchema();
+const { probes, batch, records, reasons, schema } = writerFixture();
 EventEncoder.warmUp(schema);
 const out = process.argv[2] ?? '/tmp/capperf/w.arrow';
 const file = new ArrowStreamFile(out, schema, true);

@@ -17,7 +17,7 @@ import { RECORD_HEADER_BYTES } from '../../bpf/ringbuf.ts';
 import { ArrowStreamFile } from '../../capture/arrow-stream.ts';
 import { EventEncoder, recordToEvent, startupEvent, type ProbeInfo, type StartupInfo } from '../../capture/decode.ts';
 import { DropReasons } from '../../capture/drop-reasons.ts';
-import { captureSchema } from '../../capture/session.ts';
+import { activeSections, captureSchema } from '../../capture/session.ts';
 import { makeBatch, udpFrame, type SyntheticRecord } from '../../capture/synthetic.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-capture-encode-'));
@@ -65,9 +65,12 @@ function records(n: number, from = 0): SyntheticRecord[] {
   return out;
 }
 
-/** Encode batches into an Arrow file; returns the slow-path events, in order. */
-function encode(file: string, batches: ArrayBuffer[], o: { batchRows?: number; maxEvents?: number } = {}): { events: RetisEvent[]; encoder: EventEncoder } {
-  const schema = captureSchema();
+/**
+ * Encode batches into an Arrow file; returns the slow-path events, in order. `compact`: the
+ * capture's form (only the given sections, startup event in the schema metadata).
+ */
+function encode(file: string, batches: ArrayBuffer[], o: { batchRows?: number; maxEvents?: number; compact?: readonly string[] } = {}): { events: RetisEvent[]; encoder: EventEncoder } {
+  const schema = o.compact ? captureSchema(o.compact, STARTUP) : captureSchema();
   const arrow = new ArrowStreamFile(file, schema, true);
   const reasons = dropReasons();
   const events: RetisEvent[] = [startupEvent(STARTUP)];
@@ -148,6 +151,23 @@ describe('capture encoding (no kernel)', () => {
     expect(user!.kernel).toBeNull();
     expect(user!.userspace).toEqual({ probe_type: 'usdt', symbol: 'lab:hit', ip: 0x5555_5555_1234n, path: '/usr/bin/provider', pid: 4240, tid: 4242 });
     expect(subsys!.drop_subsys).toBe('openvswitch');
+  });
+
+  it('the compact stream (active sections, startup in the metadata) loads to the same rows', async () => {
+    const full = path.join(tmp, 'full.arrow');
+    const compact = path.join(tmp, 'compact.arrow');
+    const recs = records(300);
+    const batches = [makeBatch(recs.slice(0, 100)), makeBatch(recs.slice(100))];
+    encode(full, batches);
+    encode(compact, batches, { compact: activeSections(['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns'], PROBES.values()) });
+    expect(fs.statSync(compact).size).toBeLessThan(fs.statSync(full).size * 0.75);
+    const a = (await load(full)).rows;
+    const b = (await load(compact)).rows;
+    expect(b).toHaveLength(301);
+    const strip = (r: Record<string, unknown>): Record<string, unknown> => ({ ...r, src: null });
+    expect(b.map(strip)).toEqual(a.map(strip));
+    expect(b[0]!.startup).not.toBeNull();
+    expect(b[0]!.wall_ns).toBe(1_700_000_000_123_456_789n + 1000n);
   });
 
   it('stops at --max-events and counts the rest as ignored', async () => {
