@@ -7,7 +7,64 @@
  * one call. The file never holds a batch the reader cannot parse except, after a crash, the last.
  */
 import fs from 'node:fs';
-import { AsyncByteQueue, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
+import { AsyncByteQueue, CompressionType, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
+import { ZERO_BUFFERS, registerZstdRle, zeroFrame } from '../analyze/model/arrow-zeros.ts';
+
+/** Body-compression length prefix of a buffer stored as it is. */
+const UNCOMPRESSED = new Uint8Array(new BigInt64Array([-1n]).buffer);
+const EMPTY = new Uint8Array(0);
+/** Padding bytes (< 8 a time), shared: chunks are only read, by the next writev. */
+const PADDING = new Uint8Array(8);
+/** Length prefixes of compressed buffers, by length (the same few sizes every batch). */
+const prefixes = new Map<number, Uint8Array>();
+function lengthPrefix(n: number): Uint8Array {
+  let p = prefixes.get(n);
+  if (!p) {
+    p = new Uint8Array(new BigInt64Array([BigInt(n)]).buffer);
+    if (prefixes.size < 256) prefixes.set(n, p);
+  }
+  return p;
+}
+
+/**
+ * Writes batches with ZSTD body compression applied to the zero-filled buffers of all-null
+ * columns only (analyze/model/arrow-zeros.ts): apache-arrow's own path would run the codec on
+ * every buffer and copy each one it leaves uncompressed.
+ */
+class ZeroCompressingWriter extends RecordBatchStreamWriter {
+  constructor() {
+    registerZstdRle();
+    super({ autoDestroy: false, compressionType: CompressionType.ZSTD });
+  }
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]): ReturnType<RecordBatchStreamWriter['_compressBodyBuffers']> {
+    const out: ArrayBufferView[] = [];
+    const regions: { offset: number; length: number }[] = [];
+    let at = 0;
+    for (const b of buffers) {
+      if (b.byteLength === 0) {
+        out.push(EMPTY, EMPTY);
+        regions.push({ offset: at, length: 0 });
+        continue;
+      }
+      let body: ArrayBufferView = b;
+      let prefix: Uint8Array = UNCOMPRESSED;
+      if (ZERO_BUFFERS.has(b.buffer)) {
+        body = zeroFrame(b.byteLength);
+        prefix = lengthPrefix(b.byteLength);
+      }
+      out.push(prefix, body);
+      at = (at + 7) & ~7;
+      regions.push({ offset: at, length: 8 + body.byteLength });
+      at += 8 + body.byteLength;
+    }
+    return { byteLength: (at + 7) & ~7, bufferRegions: regions as never, buffers: out };
+  }
+  /** apache-arrow allocates a fresh zero array for every buffer's padding. */
+  protected override _writePadding(nBytes: number): this {
+    if (nBytes <= 0) return this;
+    return nBytes <= PADDING.length ? this._write(PADDING.subarray(0, nBytes)) : super._writePadding(nBytes);
+  }
+}
 
 /** Collects the writer's chunks instead of queueing them for an async reader. */
 class ChunkSink extends AsyncByteQueue {
@@ -35,7 +92,7 @@ class ChunkSink extends AsyncByteQueue {
 }
 
 export class ArrowStreamFile {
-  private readonly writer = new RecordBatchStreamWriter({ autoDestroy: false });
+  private readonly writer = new ZeroCompressingWriter();
   private readonly sink = new ChunkSink();
   private fd: number;
   /** Bytes written to the file so far. */

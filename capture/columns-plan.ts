@@ -10,7 +10,7 @@
  *
  * A new field is a layout entry plus a mapping entry: no decoder code to write, in C or in TS.
  */
-import { Binary, Bool, Data, DataType, Int32, Int64, List, RecordBatch, Schema, Struct, Uint16, Uint32, Uint64, Uint8, Utf8, makeData, type Field as ArrowField } from 'apache-arrow';
+import { Binary, Bool, Data, DataType, Dictionary, Int32, Int64, List, RecordBatch, Schema, Struct, Uint16, Uint32, Uint64, Uint8, Utf8, Vector, makeData, type Field as ArrowField } from 'apache-arrow';
 import type { FieldSpec, Layout } from '../bpf/layout.ts';
 import { NullBuffers } from './columns.ts';
 
@@ -87,6 +87,11 @@ export interface PlanOptions<F extends FieldSpec> {
   lists?: ReadonlyMap<string, (raw: Uint8Array, push: (item: Uint8Array) => void) => void>;
   /** Record offsets of raw blocks by probe id: [slot] (-1 or absent: the probe has none). */
   probeOffsets?: ReadonlyMap<number, readonly number[]>;
+  /**
+   * Per-probe strings by probe id (what the native decoder is given): a `probe` source whose
+   * schema type is a Dictionary is written as the probe id, over a dictionary of these strings.
+   */
+  probeStrings?: readonly (readonly Uint8Array[] | null)[];
   /** Builder of the raw columns (required with `raw` sources). */
   rare?: RareColumns;
   /** Raw area bytes per batch (default: room for every raw block in 1/8 of the rows, at least one each). */
@@ -106,7 +111,7 @@ const H_ROWS = 0;
 const H_MISSES = 1;
 const H_VARPOS = 2;
 
-type Kind = 'struct' | 'fixed' | 'bool' | 'var' | 'list';
+type Kind = 'struct' | 'fixed' | 'bool' | 'var' | 'list' | 'dict';
 
 interface VarDesc {
   offsets: number;
@@ -119,7 +124,7 @@ interface LeafPlan {
   path: string;
   kind: Kind;
   type: DataType;
-  /** fixed: arena offset of the data; var/list: var index; bool: bitmap index. */
+  /** fixed/dict: arena offset of the data; var/list: var index; bool: bitmap index. */
   at: number;
   /** Own validity bitmap index (optional leaves, structs). */
   valid: number | undefined;
@@ -148,6 +153,16 @@ function elemSize(t: DataType, path: string): number {
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
+/** A Utf8 vector of byte strings. */
+function utf8Vector(items: readonly Uint8Array[]): Vector<Utf8> {
+  const offsets = new Int32Array(items.length + 1);
+  let n = 0;
+  items.forEach((x, i) => (offsets[i + 1] = n += x.length));
+  const data = new Uint8Array(n);
+  items.forEach((x, i) => data.set(x, offsets[i]!));
+  return new Vector([makeData({ type: new Utf8(), length: items.length, nullCount: 0, valueOffsets: offsets, data })]);
+}
+
 /** A compiled plan: the decoder program, and how to read an arena back as Arrow. */
 export class ColumnPlan {
   readonly program: Uint32Array;
@@ -155,9 +170,12 @@ export class ColumnPlan {
   readonly capacity: number;
   private readonly leaves = new Map<string, LeafPlan>();
   private readonly structs = new Map<string, number>();
+  /** Structs with a mapped leaf below them (assembled from the arena, not all-null). */
+  private readonly mappedStructs = new Set<string>();
   private readonly vars: VarDesc[] = [];
   private readonly bitmaps: number[] = [];
-  private readonly nulls: NullBuffers;
+  /** All-null buffers and the dictionaries of this plan's batches (shared with the other column sets). */
+  readonly nulls: NullBuffers;
   private readonly hiddenSections: number;
   /** Hidden u32 column of each lookup's key, by lookup leaf path. */
   private readonly lookupKeys = new Map<string, number>();
@@ -186,6 +204,9 @@ export class ColumnPlan {
     for (const m of columns) {
       const f = m.from;
       if ('struct' in f) nbitmap++;
+      else if ('probe' in f && typeAt(o.schema, m.path) instanceof Dictionary) {
+        // A fixed column of probe ids, no var.
+      }
       else if ('cstring' in f || 'bytes' in f || 'probe' in f || 'lookup' in f) nvar++;
       else if ('field' in f && typeAt(o.schema, m.path) instanceof Bool) nbitmap++;
       if (m.optional) nbitmap++;
@@ -260,6 +281,16 @@ export class ColumnPlan {
           op(OP.scalar, m.when, { src: src.off, stype, dst: at, dsize, shift: f.shift, mask: f.mask, valid });
           leaf = { path: m.path, kind: 'fixed', type, at, valid, map: m };
         }
+      } else if ('probe' in f && type instanceof Dictionary) {
+        // The probe id indexes a dictionary of the probes' strings: 2 bytes a row, not the string.
+        const dsize = elemSize(type.indices, m.path);
+        const at = alloc(cap * dsize);
+        const pf = field(o.probeField);
+        op(OP.scalar, m.when, { src: pf.off, stype: pf.size, dst: at, dsize, valid });
+        const strings = (o.probeStrings ?? []).map((p) => p?.[f.probe] ?? new Uint8Array(0));
+        if (strings.length > 2 ** (8 * dsize)) throw new Error(`column ${m.path}: ${strings.length} probe ids do not fit its ${String(type.indices)} indices`);
+        this.nulls.dictionaries.set(type, utf8Vector(strings));
+        leaf = { path: m.path, kind: 'dict', type, at, valid, map: m };
       } else {
         const isList = type instanceof List;
         if (!isList && !(type instanceof Utf8 || type instanceof Binary)) throw new Error(`column ${m.path}: ${String(type)} is not Utf8/Binary`);
@@ -289,6 +320,7 @@ export class ColumnPlan {
         leaf = { path: m.path, kind: isList ? 'list' : 'var', type, at: v, valid, map: m };
       }
       this.leaves.set(m.path, leaf);
+      for (let i = m.path.indexOf('.'); i > 0; i = m.path.indexOf('.', i + 1)) this.mappedStructs.add(m.path.slice(0, i));
     }
     // Raw area: rare sections, a few rows per batch (the batch is cut earlier when it is full).
     const rawCap = rawEntryBytes === 0 ? 0 : Math.max(rawEntryBytes, o.rawBytes ?? rawEntryBytes * Math.max(1, cap >> 3));
@@ -362,8 +394,11 @@ export class ColumnPlan {
     if (r0) return r0;
     if (type instanceof Struct) {
       const b = this.structs.get(path);
-      const mapped = b !== undefined || [...this.leaves.keys()].some((k) => k.startsWith(`${path}.`));
+      const mapped = b !== undefined || this.mappedStructs.has(path);
       if (!mapped) return this.nulls.data(type, n);
+      // Null in every row (a section no record of the batch had): the shared zero buffers, which
+      // the stream stores compressed, rather than the arena's stale bytes.
+      if (b !== undefined && this.count(h, b) === 0) return this.nulls.data(type, n);
       const children = type.children.map((c) => this.data(arena, h, `${path}.${c.name}`, c.type, n, rebuilt));
       return b === undefined
         ? makeData({ type, length: n, nullCount: 0, children })
@@ -371,6 +406,7 @@ export class ColumnPlan {
     }
     const l = this.leaves.get(path);
     if (!l) return this.nulls.data(type, n);
+    if (l.valid !== undefined && this.count(h, l.valid) === 0 && l.kind !== 'list') return this.nulls.data(type, n);
     const nulls = l.valid === undefined ? { nullCount: 0 } : { nullCount: n - this.count(h, l.valid), nullBitmap: this.bits(arena, l.valid, n) };
     switch (l.kind) {
       case 'fixed': {
@@ -386,6 +422,12 @@ export class ColumnPlan {
       }
       case 'bool':
         return makeData({ type: type as Bool, length: n, ...nulls, data: this.bits(arena, l.at, n) });
+      case 'dict': {
+        const d = type as Dictionary<Utf8, Uint16>;
+        const data = new (d.indices.ArrayType as Uint16ArrayConstructor)(arena, l.at, n);
+        // The same dictionary object in every batch: the stream writer emits it once.
+        return makeData({ type: d, length: n, ...nulls, data, dictionary: this.nulls.dictionaries.get(type) as Vector<Utf8> });
+      }
       case 'var': {
         const v = this.vars[l.at]!;
         const end = h[H_VARPOS + l.at]!;

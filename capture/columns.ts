@@ -14,7 +14,8 @@
  *   the value of a child under a null parent unspecified);
  * - u64 columns are written as two u32 halves (no BigInt per event).
  */
-import { Binary, Bool, Data, DataType, Int32, Int64, List, RecordBatch, Schema, Struct, Uint16, Uint32, Uint64, Uint8, Utf8, makeData, type Field as ArrowField } from 'apache-arrow';
+import { Binary, Bool, Data, DataType, Dictionary, Int32, Int64, List, RecordBatch, Schema, Struct, Uint16, Uint32, Uint64, Uint8, Utf8, Vector, makeData, type Field as ArrowField } from 'apache-arrow';
+import { ZERO_BUFFERS } from '../analyze/model/arrow-zeros.ts';
 
 /** A validity bitmap. Hot paths set bits directly (`bits[row >> 3] |= 1 << (row & 7)`); the
  * valid count is computed when the batch is assembled. */
@@ -181,9 +182,16 @@ export interface CustomColumn {
 /** Zero-filled buffers for all-null leaves, shared by every batch. */
 export class NullBuffers {
   private readonly zeros: ArrayBuffer;
+  /**
+   * Dictionaries of dictionary-encoded columns, by type: an all-null batch must carry the same
+   * dictionary object as the others, or the stream writer emits a replacement dictionary.
+   */
+  readonly dictionaries = new Map<DataType, Vector>();
   constructor(readonly capacity: number) {
     // Largest need: 8 bytes per row (u64), or capacity+1 offsets of 4 bytes.
     this.zeros = new ArrayBuffer((capacity + 1) * 8);
+    // Never written: the Arrow writer stores views of it as a few bytes (arrow-zeros.ts).
+    ZERO_BUFFERS.add(this.zeros);
   }
   data(type: DataType, n: number): Data {
     const bitmap = new Uint8Array(this.zeros, 0, (n + 7) >> 3);
@@ -195,6 +203,10 @@ export class NullBuffers {
     }
     if (type instanceof List) {
       return makeData({ type, length: n, nullCount: n, nullBitmap: bitmap, valueOffsets: new Int32Array(this.zeros, 0, n + 1), child: this.data(type.children[0]!.type, 0) });
+    }
+    if (type instanceof Dictionary) {
+      const dictionary = this.dictionaries.get(type) ?? new Vector([this.data(type.dictionary, 0)]);
+      return makeData({ type, length: n, nullCount: n, nullBitmap: bitmap, data: new (type.indices.ArrayType as Uint16ArrayConstructor)(this.zeros, 0, n), dictionary });
     }
     if (type instanceof Bool) return makeData({ type, length: n, nullCount: n, nullBitmap: bitmap, data: new Uint8Array(this.zeros, 0, (n + 7) >> 3) });
     if (type instanceof Uint64) return makeData({ type, length: n, nullCount: n, nullBitmap: bitmap, data: new BigUint64Array(this.zeros, 0, n) });
@@ -218,8 +230,9 @@ export class ColumnSet {
   readonly customs = new Map<string, CustomColumn>();
   private readonly nulls: NullBuffers;
 
-  constructor(readonly schema: Schema, readonly capacity: number) {
-    this.nulls = new NullBuffers(capacity);
+  /** `nulls`: shared with the batches' other writer (its dictionaries), else our own. */
+  constructor(readonly schema: Schema, readonly capacity: number, nulls?: NullBuffers) {
+    this.nulls = nulls && nulls.capacity >= capacity ? nulls : new NullBuffers(capacity);
   }
 
   /**
@@ -355,9 +368,12 @@ export class ColumnSet {
       const v = this.structs.get(path);
       const anyLeaf = v !== undefined || [...this.leaves.keys()].some((k) => k.startsWith(`${path}.`));
       if (!anyLeaf) return this.nulls.data(type, n);
+      const valid = v?.count(n);
+      // Null in every row: the shared zero buffers, stored compressed.
+      if (valid === 0) return this.nulls.data(type, n);
       const children = type.children.map((c) => this.data(`${path}.${c.name}`, c.type, n));
       return v
-        ? makeData({ type, length: n, nullCount: n - v.count(n), nullBitmap: v.bits.subarray(0, (n + 7) >> 3), children })
+        ? makeData({ type, length: n, nullCount: n - valid!, nullBitmap: v.bits.subarray(0, (n + 7) >> 3), children })
         : makeData({ type, length: n, nullCount: 0, children });
     }
     const l = this.leaves.get(path);

@@ -20,7 +20,7 @@ import { native, type DecoderHandle } from '../bpf/native.ts';
 import { RECORD_HEADER_BYTES } from '../bpf/ringbuf.ts';
 import type { RetisEvent, Section } from '../analyze/model/event.ts';
 import { ColumnPlan, type ColumnMap, type RareColumns } from './columns-plan.ts';
-import { ColumnSet, type U64Col, type VarCol } from './columns.ts';
+import { ColumnSet, type NullBuffers, type U64Col, type VarCol } from './columns.ts';
 import type { DropReasons } from './drop-reasons.ts';
 import type { KernelSymbols } from './symbols.ts';
 import { captureEvent, CaptureSection } from './progs/capture.layout.ts';
@@ -190,8 +190,8 @@ class StartupColumns extends ColumnSet {
   readonly suRelease: VarCol;
   readonly suKVersion: VarCol;
   readonly suHardware: VarCol;
-  constructor(schema: Schema) {
-    super(schema, 1);
+  constructor(schema: Schema, nulls: NullBuffers) {
+    super(schema, 1, nulls);
     this.seq = this.u64('seq');
     this.ts = this.u64('common.timestamp');
     this.startup = this.struct('startup');
@@ -289,7 +289,12 @@ export class EventEncoder {
       offs[SLOT_NFT] = p.nftOff ?? -1;
       if (offs.some((x) => x >= 0)) probeOffsets.set(id, offs);
     }
+    let max = 0;
+    for (const id of o.probes.keys()) max = Math.max(max, id);
+    const probes: (Uint8Array[] | null)[] = Array.from({ length: max + 1 }, () => null);
+    for (const [id, p] of o.probes) probes[id] = [utf8.encode(p.symbol), utf8.encode(p.probeType), utf8.encode(p.binary ?? '')];
     this.plan = new ColumnPlan({
+      probeStrings: probes,
       layout: captureEvent,
       probeField: 'probe_id',
       sectionsField: 'sections',
@@ -301,11 +306,7 @@ export class EventEncoder {
       probeOffsets,
       rare: new RareSections(o.schema, o.batchRows, o.ctNames ?? new CtNames(undefined)),
     });
-    let max = 0;
-    for (const id of o.probes.keys()) max = Math.max(max, id);
-    const probes: (Uint8Array[] | null)[] = Array.from({ length: max + 1 }, () => null);
-    for (const [id, p] of o.probes) probes[id] = [utf8.encode(p.symbol), utf8.encode(p.probeType), utf8.encode(p.binary ?? '')];
-    this.startupCols = new StartupColumns(o.schema);
+    this.startupCols = new StartupColumns(o.schema, this.plan.nulls);
     // The startup event takes seq 1: the decoder numbers records from 2.
     this.decoder = native().decoderCreate(this.plan.program, probes, o.maxEvents >= Number.MAX_SAFE_INTEGER ? -1 : o.maxEvents, 1);
   }

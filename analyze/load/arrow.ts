@@ -18,6 +18,7 @@ import path from 'node:path';
 import { RecordBatchReader } from 'apache-arrow';
 import type { Db } from '../db.ts';
 import { ARROW_COLUMNS, STARTUP_METADATA, startupMetaRow } from '../model/arrow-schema.ts';
+import { registerZstdRle } from '../model/arrow-zeros.ts';
 import { modelSelect, sqlString } from '../model/derive.ts';
 import { jsonKey, jsonText } from '../model/json.ts';
 import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
@@ -63,6 +64,8 @@ function blobFix(expr: string, t: FieldType): string {
 
 export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<RetisFileInfo> {
   let reader: RecordBatchReader;
+  // retis-capture stores all-null columns as ZSTD frames of zeros.
+  registerZstdRle();
   try {
     reader = RecordBatchReader.from(fs.readFileSync(f.path));
     reader.open();

@@ -60,7 +60,7 @@ one row of the \`events\` table in DuckDB, with the columns below.
 | file | columns | notes |
 |---|---|---|
 | Parquet (\`events.parquet\`, \`retis-query convert -o x.parquet\`) | every column below but \`eid\` and \`src\` | \`track_id\` as 32 lowercase hex digits (Parquet has no 128-bit integer; zero-padded so text order is numeric order); key-value metadata \`retis_ts.schema_version\`; zstd |
-| Arrow IPC stream (\`events.arrow\`) | \`seq\` and the sections | flat columns derived on load; schema metadata \`retis_ts.schema_version\`; every batch complete on its own, so a killed capture loses at most its last batch |
+| Arrow IPC stream (\`events.arrow\`) | \`seq\` and the sections the capture's collectors fill (others absent: NULL on load) | flat columns derived on load; schema metadata \`retis_ts.schema_version\`, and \`retis_ts.startup\`: the startup event (JSON, u64 as strings; its row is \`seq\` 1) instead of a \`startup\` column; \`kernel.symbol\` and \`kernel.probe_type\` dictionary-encoded (u16 indices, one dictionary per stream); ZSTD body compression on the buffers of columns null in a whole batch only (Zstandard RLE frames), every other buffer stored uncompressed; every batch complete on its own, so a killed capture loses at most its last batch |
 
 All files we write are created with mode 0600: they hold packet payloads.
 
