@@ -406,7 +406,7 @@ export class ColumnPlan {
     }
     const l = this.leaves.get(path);
     if (!l) return this.nulls.data(type, n);
-    if (l.valid !== undefined && this.count(h, l.valid) === 0 && l.kind !== 'list') return this.nulls.data(type, n);
+    if (l.valid !== undefined && this.count(h, l.valid) === 0) return this.nulls.data(type, n);
     const nulls = l.valid === undefined ? { nullCount: 0 } : { nullCount: n - this.count(h, l.valid), nullBitmap: this.bits(arena, l.valid, n) };
     switch (l.kind) {
       case 'fixed': {
