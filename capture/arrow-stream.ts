@@ -59,6 +59,25 @@ class ZeroCompressingWriter extends RecordBatchStreamWriter {
     }
     return { byteLength: (at + 7) & ~7, bufferRegions: regions as never, buffers: out };
   }
+  /**
+   * The (prefix, body) pairs of _compressBodyBuffers straight to the sink: apache-arrow's loop
+   * converts and pads every one of the ~400 chunks of a batch through generic helpers.
+   */
+  protected override _writeBodyBuffers(buffers: ArrayBufferView[]): this {
+    if (this._compression === null || !this._started) return super._writeBodyBuffers(buffers);
+    for (let i = 0; i + 1 < buffers.length; i += 2) {
+      const prefix = buffers[i]!;
+      const body = buffers[i + 1]!;
+      const size = prefix.byteLength + body.byteLength;
+      if (size === 0) continue;
+      this._sink.write(prefix as Uint8Array);
+      this._sink.write(body instanceof Uint8Array ? body : new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+      this._position += size;
+      const pad = ((size + 7) & ~7) - size;
+      if (pad > 0) this._writePadding(pad);
+    }
+    return this;
+  }
   /** apache-arrow allocates a fresh zero array for every buffer's padding. */
   protected override _writePadding(nBytes: number): this {
     if (nBytes <= 0) return this;

@@ -193,7 +193,18 @@ export class NullBuffers {
     // Never written: the Arrow writer stores views of it as a few bytes (arrow-zeros.ts).
     ZERO_BUFFERS.add(this.zeros);
   }
+  /** Last all-null Data of each type: full batches ask for the same length again and again. */
+  private readonly made = new Map<DataType, Data>();
+
   data(type: DataType, n: number): Data {
+    const last = this.made.get(type);
+    if (last?.length === n) return last;
+    const d = this.make(type, n);
+    this.made.set(type, d);
+    return d;
+  }
+
+  private make(type: DataType, n: number): Data {
     const bitmap = new Uint8Array(this.zeros, 0, (n + 7) >> 3);
     if (type instanceof Struct) {
       return makeData({ type, length: n, nullCount: n, nullBitmap: bitmap, children: type.children.map((c) => this.data(c.type, n)) });
