@@ -2,9 +2,10 @@
 -- grouped whatever the interleaving, with no buffer limit, in one pass of set operations.
 --
 -- Input: the `events` table. Output: table `series_map(eid, series_tid, root_eid, idx,
--- k_ts, k_kind, k_head)`, one row per event; `series_tid` is the tracking id of the series
--- the event belongs to (NULL: an untracked event, a series of its own), `idx` its position
--- in the series, and (k_ts, k_kind, k_head, eid) the output order of series.
+-- k_ts)`, one row per event; `series_tid` is the tracking id of the series the event
+-- belongs to (NULL: an untracked event, a series of its own), `idx` its position in the
+-- series, and (k_ts, series_tid NULLS FIRST, eid) the output order of series: for a
+-- tracked series k_ts is series_tid's high half, so series_tid orders by orig_head.
 
 -- The OVS chain is worked on the few events it concerns (a fifth of them) and joined
 -- back to the full table once, in series_map below. Intermediate results stay narrow:
@@ -86,20 +87,29 @@ UNION ALL
 SELECT eid, NULL::UHUGEINT, max(ts) OVER (ORDER BY eid ROWS UNBOUNDED PRECEDING)
 FROM events e WHERE track_id IS NULL AND NOT EXISTS (SELECT 1 FROM via v WHERE v.eid = e.eid);
 
+-- Each tracked event's series is its upcall's (for events found through an enqueue), else
+-- its own tracking id followed through aliases to the root. One window pass numbers each
+-- series' events in arrival order and finds the event whose skb-tracking section becomes
+-- the series' `tracking.skb`: the first seen with the series' own id (its number only: the
+-- section is fetched when series are printed). That is a min() over the whole partition,
+-- which DuckDB computes once per partition (first_value IGNORE NULLS is per row).
+-- Untracked events (each a series of its own) stay out of the window and come from _byeid,
+-- so the rows sorted carry no per-event ordering key. The window's input and output are
+-- kept narrow: every column carried costs in the sort and in the table append.
 CREATE OR REPLACE TABLE series_map AS
-WITH m AS (
-  SELECT e.eid, e.track_id, coalesce(b.via_tid, ra.root, e.track_id) AS series_tid, b.k_ts AS u_ts
+SELECT eid, series_tid,
+       min(CASE WHEN track_id = series_tid THEN eid END) OVER w AS root_eid,
+       (row_number() OVER w - 1)::UINTEGER AS idx,
+       (series_tid >> 64)::UBIGINT AS k_ts
+FROM (
+  SELECT e.eid, e.track_id, coalesce(b.via_tid, ra.root, e.track_id) AS series_tid
   FROM events e
   LEFT JOIN _byeid b ON b.eid = e.eid
   LEFT JOIN _root ra ON ra.tid = e.track_id
+  WHERE e.track_id IS NOT NULL OR b.via_tid IS NOT NULL
 )
-SELECT eid, series_tid,
-       CASE WHEN series_tid IS NOT NULL THEN min(CASE WHEN track_id = series_tid THEN eid END) OVER w END AS root_eid,
-       (row_number() OVER w - 1)::UINTEGER AS idx,
-       coalesce(u_ts, (series_tid >> 64)::UBIGINT) AS k_ts,
-       CASE WHEN series_tid IS NULL THEN 0 ELSE 1 END AS k_kind,
-       CASE WHEN series_tid IS NULL THEN 0::UBIGINT ELSE (series_tid & 18446744073709551615::UHUGEINT)::UBIGINT END AS k_head
-FROM m
-WINDOW w AS (PARTITION BY series_tid ORDER BY eid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
+WINDOW w AS (PARTITION BY series_tid ORDER BY eid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+UNION ALL
+SELECT eid, NULL, NULL, 0, k_ts FROM _byeid WHERE via_tid IS NULL;
 
 DROP TABLE _link; DROP TABLE _alias; DROP TABLE _root; DROP TABLE _byeid;
