@@ -84,7 +84,7 @@ export async function sortCommand(ctx: CommandContext): Promise<number> {
     const w = rowWriter(args.format, cols, out);
     const sql = sorted
       ? `SELECT series, seq AS idx, ${EVENT_COLUMNS_SQL} FROM events ORDER BY eid`
-      : `SELECT dense_rank() OVER (ORDER BY m.k_ts, m.k_kind, m.k_head, CASE WHEN m.series_tid IS NULL THEN e.eid END) AS series,
+      : `SELECT dense_rank() OVER (ORDER BY m.k_ts, m.series_tid NULLS FIRST, CASE WHEN m.series_tid IS NULL THEN e.eid END) AS series,
                 CASE WHEN m.series_tid IS NULL THEN NULL ELSE m.idx END AS idx, ${EVENT_COLUMNS_SQL.replace(/\b(eid|ts|cpu|comm|probe|reason|dev_name|ifindex|netns_inum|saddr|daddr|proto|sport|dport|len|track_id|skb_addr)\b/g, 'e.$1')}
          FROM events e JOIN series_map m USING (eid) ORDER BY series, e.eid`;
     for await (const rows of db.stream(sql)) await w.rows(rows);

@@ -232,7 +232,7 @@ async function writeSeries(db: Db, q: CompiledQuery, opts: ExecuteOptions): Prom
     if (opts.format === 'table' || opts.format === 'csv') {
       const cols = ['series', 'idx', ...EVENT_TABLE_COLUMNS];
       const w = rowWriter(opts.format, cols, out);
-      const sql = `SELECT dense_rank() OVER (ORDER BY m.k_ts, m.k_kind, m.k_head, CASE WHEN m.series_tid IS NULL THEN eid END) AS series,
+      const sql = `SELECT dense_rank() OVER (ORDER BY m.k_ts, m.series_tid NULLS FIRST, CASE WHEN m.series_tid IS NULL THEN eid END) AS series,
                           CASE WHEN m.series_tid IS NULL THEN NULL ELSE m.idx END AS idx, ${EVENT_TABLE_SQL}
                    FROM events JOIN series_map m USING (eid) WHERE eid IN (SELECT eid FROM ${SELECTION}) ORDER BY series, eid`;
       for await (const rows of db.stream(sql, undefined, 'reading packet series')) await w.rows(rows);

@@ -48,7 +48,7 @@ export async function* streamSeries(db: Db, opts: SeriesOptions = {}): AsyncGene
               coalesce(m.series_tid, e.eid::UHUGEINT) AS _sk
        FROM events e JOIN series_map m USING (eid) LEFT JOIN events r ON r.eid = m.root_eid
        ${opts.where ? `WHERE ${opts.where}` : ''}
-       ORDER BY m.k_ts, m.k_kind, m.k_head, e.eid`;
+       ORDER BY m.k_ts, m.series_tid NULLS FIRST, e.eid`;
   let current: Series | null = null;
   let key: unknown = undefined;
   for await (const rows of db.stream(sql, undefined, 'reading packet series')) {
