@@ -48,17 +48,17 @@ export function problemExpr(section: SectionRef = columnRef): string {
       .split('.')
       .map((x, i) => (i === 0 ? section(x) : x))
       .join('.');
+  // One WHEN per (sub-)struct, testing all its fields at once, and the field named only
+  // for a row that has a problem: most rows have none, and a CASE with one WHEN per
+  // field cost ~0.3 s CPU per 200k events at load.
   const cases: string[] = [];
-  for (const [section, fields] of Object.entries(REQUIRED)) {
-    for (const f of fields) {
-      cases.push(`WHEN ${ref(section)} IS NOT NULL AND ${ref(`${section}.${f}`)} IS NULL THEN 'section "${section}" lacks required field "${f}"'`);
-    }
-  }
-  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) {
-    for (const f of fields) {
-      cases.push(`WHEN ${ref(sub)} IS NOT NULL AND ${ref(`${sub}.${f}`)} IS NULL THEN '"${sub}" lacks required field "${f}"'`);
-    }
-  }
+  const check = (struct: string, fields: string[], what: (f: string) => string) => {
+    const missing = fields.map((f) => `${ref(`${struct}.${f}`)} IS NULL`);
+    const which = fields.map((f, i) => `WHEN ${missing[i]} THEN '${what(f)}'`).join(' ');
+    cases.push(`WHEN ${ref(struct)} IS NOT NULL AND (${missing.join(' OR ')}) THEN CASE ${which} END`);
+  };
+  for (const [s, fields] of Object.entries(REQUIRED)) check(s, fields, (f) => `section "${s}" lacks required field "${f}"`);
+  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) check(sub, fields, (f) => `"${sub}" lacks required field "${f}"`);
   cases.push(`WHEN common IS NULL THEN 'event has no "common" section'`);
   return `CASE ${cases.join('\n  ')} END`;
 }
