@@ -122,8 +122,8 @@ async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean)
 }
 
 /**
- * Give the rows just inserted from an events file (those with a NULL `seq`: the reader
- * leaves it so, see retisSectionsSelect) their record number and `eid`. The insert kept
+ * Give the rows just inserted from an events file (those of `path` with a NULL `seq`: the
+ * reader leaves it so, see retisSectionsSelect) their record number and `eid`. The insert kept
  * file order (preserve_insertion_order, set in prepareDb: DuckDB's batch insert appends
  * in scan order even when both threads parse), so a new row's rowid minus the first new
  * rowid is its record number - 1. Numbering in the scan instead (WITH ORDINALITY, or
@@ -131,9 +131,10 @@ async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean)
  * this UPDATE costs ~30 ms per 200k rows.
  */
 async function numberRows(db: Db, table: string, base: bigint, path: string): Promise<void> {
+  const fresh = `src = ${sqlLiteral(path)} AND seq IS NULL`;
   await db.run(
     `UPDATE ${table} SET seq = rowid - r.first + 1, eid = rowid - r.first + 1 + ${base}
-     FROM (SELECT min(rowid) AS first FROM ${table} WHERE seq IS NULL) AS r WHERE seq IS NULL`,
+     FROM (SELECT min(rowid) AS first FROM ${table} WHERE ${fresh}) AS r WHERE ${fresh}`,
     undefined,
     `numbering the records of ${path}`,
   );
