@@ -198,8 +198,21 @@ export function readsLazily(info: RetisFileInfo): boolean {
 }
 
 /**
+ * Largest JSON line read, in bytes: an event, a series (a series line holds a whole series).
+ * DuckDB reads a file in buffers of twice this size, one buffer per thread at a time, and
+ * each buffer becomes one batch of the insert: a batch smaller than a row group (122,880
+ * rows) is merged into others after the fact, copying it again. 128 MB buffers hold more
+ * than a row group of ~1 kB events, and a 1 GB file still spreads over both threads
+ * (200k events: 20% of the thread time in the insert instead of 23-25% with DuckDB's
+ * default 16 MB; the 256 MB we used before made one buffer of most files: one thread).
+ */
+const EVENT_MAX_OBJECT = 64 * 1024 * 1024;
+const SERIES_MAX_OBJECT = 256 * 1024 * 1024;
+
+/**
  * The file's rows as `_seq`, `_series` and the model's section columns (fixups applied);
- * with `lazy`, the lazy sections as their JSON text columns instead.
+ * with `lazy`, the lazy sections as their JSON text columns instead. For events files
+ * `_seq` is NULL: the loader numbers the rows once they are stored, in file order.
  */
 export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false, lazy = false): string {
   const path = sqlLiteral(info.path);
@@ -207,10 +220,14 @@ export function retisSectionsSelect(info: RetisFileInfo, ignoreErrors = false, l
   const cols = `{${types.map((t) => `${sqlLiteral(t.name)}: ${sqlLiteral(sqlType(t.type))}`).join(', ')}}`;
   // ignore_errors keeps a row (all NULL) for each damaged line, so record numbers stay
   // line numbers and the validation step can name and drop those rows.
-  const opts = `format = 'newline_delimited', maximum_object_size = 268435456${ignoreErrors ? ', ignore_errors = true' : ''}`;
+  const maxObject = info.kind === 'events' ? EVENT_MAX_OBJECT : SERIES_MAX_OBJECT;
+  const opts = `format = 'newline_delimited', maximum_object_size = ${maxObject}${ignoreErrors ? ', ignore_errors = true' : ''}`;
   let raw: string;
   if (info.kind === 'events') {
-    raw = `SELECT ordinality AS _seq, NULL::UBIGINT AS _series, * FROM read_json(${path}, ${opts}, columns = ${cols}) WITH ORDINALITY`;
+    // No WITH ORDINALITY here: it is a streaming window, which runs the whole pipeline
+    // (parse, derivation, insert) on one thread. `_seq` is left NULL and the loader
+    // numbers the rows after its order-preserving insert (load/index.ts numberRows).
+    raw = `SELECT NULL::UBIGINT AS _seq, NULL::UBIGINT AS _series, * FROM read_json(${path}, ${opts}, columns = ${cols})`;
   } else {
     // One series per line: unnest the array keeping (line, position) as arrival order.
     const arr = `read_json(${path}, ${opts}, records = false, columns = {'s': ${sqlLiteral(sqlType({ list: { struct: types } }))}}) WITH ORDINALITY`;

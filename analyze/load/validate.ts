@@ -33,42 +33,47 @@ const REQUIRED_SUB: Record<string, string[]> = {
   'ct.parent': ['zone_id', 'zone_dir', 'orig', 'reply', 'ct_status'],
 };
 
-/** How a check refers to a section: its column, or (lazy sections at load) a narrow extract. */
-export type SectionRef = (section: string) => string;
+/**
+ * How a check reads a value, given its dotted path (section first, e.g. `ct.orig.ip`): SQL
+ * that is NULL exactly when the value is absent. Default: the section column's field.
+ */
+export type PathRef = (path: string) => string;
 
-const columnRef: SectionRef = (section) => `"${section}"`;
+const columnRef: PathRef = (path) => {
+  const [section, ...rest] = path.split('.');
+  return [`"${section}"`, ...rest].join('.');
+};
 
 /**
  * A SQL expression giving the first problem of a row as text, or NULL when the row is fine.
- * `section` says where each section's fields are read from (default: its column).
+ * `ref` says where values are read from (default: the section columns).
  */
-export function problemExpr(section: SectionRef = columnRef): string {
-  const ref = (p: string) =>
-    p
-      .split('.')
-      .map((x, i) => (i === 0 ? section(x) : x))
-      .join('.');
+export function problemExpr(ref: PathRef = columnRef): string {
+  // One WHEN per (sub-)struct, testing all its fields at once, and the field named only
+  // for a row that has a problem: most rows have none, and a CASE with one WHEN per
+  // field cost ~0.3 s CPU per 200k events at load.
   const cases: string[] = [];
-  for (const [section, fields] of Object.entries(REQUIRED)) {
-    for (const f of fields) {
-      cases.push(`WHEN ${ref(section)} IS NOT NULL AND ${ref(`${section}.${f}`)} IS NULL THEN 'section "${section}" lacks required field "${f}"'`);
-    }
-  }
-  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) {
-    for (const f of fields) {
-      cases.push(`WHEN ${ref(sub)} IS NOT NULL AND ${ref(`${sub}.${f}`)} IS NULL THEN '"${sub}" lacks required field "${f}"'`);
-    }
-  }
+  const check = (struct: string, fields: string[], what: (f: string) => string) => {
+    const missing = fields.map((f) => `${ref(`${struct}.${f}`)} IS NULL`);
+    const which = fields.map((f, i) => `WHEN ${missing[i]} THEN '${what(f)}'`).join(' ');
+    cases.push(`WHEN ${ref(struct)} IS NOT NULL AND (${missing.join(' OR ')}) THEN CASE ${which} END`);
+  };
+  for (const [s, fields] of Object.entries(REQUIRED)) check(s, fields, (f) => `section "${s}" lacks required field "${f}"`);
+  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) check(sub, fields, (f) => `"${sub}" lacks required field "${f}"`);
   cases.push(`WHEN common IS NULL THEN 'event has no "common" section'`);
   return `CASE ${cases.join('\n  ')} END`;
 }
 
-/** Dotted paths inside `section` that checks read (required fields and sub-structs'). */
+/**
+ * Dotted paths inside `section` that checks read: required fields, and the sub-structs
+ * whose fields are required and those fields.
+ */
 export function requiredPaths(section: string): string[] {
   const paths = [...(REQUIRED[section] ?? [])];
   for (const [sub, fields] of Object.entries(REQUIRED_SUB)) {
     const [head, ...rest] = sub.split('.');
     if (head !== section) continue;
+    if (!paths.includes(rest.join('.'))) paths.push(rest.join('.'));
     for (const f of fields) paths.push([...rest, f].join('.'));
   }
   return paths;

@@ -36,9 +36,13 @@ CREATE OR REPLACE MACRO rt_l3off(b) AS
        THEN CASE WHEN rt_u16(b, 16) IN (33024, 34984, 37120) THEN 22 ELSE 18 END
        ELSE 14 END;
 CREATE OR REPLACE MACRO rt_etype(b, l3) AS rt_u16(b, l3 - 2);
-CREATE OR REPLACE MACRO rt_ipv4(b, o) AS
-  CASE WHEN octet_length(b) >= o + 4 THEN
-    concat_ws('.', rt_u8(b, o), rt_u8(b, o + 1), rt_u8(b, o + 2), rt_u8(b, o + 3)) END;
+-- IPv4 address at o as one 32-bit number (computed once per row, in a layer), then its
+-- text: four 1-byte reads, each a BLOB slice cast through BIT, cost twice as much
+-- (0.18 vs 0.09 s CPU for 200k addresses).
+CREATE OR REPLACE MACRO rt_u32(b, o) AS
+  CASE WHEN octet_length(b) >= o + 4 THEN b[o + 1 : o + 4]::BIT::UINTEGER END;
+CREATE OR REPLACE MACRO rt_ipv4_text(a) AS
+  concat_ws('.', a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 -- IPv6 text per RFC 5952 (lowercase, no leading zeros, the longest run of two or more
 -- zero groups, the first on ties, as '::'), without regular expressions: the 16 bytes
 -- become 32 hex digits once, a bit mask says which groups are zero, and a 256-entry
@@ -74,7 +78,8 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
 /**
  * Select-list that turns a relation with section columns (and `_b`, the packet bytes,
  * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
- * protocol) into the flat columns. See `flatSelect` for the layering.
+ * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the flat columns. See
+ * `flatSelect` for the layering.
  */
 const flatFromSections = (ovsEvent: string) => `
   common.timestamp AS ts,
@@ -98,8 +103,8 @@ const flatFromSections = (ovsEvent: string) => `
   netns.inum AS netns_inum,
   packet.len AS len,
   _et AS ethertype,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 12) WHEN 34525 THEN rt_v6join(_s6l, _s6r) END AS saddr,
-  CASE _et WHEN 2048 THEN rt_ipv4(_b, _l3 + 16) WHEN 34525 THEN rt_v6join(_d6l, _d6r) END AS daddr,
+  CASE _et WHEN 2048 THEN rt_ipv4_text(_s4) WHEN 34525 THEN rt_v6join(_s6l, _s6r) END AS saddr,
+  CASE _et WHEN 2048 THEN rt_ipv4_text(_d4) WHEN 34525 THEN rt_v6join(_d6l, _d6r) END AS daddr,
   _p AS ip_proto,
   rt_proto_name(_et, _p) AS proto,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
@@ -125,6 +130,8 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = [], 
       CASE _et WHEN 2048 THEN
              CASE WHEN (rt_u16(_b, _l3 + 6) & 8191) = 0 THEN _l3 + 4 * (rt_u8(_b, _l3) & 15) END
            WHEN 34525 THEN _l3 + 40 END AS _l4,
+      CASE WHEN _et = 2048 THEN rt_u32(_b, _l3 + 12) END AS _s4,
+      CASE WHEN _et = 2048 THEN rt_u32(_b, _l3 + 16) END AS _d4,
       CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 8) END AS _s6,
       CASE WHEN _et = 34525 THEN rt_v6hex(_b, _l3 + 24) END AS _d6
     FROM (${l3})`;
@@ -132,7 +139,7 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = [], 
       CASE WHEN _s6 IS NOT NULL THEN rt_v6groups(_s6) END AS _s6l, CASE WHEN _s6 IS NOT NULL THEN rt_v6run(_s6) END AS _s6r,
       CASE WHEN _d6 IS NOT NULL THEN rt_v6groups(_d6) END AS _d6l, CASE WHEN _d6 IS NOT NULL THEN rt_v6run(_d6) END AS _d6r
     FROM (${l4})`;
-  const helpers = ['_b', '_l3', '_et', '_p', '_l4', '_s6', '_d6', '_s6l', '_s6r', '_d6l', '_d6r'];
+  const helpers = ['_b', '_l3', '_et', '_p', '_l4', '_s4', '_d4', '_s6', '_d6', '_s6l', '_s6r', '_d6l', '_d6r'];
   return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type')].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
 }
 

@@ -17,7 +17,7 @@
  * section a STRUCT, as before.
  *
  * Loading still checks what Retis's deserializer requires of these sections (required
- * fields present): `requiredStructure` extracts just those fields, as JSON, at load.
+ * fields present): load/table.ts withProblem reads just those fields' JSON types at load.
  * Wrongly typed values inside these sections read as NULL (from_json is lenient).
  */
 import { SECTIONS, quoteIdent, sqlType, type FieldType } from './schema.ts';
@@ -44,28 +44,4 @@ export function lazySectionExpr(section: string): string {
   const structure = JSON.stringify(jsonStructure(sectionType(section))).replaceAll("'", "''");
   // The cast pins the exact model type (field order and all), whatever from_json infers.
   return `from_json(${lazyColumn(section)}, '${structure}')::${sqlType(sectionType(section))}`;
-}
-
-/**
- * from_json structure holding just the given dotted paths of a section, each as JSON
- * (a path that is also a prefix of another becomes an object): enough to tell present
- * from absent without converting anything.
- */
-export function requiredStructure(paths: string[]): string {
-  type Node = { [k: string]: Node | 'JSON' };
-  const root: Node = {};
-  for (const p of [...paths].sort((a, b) => a.split('.').length - b.split('.').length)) {
-    const parts = p.split('.');
-    let n = root;
-    for (const [i, part] of parts.entries()) {
-      if (i === parts.length - 1) {
-        if (!(part in n)) n[part] = 'JSON';
-      } else {
-        const next = n[part];
-        if (next === undefined || next === 'JSON') n[part] = {};
-        n = n[part] as Node;
-      }
-    }
-  }
-  return JSON.stringify(root).replaceAll("'", "''");
 }
