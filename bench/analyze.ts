@@ -3,6 +3,9 @@
  * bound measured in the same run on the same data.
  *
  *   npm run bench -- analyze --events 1000000 [--keep DIR]
+ *   npm run bench -- analyze --parquet FILE      (steps 3-5 only, on a Parquet kept by an
+ *                                                  earlier run: 10M events without re-reading
+ *                                                  a 9 GB JSON file)
  *
  * 1. generate N realistic events (bench/gen) as Retis JSON (not timed);
  * 2. JSON ingest: retis-query's loader into DuckDB            → json_ingest_eps
@@ -40,6 +43,74 @@ async function best(n: number, fn: () => Promise<unknown>): Promise<number> {
   return min;
 }
 
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * Steps 3-5 on a Parquet of our schema: load (ours vs DuckDB alone), sort and drops, each
+ * beside its bound. `before` holds the figures of the steps already run (JSON ingest).
+ */
+async function parquetSteps(parquet: string, before: Record<string, number>): Promise<Record<string, number>> {
+  const [{ n }] = (await (async () => {
+    const d = await Db.open();
+    try {
+      return await d.rows<{ n: bigint }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(parquet)})`);
+    } finally {
+      d.close();
+    }
+  })()) as [{ n: bigint }];
+  // Best of 3; loads of 5M events and more once (each is most of a minute).
+  const rep = 3;
+  const loadRep = n >= 5_000_000n ? 1 : 3;
+  // Parquet load, ours vs DuckDB alone.
+  const parquetLoad = await best(loadRep, async () => {
+    const d = await Db.open();
+    await loadInputs(d, [parquet]);
+    d.close();
+  });
+  const parquetBound = await best(loadRep, async () => {
+    const d = await Db.open();
+    await d.run(`CREATE TABLE t AS SELECT * FROM read_parquet(${sqlString(parquet)})`);
+    d.close();
+  });
+
+  // Sort and drops on a loaded table; bounds on the same Parquet with hand-written SQL.
+  const db = await Db.open();
+  await loadInputs(db, [parquet]);
+  const sort = await best(rep, () => buildSeries(db));
+  const sortBound = await best(rep, () =>
+    db.run(`CREATE OR REPLACE TABLE bound AS
+      SELECT seq, track_id, row_number() OVER (PARTITION BY track_id ORDER BY seq) AS idx
+      FROM read_parquet(${sqlString(parquet)})`),
+  );
+  const dropsSql = `SELECT reason, count(*) AS count FROM events WHERE reason IS NOT NULL GROUP BY reason ORDER BY count DESC`;
+  const drops = await best(rep, () => db.rows(dropsSql));
+  const dropsBound = await best(rep, () =>
+    db.rows(`SELECT "skb-drop".drop_reason AS reason, count(*) AS count FROM read_parquet(${sqlString(parquet)})
+             WHERE "skb-drop" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC`),
+  );
+  const [{ series }] = (await db.rows<{ series: bigint }>(
+    `SELECT count(DISTINCT coalesce(series_tid, eid::UHUGEINT)) AS series FROM series_map`,
+  )) as [{ series: bigint }];
+  db.close();
+
+  const r = round;
+  return {
+    events: Number(n),
+    series: Number(series),
+    ...before,
+    parquet_bytes: fs.statSync(parquet).size,
+    parquet_load_s: r(parquetLoad),
+    parquet_load_bound_s: r(parquetBound),
+    parquet_load_ratio: r(parquetLoad / parquetBound),
+    sort_s: r(sort),
+    sort_bound_s: r(sortBound),
+    sort_ratio: r(sort / sortBound),
+    drops_s: r(drops),
+    drops_bound_s: r(dropsBound),
+    drops_ratio: r(drops / dropsBound),
+  };
+}
+
 export async function runAnalyzeBench(argv: string[]): Promise<Record<string, number>> {
   const arg = (name: string, def: string) => {
     const i = argv.indexOf(name);
@@ -47,6 +118,8 @@ export async function runAnalyzeBench(argv: string[]): Promise<Record<string, nu
   };
   const events = Number(arg('--events', '1000000'));
   const keep = arg('--keep', '');
+  const given = arg('--parquet', '');
+  if (given) return parquetSteps(path.resolve(given), {});
   const dir = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-bench-'));
   fs.mkdirSync(dir, { recursive: true });
   const json = path.join(dir, `events-${events}.json`);
@@ -62,68 +135,22 @@ export async function runAnalyzeBench(argv: string[]): Promise<Record<string, nu
       );
       log(`  generated in ${g.toFixed(1)} s`);
     }
-    const rep = events >= 5_000_000 ? 1 : 3;
 
     // JSON ingest.
-    let db = await Db.open();
+    const db = await Db.open();
     const [, ingest] = await timed(() => loadInputs(db, [json]));
     const [{ n }] = (await db.rows<{ n: bigint }>('SELECT count(*) AS n FROM events')) as [{ n: bigint }];
     log(`json ingest: ${n} rows in ${ingest.toFixed(2)} s`);
     const [, parquetWrite] = await timed(() => exportParquet(db, parquet));
     db.close();
 
-    // Parquet load, ours vs DuckDB alone.
-    const parquetLoad = await best(rep, async () => {
-      const d = await Db.open();
-      await loadInputs(d, [parquet]);
-      d.close();
-    });
-    const parquetBound = await best(rep, async () => {
-      const d = await Db.open();
-      await d.run(`CREATE TABLE t AS SELECT * FROM read_parquet(${sqlString(parquet)})`);
-      d.close();
-    });
-
-    // Sort and drops on a loaded table; bounds on the same Parquet with hand-written SQL.
-    db = await Db.open();
-    await loadInputs(db, [parquet]);
-    const sort = await best(rep, () => buildSeries(db));
-    const sortBound = await best(rep, () =>
-      db.run(`CREATE OR REPLACE TABLE bound AS
-        SELECT seq, track_id, row_number() OVER (PARTITION BY track_id ORDER BY seq) AS idx
-        FROM read_parquet(${sqlString(parquet)})`),
-    );
-    const dropsSql = `SELECT reason, count(*) AS count FROM events WHERE reason IS NOT NULL GROUP BY reason ORDER BY count DESC`;
-    const drops = await best(rep, () => db.rows(dropsSql));
-    const dropsBound = await best(rep, () =>
-      db.rows(`SELECT "skb-drop".drop_reason AS reason, count(*) AS count FROM read_parquet(${sqlString(parquet)})
-               WHERE "skb-drop" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC`),
-    );
-    const [{ series }] = (await db.rows<{ series: bigint }>(
-      `SELECT count(DISTINCT coalesce(series_tid, eid::UHUGEINT)) AS series FROM series_map`,
-    )) as [{ series: bigint }];
-    db.close();
-
-    const r = (x: number) => Math.round(x * 1000) / 1000;
-    const summary = {
+    return await parquetSteps(parquet, {
       events: Number(n),
-      series: Number(series),
       json_bytes: fs.statSync(json).size,
-      parquet_bytes: fs.statSync(parquet).size,
-      json_ingest_s: r(ingest),
+      json_ingest_s: round(ingest),
       json_ingest_eps: Math.round(Number(n) / ingest),
-      parquet_write_s: r(parquetWrite),
-      parquet_load_s: r(parquetLoad),
-      parquet_load_bound_s: r(parquetBound),
-      parquet_load_ratio: r(parquetLoad / parquetBound),
-      sort_s: r(sort),
-      sort_bound_s: r(sortBound),
-      sort_ratio: r(sort / sortBound),
-      drops_s: r(drops),
-      drops_bound_s: r(dropsBound),
-      drops_ratio: r(drops / dropsBound),
-    };
-    return summary;
+      parquet_write_s: round(parquetWrite),
+    });
   } finally {
     if (!keep) fs.rmSync(dir, { recursive: true, force: true });
   }
