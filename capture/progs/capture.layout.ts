@@ -111,6 +111,10 @@ export const captureEvent = defineLayout(
     gso_segs: 'u32',
     gso_type: 'u32',
     pkt_len: { type: 'u32', doc: 'packet.len: length from L2 (fake Ethernet header included)' },
+    // comm and dev_name 8-aligned (offsets 120, 136): BPF writes each as two u64 stores; at odd
+    // offsets clang split those into 16 byte stores with shifts apiece (JIT dump).
+    comm: { type: 'char', length: 16 },
+    dev_name: { type: 'char', length: 16 },
     cap_len: { type: 'u16', doc: 'packet bytes following the header' },
     stack_bytes: { type: 'u16', doc: 'stack addresses following the packet (8-aligned)' },
     vlan_proto: { type: 'u16', doc: 'network byte order, as in the skb' },
@@ -124,8 +128,6 @@ export const captureEvent = defineLayout(
     dataref: 'u8',
     gso_flags: 'u8',
     gso_frags: 'u8',
-    comm: { type: 'char', length: 16 },
-    dev_name: { type: 'char', length: 16 },
   },
   'One capture event: fixed part. Packet bytes and stack addresses follow (see capture.layout.ts).',
 );
