@@ -1328,10 +1328,13 @@ struct ring_ctx {
 	uint32_t idx;
 	/* Our own view of the ring (see ring_consume): the same pages libbpf maps. */
 	unsigned long *consumer_pos; /* read-write page */
-	unsigned long *producer_pos; /* read-only page, data follows (mapped twice: no wrap) */
+	unsigned long *producer_pos; /* read-only page, data follows (mapped once, see ring_map) */
 	uint8_t *data;
 	unsigned long mask;
 	size_t page, size;
+	/* A record that wraps past the end of the data area is copied here whole. */
+	uint8_t *wrap_buf;
+	size_t wrap_cap;
 };
 
 struct reader {
@@ -1495,6 +1498,29 @@ static int on_record(void *ctx, void *data, size_t size)
  * space held back meanwhile is a few dozen records of a multi-MiB ring. */
 #define RING_PUBLISH_EVERY 64
 
+/*
+ * The record after header `hdr`, contiguous: in place, or, when it runs past the end of the data
+ * area, copied whole into the ring's wrap buffer (NULL: out of memory). The header itself never
+ * wraps (8-byte aligned in a power-of-two area).
+ */
+static uint8_t *ring_record(struct ring_ctx *g, uint32_t *hdr, size_t len)
+{
+	uint8_t *rec = (uint8_t *)hdr + BPF_RINGBUF_HDR_SZ;
+	size_t first = g->size - (size_t)(rec - g->data);
+	if (len <= first)
+		return rec;
+	if (g->wrap_cap < len) {
+		uint8_t *b = realloc(g->wrap_buf, len);
+		if (!b)
+			return NULL;
+		g->wrap_buf = b;
+		g->wrap_cap = len;
+	}
+	memcpy(g->wrap_buf, rec, first);
+	memcpy(g->wrap_buf + first, g->data, len - first);
+	return g->wrap_buf;
+}
+
 static int ring_consume(struct reader *r, struct ring_ctx *g)
 {
 	unsigned long cons = __atomic_load_n(g->consumer_pos, __ATOMIC_ACQUIRE);
@@ -1510,7 +1536,12 @@ static int ring_consume(struct reader *r, struct ring_ctx *g)
 				goto out; /* reserved, not committed yet: the next drain gets it */
 			cons += ((len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + BPF_RINGBUF_HDR_SZ + 7) & ~7UL;
 			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-				int err = on_record(g, (uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+				uint8_t *rec = ring_record(g, hdr, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+				if (!rec) {
+					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
+					return -ENOMEM;
+				}
+				int err = on_record(g, rec, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
 				if (err < 0) {
 					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
 					return err;
@@ -1547,9 +1578,12 @@ static void ring_unmap(struct ring_ctx *g)
 	if (g->consumer_pos)
 		(void)munmap(g->consumer_pos, g->page);
 	if (g->producer_pos)
-		(void)munmap(g->producer_pos, g->page + 2 * g->size);
+		(void)munmap(g->producer_pos, g->page + g->size);
 	g->consumer_pos = g->producer_pos = NULL;
 	g->data = NULL;
+	free(g->wrap_buf);
+	g->wrap_buf = NULL;
+	g->wrap_cap = 0;
 }
 
 /* Map a ring buffer map for ring_consume (0, or an errno). */
@@ -1571,7 +1605,11 @@ static int ring_map(struct ring_ctx *g, int fd)
 	if (p == MAP_FAILED)
 		return errno;
 	g->consumer_pos = p;
-	p = mmap(NULL, g->page + 2 * g->size, PROT_READ, MAP_SHARED, fd, (off_t)g->page);
+	/* The data area once, not twice as libbpf maps it to read wrapped records in place: the
+	 * kernel fills in every page of the mapping at mmap time, so the second copy was another
+	 * ring's worth of RSS (16 instead of 8 MiB by default). ring_record copies the rare record
+	 * that wraps. */
+	p = mmap(NULL, g->page + g->size, PROT_READ, MAP_SHARED, fd, (off_t)g->page);
 	if (p == MAP_FAILED) {
 		int e = errno;
 		ring_unmap(g);
