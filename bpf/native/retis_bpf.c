@@ -153,8 +153,15 @@ static const char *errno_name(int e)
 	}
 }
 
-/* Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog (this thread's log,
- * or `log` when given). err > 0. NULL when even that failed. */
+/* "<op> <detail>: <strerror> (<ENAME>)" into msg. err > 0. */
+static void errno_message(char *msg, size_t size, const char *op, int err, const char *detail)
+{
+	snprintf(msg, size, "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
+		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
+}
+
+/* Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog (`log`, loglen bytes).
+ * NULL when even that failed. */
 static napi_value errno_error(napi_env env, const char *op, int err, const char *detail, const char *log, size_t loglen)
 {
 	char msg[1024];
@@ -162,8 +169,7 @@ static napi_value errno_error(napi_env env, const char *op, int err, const char 
 
 	if (err < 0)
 		err = -err;
-	snprintf(msg, sizeof(msg), "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
-		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
+	errno_message(msg, sizeof(msg), op, err, detail);
 	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
 	    napi_create_error(env, NULL, jmsg, &jerr) != napi_ok)
 		return NULL;
@@ -173,39 +179,28 @@ static napi_value errno_error(napi_env env, const char *op, int err, const char 
 		napi_set_named_property(env, jerr, "errno", v);
 	if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v) == napi_ok)
 		napi_set_named_property(env, jerr, "code", v);
-	if (napi_create_string_utf8(env, log ? log : log_buf, log ? loglen : log_len, &v) == napi_ok)
+	if (napi_create_string_utf8(env, log, loglen, &v) == napi_ok)
 		napi_set_named_property(env, jerr, "libbpfLog", v);
 	return jerr;
 }
 
-/* Throw Error("<op>: <strerror> (<ENAME>)") with .op, .errno, .code, .libbpfLog. err > 0. */
+/* Throw errno_error() with this thread's libbpf log. err > 0. */
 static napi_value throw_errno(napi_env env, const char *op, int err, const char *detail)
 {
-	char msg[1024];
-	napi_value jmsg, jerr, v;
+	napi_value jerr;
 	bool pending = false;
 
 	if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
 		return NULL;
-	if (err < 0)
-		err = -err;
-	snprintf(msg, sizeof(msg), "%s%s%s: %s (%s)", op, detail ? " " : "", detail ? detail : "",
-		 err == 524 ? "Operation not supported by this kernel" : strerror(err), errno_name(err));
-	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
-	    napi_create_error(env, NULL, jmsg, &jerr) != napi_ok) {
+	pthread_mutex_lock(&log_mu);
+	jerr = errno_error(env, op, err, detail, log_buf, log_len);
+	pthread_mutex_unlock(&log_mu);
+	if (!jerr) {
+		char msg[1024];
+		errno_message(msg, sizeof(msg), op, err < 0 ? -err : err, detail);
 		napi_throw_error(env, NULL, msg);
 		return NULL;
 	}
-	if (napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &v) == napi_ok)
-		napi_set_named_property(env, jerr, "op", v);
-	if (napi_create_int32(env, err, &v) == napi_ok)
-		napi_set_named_property(env, jerr, "errno", v);
-	if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v) == napi_ok)
-		napi_set_named_property(env, jerr, "code", v);
-	pthread_mutex_lock(&log_mu);
-	if (napi_create_string_utf8(env, log_buf, log_len, &v) == napi_ok)
-		napi_set_named_property(env, jerr, "libbpfLog", v);
-	pthread_mutex_unlock(&log_mu);
 	napi_throw(env, jerr);
 	return NULL;
 }
