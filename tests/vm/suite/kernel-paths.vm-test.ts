@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { closeAll } from '../../../bpf/lifecycle.ts';
 import { createNetns, liveIt, type Netns } from '../../bpf/helpers.ts';
 import { capture, counts, openKernel, SelftestKind, vmSuiteSkipReason, type Kernel } from './probes.ts';
+import { tunnelRouter } from './tunnel-lab.ts';
 
 const skip = vmSuiteSkipReason();
 if (skip) console.log(`SKIP VM kernel path tests: ${skip}`);
@@ -47,13 +48,7 @@ describe('kernel paths for skb-tracking and nft (VM)', () => {
     const client = createNetns('cli');
     const router = createNetns('rtr');
     nss.push(client, router);
-    client.exec('sh', ['-c', `ip link add eth0 type veth peer name eth0r netns ${router.name}
-      ip addr add 10.201.0.1/24 dev eth0 && ip link set eth0 up && ip route add default via 10.201.0.2`]);
-    router.exec('sh', ['-c', `sysctl -qw net.ipv4.ip_forward=1
-      ip addr add 10.201.0.2/24 dev eth0r && ip link set eth0r up
-      ip link add dum0 type dummy && ip addr add 10.202.0.1/24 dev dum0 && ip link set dum0 up
-      ip link add tun0 type ipip local 10.202.0.1 remote 10.202.0.2 && ip link set tun0 up
-      ip route add 10.203.0.0/24 dev tun0`]);
+    tunnelRouter(client, router, 201);
     const specs = ['kprobe:pskb_expand_head', 'kretprobe:pskb_expand_head', 'fentry:pskb_expand_head', 'tp:skb:kfree_skb', 'tp:skb:consume_skb'];
     const c = await capture(k, specs, () => {
       // No reply can come back (the tunnel leads nowhere): ping's failure is expected.

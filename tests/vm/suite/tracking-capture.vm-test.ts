@@ -16,6 +16,7 @@ import { Db } from '../../../analyze/db.ts';
 import { loadInputs } from '../../../analyze/load/index.ts';
 import { createNetns, liveIt, type Netns } from '../../bpf/helpers.ts';
 import { vmSuiteSkipReason } from './probes.ts';
+import { tunnelRouter } from './tunnel-lab.ts';
 
 const skip = vmSuiteSkipReason();
 if (skip) console.log(`SKIP VM tracking capture test: ${skip}`);
@@ -40,13 +41,7 @@ describe('retis-capture skb-tracking across pskb_expand_head (VM)', () => {
     if (skip) return;
     client = createNetns('tcli');
     router = createNetns('trtr');
-    client.exec('sh', ['-c', `ip link add eth0 type veth peer name eth0r netns ${router.name}
-      ip addr add 10.211.0.1/24 dev eth0 && ip link set eth0 up && ip route add default via 10.211.0.2`]);
-    router.exec('sh', ['-c', `sysctl -qw net.ipv4.ip_forward=1
-      ip addr add 10.211.0.2/24 dev eth0r && ip link set eth0r up
-      ip link add dum0 type dummy && ip addr add 10.212.0.1/24 dev dum0 && ip link set dum0 up
-      ip link add tun0 type ipip local 10.212.0.1 remote 10.212.0.2 && ip link set tun0 up
-      ip route add 10.213.0.0/24 dev tun0`]);
+    tunnelRouter(client, router, 211);
   });
   afterAll(() => {
     client?.remove();
