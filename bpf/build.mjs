@@ -5,17 +5,19 @@
 //
 //   node bpf/build.mjs              build everything, exit 1 with the reason on failure (npm run build:bpf)
 //   node bpf/build.mjs --optional   install hook: never fails; prints one line when it cannot build
-//   options: --force (rebuild all), --verbose, --only=bpf|native, --build-dir=DIR
+//   options: --force (rebuild all), --verbose, --only=bpf|native|analyze, --build-dir=DIR
 //
 // Outputs (all under build/, gitignored):
 //   build/include/vmlinux.h          kernel types from BTF (bpftool); CO-RE relocates them at load
 //   build/include/<name>.layout.h    C structs generated from *.layout.ts (the single record definition)
 //   build/bpf/<name>.bpf.o           one BPF object per *.bpf.c
 //   build/native/retis_bpf.node      the addon
+//   build/native/retis_json.node     the analyzer's JSON reader (analyze/native; built first, on its own)
 //   build/bpf-build.json             what was built, with which tools (read by bpf/native.ts for messages)
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -225,15 +227,16 @@ function findNodeDir() {
   return undefined; // node-gyp will try to download headers (fails offline: reported below)
 }
 
-function buildNative() {
+/** node-gyp rebuild of `dir` (offline); `defines` are gyp variables. */
+function nodeGypBuild(dir, defines = {}) {
   if (!which(['make'])) throw new BuildError('make not found', INSTALL_HINT);
   if (!which(['g++', 'c++', 'clang++'])) throw new BuildError('a C++ compiler (g++) is needed by node-gyp', INSTALL_HINT);
   if (!which(['python3', 'python'])) throw new BuildError('python3 not found (node-gyp needs it)', 'apt-get install python3');
   const nodeGyp = findNodeGyp();
   const nodedir = findNodeDir();
-  const dir = join(ROOT, 'bpf', 'native');
   const gypArgs = [nodeGyp, 'rebuild', '--directory', dir, '--loglevel=warn'];
   if (nodedir) gypArgs.push(`--nodedir=${nodedir}`);
+  for (const [k, v] of Object.entries(defines)) gypArgs.push(`--${k}=${v}`);
   try {
     run(process.execPath, gypArgs);
   } catch (e) {
@@ -242,10 +245,41 @@ function buildNative() {
     }
     throw e;
   }
+  return nodedir ?? null;
+}
+
+function buildNative() {
+  const dir = join(ROOT, 'bpf', 'native');
+  const nodedir = nodeGypBuild(dir);
   const out = join(BUILD, 'native');
   mkdirSync(out, { recursive: true });
   copyFileSync(join(dir, 'build', 'Release', 'retis_bpf.node'), join(out, 'retis_bpf.node'));
   return { addon: relative(ROOT, join(out, 'retis_bpf.node')), nodedir: nodedir ?? null };
+}
+
+/**
+ * The analyzer's JSON reader (analyze/native): needs only a C compiler and Node headers, so
+ * it is built even where the capture side cannot be. It links the libduckdb.so that
+ * @duckdb/node-bindings ships (found the way that package finds its own addon), by SONAME:
+ * at run time the already loaded copy is used, one DuckDB in the process.
+ */
+function buildAnalyzer() {
+  let libDir;
+  try {
+    const require = createRequire(join(ROOT, 'package.json'));
+    const bindings = dirname(require.resolve('@duckdb/node-bindings/package.json'));
+    const pkg = `@duckdb/node-bindings-${process.platform}-${process.arch}/package.json`;
+    libDir = dirname(createRequire(join(bindings, 'package.json')).resolve(pkg));
+  } catch {
+    throw new BuildError('@duckdb/node-bindings for this platform is not installed', 'run npm install first');
+  }
+  if (!existsSync(join(libDir, 'libduckdb.so'))) throw new BuildError(`no libduckdb.so in ${libDir}`);
+  const dir = join(ROOT, 'analyze', 'native');
+  nodeGypBuild(dir, { duckdb_lib_dir: libDir });
+  const out = join(BUILD, 'native');
+  mkdirSync(out, { recursive: true });
+  copyFileSync(join(dir, 'build', 'Release', 'retis_json.node'), join(out, 'retis_json.node'));
+  return relative(ROOT, join(out, 'retis_json.node'));
 }
 
 //// MAIN ////
@@ -256,6 +290,27 @@ async function main() {
   const status = { ok: false, time: new Date().toISOString(), node: process.version, errors: [] };
   const statusFile = join(BUILD, 'bpf-build.json');
   const save = () => writeFileSync(statusFile, `${JSON.stringify(status, null, 2)}\n`);
+  // The analyzer's reader first, whatever happens to the capture side: retis-query reads
+  // JSON faster with it, and works without it (analyze/load/native-json.ts).
+  if (!only || only === 'analyze') {
+    try {
+      status.analyzerAddon = buildAnalyzer();
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      status.analyzerError = msg;
+      log(`analyzer addon: ${msg}`);
+      process.stderr.write(`retis-ts: native JSON reader not built (${msg.split('\n')[0]}); retis-query uses DuckDB's read_json\n`);
+      if (only === 'analyze' && !optional) {
+        save();
+        return 1;
+      }
+    }
+    if (only === 'analyze') {
+      status.ok = !status.analyzerError;
+      save();
+      return 0;
+    }
+  }
   try {
     if (process.platform !== 'linux') {
       throw new BuildError(`native capture support needs Linux (this is ${process.platform}); analysis works without it`);

@@ -1,0 +1,969 @@
+// retis_json: a DuckDB table function reading Retis JSON event files (one event object per
+// line) straight into DuckDB vectors, registered on the analyzer's connection.
+//
+//   retis_json_events(path VARCHAR, schema VARCHAR, chunk_bytes BIGINT)
+//
+// `schema` describes the output columns (built by analyze/load/native-json.ts from the
+// model, analyze/model/schema.ts: the model stays the single definition):
+//   columns  := col (';' col)*        col := name '=' type
+//   type     := 'b' | 'i1'|'i2'|'i4'|'i8' | 'u1'|'u2'|'u4'|'u8' | 's' (VARCHAR, JSON string)
+//             | 'x' (BLOB, from a base64 JSON string) | 'r' (VARCHAR: a JSON object's text)
+//             | '{' name '=' type (',' name '=' type)* '}' | '[' type ']'
+// A first column `_seq` UBIGINT is added: the record number (non-blank line) from 1.
+//
+// The function is exact or it fails: anything it does not fully understand (not JSON, a value
+// of another JSON type than the column's, an integer out of range or written as a float, a
+// duplicate key, a \u escape or a non-canonical number in a raw section) raises an error,
+// and the loader then reads the file with DuckDB's read_json, which names the line and keeps
+// today's semantics. So this file never decides a corner case differently from read_json.
+//
+// Parallel: the file is mmap'd and cut into newline-aligned chunks of `chunk_bytes`; each
+// DuckDB thread claims chunks. DuckDB's C API has no batch index for table functions, so the
+// insert cannot keep file order by itself: the record number is emitted instead, from a
+// count of records per chunk made at init (a memchr pass).
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vendor/duckdb.h"
+
+//// SCHEMA ////
+
+typedef enum { K_BOOL, K_I8, K_I16, K_I32, K_I64, K_U8, K_U16, K_U32, K_U64, K_STR, K_B64, K_RAW, K_STRUCT, K_LIST } kind_t;
+
+typedef struct node {
+  kind_t kind;
+  char *name;
+  size_t name_len;
+  int id;            // index into per-thread vector state
+  bool in_list;      // below a list: validity set per element, not reset per chunk
+  struct node *kids; // struct fields, or the list element (one)
+  size_t nkids;
+} node_t;
+
+typedef struct {
+  const char *s;
+  int next_id;
+  char err[256];
+} schema_parser_t;
+
+static void free_node(node_t *n) {
+  for (size_t i = 0; i < n->nkids; i++) free_node(&n->kids[i]);
+  free(n->kids);
+  free(n->name);
+}
+
+static bool parse_type(schema_parser_t *p, node_t *n, bool in_list);
+
+static bool parse_field(schema_parser_t *p, node_t *n, bool in_list, const char *stops) {
+  const char *eq = strchr(p->s, '=');
+  if (!eq || eq == p->s || strcspn(p->s, stops) < (size_t)(eq - p->s)) {
+    snprintf(p->err, sizeof p->err, "schema: expected name= at \"%.20s\"", p->s);
+    return false;
+  }
+  n->name_len = (size_t)(eq - p->s);
+  n->name = strndup(p->s, n->name_len);
+  p->s = eq + 1;
+  return parse_type(p, n, in_list);
+}
+
+static bool parse_type(schema_parser_t *p, node_t *n, bool in_list) {
+  n->id = p->next_id++;
+  n->in_list = in_list;
+  char c = *p->s;
+  if (c == '{') {
+    p->s++;
+    n->kind = K_STRUCT;
+    size_t cap = 8;
+    n->kids = calloc(cap, sizeof(node_t));
+    for (;;) {
+      if (n->nkids == cap) {
+        n->kids = realloc(n->kids, (cap *= 2) * sizeof(node_t));
+        memset(n->kids + n->nkids, 0, (cap - n->nkids) * sizeof(node_t));
+      }
+      if (!parse_field(p, &n->kids[n->nkids++], in_list, ",}")) return false;
+      if (*p->s == ',') { p->s++; continue; }
+      if (*p->s == '}') { p->s++; break; }
+      snprintf(p->err, sizeof p->err, "schema: expected , or } at \"%.20s\"", p->s);
+      return false;
+    }
+    if (n->nkids > 64) {
+      snprintf(p->err, sizeof p->err, "schema: struct %s has more than 64 fields", n->name ? n->name : "?");
+      return false;
+    }
+    return true;
+  }
+  if (c == '[') {
+    p->s++;
+    n->kind = K_LIST;
+    n->kids = calloc(1, sizeof(node_t));
+    n->nkids = 1;
+    if (!parse_type(p, &n->kids[0], true)) return false;
+    if (n->kids[0].kind == K_STRUCT || n->kids[0].kind == K_LIST || n->kids[0].kind == K_RAW) {
+      snprintf(p->err, sizeof p->err, "schema: only lists of scalars are supported");
+      return false;
+    }
+    if (*p->s != ']') {
+      snprintf(p->err, sizeof p->err, "schema: expected ] at \"%.20s\"", p->s);
+      return false;
+    }
+    p->s++;
+    return true;
+  }
+  static const struct { const char *code; kind_t kind; } scalars[] = {
+      {"i1", K_I8}, {"i2", K_I16}, {"i4", K_I32}, {"i8", K_I64}, {"u1", K_U8}, {"u2", K_U16},
+      {"u4", K_U32}, {"u8", K_U64}, {"b", K_BOOL}, {"s", K_STR}, {"x", K_B64}, {"r", K_RAW},
+  };
+  for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+    size_t l = strlen(scalars[i].code);
+    if (strncmp(p->s, scalars[i].code, l) == 0) {
+      n->kind = scalars[i].kind;
+      p->s += l;
+      return true;
+    }
+  }
+  snprintf(p->err, sizeof p->err, "schema: unknown type at \"%.20s\"", p->s);
+  return false;
+}
+
+static duckdb_logical_type logical_type(const node_t *n) {
+  switch (n->kind) {
+  case K_BOOL: return duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
+  case K_I8: return duckdb_create_logical_type(DUCKDB_TYPE_TINYINT);
+  case K_I16: return duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT);
+  case K_I32: return duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
+  case K_I64: return duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+  case K_U8: return duckdb_create_logical_type(DUCKDB_TYPE_UTINYINT);
+  case K_U16: return duckdb_create_logical_type(DUCKDB_TYPE_USMALLINT);
+  case K_U32: return duckdb_create_logical_type(DUCKDB_TYPE_UINTEGER);
+  case K_U64: return duckdb_create_logical_type(DUCKDB_TYPE_UBIGINT);
+  case K_STR: case K_RAW: return duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+  case K_B64: return duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
+  case K_LIST: {
+    duckdb_logical_type child = logical_type(&n->kids[0]);
+    duckdb_logical_type t = duckdb_create_list_type(child);
+    duckdb_destroy_logical_type(&child);
+    return t;
+  }
+  case K_STRUCT: {
+    duckdb_logical_type types[64];
+    const char *names[64];
+    for (size_t i = 0; i < n->nkids; i++) {
+      types[i] = logical_type(&n->kids[i]);
+      names[i] = n->kids[i].name;
+    }
+    duckdb_logical_type t = duckdb_create_struct_type(types, names, n->nkids);
+    for (size_t i = 0; i < n->nkids; i++) duckdb_destroy_logical_type(&types[i]);
+    return t;
+  }
+  }
+  return NULL;
+}
+
+//// BIND / INIT ////
+
+typedef struct {
+  size_t start, end;    // byte range, newline-aligned
+  uint64_t first_record; // record number of its first record, from 1
+} chunk_t;
+
+typedef struct {
+  char *path;
+  const char *data; // the mmap'd file (NULL when empty)
+  size_t size;
+  node_t root;      // a struct: the columns after _seq
+  int nnodes;
+  size_t chunk_bytes;
+} bind_t;
+
+typedef struct {
+  chunk_t *chunks;
+  size_t nchunks;
+  atomic_size_t next;
+} global_t;
+
+typedef struct {
+  duckdb_vector v;
+  void *data;
+  uint64_t *validity;
+} vstate_t;
+
+typedef struct {
+  const bind_t *b;
+  global_t *g;
+  const char *p, *end; // cursor inside the current chunk, its end
+  uint64_t record;     // record number of the next record
+  bool have_chunk;
+  vstate_t *vs;
+  char *buf;           // scratch for decoded strings
+  size_t buf_cap;
+  char err[512];
+} local_t;
+
+static void destroy_bind(void *ptr) {
+  bind_t *b = ptr;
+  if (b->data) munmap((void *)b->data, b->size);
+  free_node(&b->root);
+  free(b->path);
+  free(b);
+}
+
+static void bind(duckdb_bind_info info) {
+  duckdb_value vpath = duckdb_bind_get_parameter(info, 0);
+  duckdb_value vschema = duckdb_bind_get_parameter(info, 1);
+  duckdb_value vchunk = duckdb_bind_get_parameter(info, 2);
+  char *path = vpath ? duckdb_get_varchar(vpath) : NULL;
+  char *schema = vschema ? duckdb_get_varchar(vschema) : NULL;
+  int64_t chunk = vchunk ? duckdb_get_int64(vchunk) : 0;
+  duckdb_destroy_value(&vpath);
+  duckdb_destroy_value(&vschema);
+  duckdb_destroy_value(&vchunk);
+  bind_t *b = calloc(1, sizeof *b);
+  char err[512] = "";
+  if (!path || !schema || chunk < 1) {
+    snprintf(err, sizeof err, "retis_json_events(path, schema, chunk_bytes): bad arguments");
+    goto fail;
+  }
+  b->path = strdup(path);
+  b->chunk_bytes = (size_t)chunk;
+  schema_parser_t sp = {.s = schema, .next_id = 0};
+  b->root.kind = K_STRUCT;
+  b->root.id = sp.next_id++;
+  size_t cap = 32;
+  b->root.kids = calloc(cap, sizeof(node_t));
+  for (;;) {
+    if (b->root.nkids == cap) {
+      b->root.kids = realloc(b->root.kids, (cap *= 2) * sizeof(node_t));
+      memset(b->root.kids + b->root.nkids, 0, (cap - b->root.nkids) * sizeof(node_t));
+    }
+    if (!parse_field(&sp, &b->root.kids[b->root.nkids++], false, ";")) {
+      snprintf(err, sizeof err, "%s", sp.err);
+      goto fail;
+    }
+    if (*sp.s == ';') { sp.s++; continue; }
+    if (*sp.s == '\0') break;
+    snprintf(err, sizeof err, "schema: expected ; at \"%.20s\"", sp.s);
+    goto fail;
+  }
+  if (b->root.nkids > 64) {
+    snprintf(err, sizeof err, "schema: more than 64 columns");
+    goto fail;
+  }
+  b->nnodes = sp.next_id;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, sizeof err, "%s: %s", path, strerror(errno));
+    goto fail;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    snprintf(err, sizeof err, "%s: %s", path, strerror(errno));
+    close(fd);
+    goto fail;
+  }
+  b->size = (size_t)st.st_size;
+  if (b->size > 0) {
+    void *m = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+      snprintf(err, sizeof err, "%s: mmap: %s", path, strerror(errno));
+      close(fd);
+      goto fail;
+    }
+    madvise(m, b->size, MADV_SEQUENTIAL);
+    b->data = m;
+  }
+  close(fd);
+  duckdb_logical_type ubig = duckdb_create_logical_type(DUCKDB_TYPE_UBIGINT);
+  duckdb_bind_add_result_column(info, "_seq", ubig);
+  duckdb_destroy_logical_type(&ubig);
+  for (size_t i = 0; i < b->root.nkids; i++) {
+    duckdb_logical_type t = logical_type(&b->root.kids[i]);
+    duckdb_bind_add_result_column(info, b->root.kids[i].name, t);
+    duckdb_destroy_logical_type(&t);
+  }
+  duckdb_bind_set_bind_data(info, b, destroy_bind);
+  duckdb_free(path);
+  duckdb_free(schema);
+  return;
+fail:
+  if (path) duckdb_free(path);
+  if (schema) duckdb_free(schema);
+  destroy_bind(b);
+  duckdb_bind_set_error(info, err);
+}
+
+static bool blank_line(const char *p, const char *e) {
+  for (; p < e; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\r') return false;
+  return true;
+}
+
+static void destroy_global(void *ptr) {
+  global_t *g = ptr;
+  free(g->chunks);
+  free(g);
+}
+
+static void init(duckdb_init_info info) {
+  const bind_t *b = duckdb_init_get_bind_data(info);
+  global_t *g = calloc(1, sizeof *g);
+  size_t n = b->size / b->chunk_bytes + 1;
+  g->chunks = calloc(n, sizeof(chunk_t));
+  // Cut at newlines, and count the records of each chunk so each knows its first number.
+  uint64_t record = 1;
+  size_t pos = 0;
+  while (pos < b->size) {
+    size_t want = pos + b->chunk_bytes;
+    size_t end;
+    if (want >= b->size) {
+      end = b->size;
+    } else {
+      const char *nl = memchr(b->data + want, '\n', b->size - want);
+      end = nl ? (size_t)(nl - b->data) + 1 : b->size;
+    }
+    chunk_t *c = &g->chunks[g->nchunks++];
+    c->start = pos;
+    c->end = end;
+    c->first_record = record;
+    const char *p = b->data + pos, *e = b->data + end;
+    while (p < e) {
+      const char *nl = memchr(p, '\n', (size_t)(e - p));
+      const char *le = nl ? nl : e;
+      // Almost every line starts with '{': the blank test then stops at once.
+      if (!blank_line(p, le)) record++;
+      p = le + 1;
+    }
+    pos = end;
+  }
+  atomic_init(&g->next, 0);
+  duckdb_init_set_init_data(info, g, destroy_global);
+  duckdb_init_set_max_threads(info, g->nchunks > 0 ? g->nchunks : 1);
+}
+
+static void destroy_local(void *ptr) {
+  local_t *l = ptr;
+  free(l->vs);
+  free(l->buf);
+  free(l);
+}
+
+static void local_init(duckdb_init_info info) {
+  local_t *l = calloc(1, sizeof *l);
+  l->b = duckdb_init_get_bind_data(info);
+  l->vs = calloc((size_t)l->b->nnodes, sizeof(vstate_t));
+  l->buf_cap = 1 << 16;
+  l->buf = malloc(l->buf_cap);
+  duckdb_init_set_init_data(info, l, destroy_local);
+}
+
+//// JSON ////
+
+// Every parse function returns false with l->err set; the cursor is l->p.
+#define FAIL(...) (snprintf(l->err, sizeof l->err, __VA_ARGS__), false)
+
+static inline void skip_ws(local_t *l) {
+  while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r' || *l->p == '\n')) l->p++;
+}
+
+static bool ensure_buf(local_t *l, size_t n) {
+  if (n <= l->buf_cap) return true;
+  size_t cap = l->buf_cap;
+  while (cap < n) cap *= 2;
+  char *nb = realloc(l->buf, cap);
+  if (!nb) return FAIL("out of memory");
+  l->buf = nb;
+  l->buf_cap = cap;
+  return true;
+}
+
+static bool valid_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t k;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+    else return false;
+    for (size_t j = 1; j <= k; j++) {
+      if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff))) return false;
+    i += k + 1;
+  }
+  return true;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static bool read_hex4(local_t *l, const char *p, uint32_t *out) {
+  if (l->end - p < 4) return FAIL("truncated \\u escape");
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(p[i]);
+    if (h < 0) return FAIL("bad \\u escape");
+    v = (v << 4) | (uint32_t)h;
+  }
+  *out = v;
+  return true;
+}
+
+/**
+ * A JSON string at l->p (the opening quote): decoded into *out and *len (pointing into the file
+ * when it has no escape, else into l->buf). `raw_escapes` counts escapes whose re-serialisation
+ * by read_json differs from the text (\u, \/), for raw sections.
+ */
+static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_escape, bool *non_canonical) {
+  const char *s = ++l->p;
+  const char *p = s;
+  bool nonascii = false;
+  // Fast path: no escape.
+  while (p < l->end && *p != '"' && *p != '\\') {
+    unsigned char c = (unsigned char)*p;
+    if (c < 0x20) return FAIL("control character in a string");
+    if (c >= 0x80) nonascii = true;
+    p++;
+  }
+  if (p >= l->end) return FAIL("unterminated string");
+  if (*p == '"') {
+    if (nonascii && !valid_utf8((const unsigned char *)s, (size_t)(p - s))) return FAIL("invalid UTF-8 in a string");
+    *out = s;
+    *len = (size_t)(p - s);
+    if (had_escape) *had_escape = false;
+    l->p = p + 1;
+    return true;
+  }
+  if (had_escape) *had_escape = true;
+  // Escapes: decode into the scratch buffer (never longer than the text).
+  size_t n = (size_t)(p - s);
+  const char *q = p;
+  while (q < l->end && *q != '"') q += (*q == '\\') ? 2 : 1;
+  if (!ensure_buf(l, (size_t)(q - s) + 8)) return false;
+  char *d = l->buf;
+  memcpy(d, s, n);
+  while (p < l->end) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') break;
+    if (c < 0x20) return FAIL("control character in a string");
+    if (c >= 0x80) nonascii = true;
+    if (c != '\\') { d[n++] = (char)c; p++; continue; }
+    if (p + 1 >= l->end) return FAIL("unterminated string");
+    char e = p[1];
+    p += 2;
+    switch (e) {
+    case '"': d[n++] = '"'; break;
+    case '\\': d[n++] = '\\'; break;
+    case '/': d[n++] = '/'; if (non_canonical) *non_canonical = true; break;
+    case 'b': d[n++] = '\b'; break;
+    case 'f': d[n++] = '\f'; break;
+    case 'n': d[n++] = '\n'; break;
+    case 'r': d[n++] = '\r'; break;
+    case 't': d[n++] = '\t'; break;
+    case 'u': {
+      if (non_canonical) *non_canonical = true;
+      uint32_t cp;
+      if (!read_hex4(l, p, &cp)) return false;
+      p += 4;
+      if (cp >= 0xd800 && cp <= 0xdbff) {
+        uint32_t lo;
+        if (l->end - p < 6 || p[0] != '\\' || p[1] != 'u' || !read_hex4(l, p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+          return FAIL("lone surrogate in a \\u escape");
+        p += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+      } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+        return FAIL("lone surrogate in a \\u escape");
+      }
+      if (cp == 0) return FAIL("\\u0000 in a string");
+      if (cp < 0x80) d[n++] = (char)cp;
+      else if (cp < 0x800) { d[n++] = (char)(0xc0 | (cp >> 6)); d[n++] = (char)(0x80 | (cp & 0x3f)); }
+      else if (cp < 0x10000) {
+        d[n++] = (char)(0xe0 | (cp >> 12)); d[n++] = (char)(0x80 | ((cp >> 6) & 0x3f)); d[n++] = (char)(0x80 | (cp & 0x3f));
+      } else {
+        d[n++] = (char)(0xf0 | (cp >> 18)); d[n++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        d[n++] = (char)(0x80 | ((cp >> 6) & 0x3f)); d[n++] = (char)(0x80 | (cp & 0x3f));
+      }
+      break;
+    }
+    default: return FAIL("bad escape \\%c", e);
+    }
+  }
+  if (p >= l->end) return FAIL("unterminated string");
+  if (nonascii && !valid_utf8((const unsigned char *)d, n)) return FAIL("invalid UTF-8 in a string");
+  *out = d;
+  *len = n;
+  l->p = p + 1;
+  return true;
+}
+
+/** A JSON integer: sign and magnitude; fails on fractions, exponents, leading zeros. */
+static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
+  const char *p = l->p;
+  *neg = false;
+  if (p < l->end && *p == '-') { *neg = true; p++; }
+  if (p >= l->end || *p < '0' || *p > '9') return FAIL("expected a number");
+  if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return FAIL("number with a leading zero");
+  uint64_t v = 0;
+  while (p < l->end && *p >= '0' && *p <= '9') {
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (UINT64_MAX - d) / 10) return FAIL("integer out of range");
+    v = v * 10 + d;
+    p++;
+  }
+  if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return FAIL("not an integer");
+  l->p = p;
+  *mag = v;
+  return true;
+}
+
+/**
+ * Skip any JSON value, checking its syntax. `canon` (raw sections) is cleared when read_json
+ * would write the value back differently: whitespace, \u or \/ escapes, non-integer numbers, -0.
+ */
+static bool skip_value(local_t *l, bool *canon, int depth) {
+  if (depth > 64) return FAIL("nesting too deep");
+  if (l->p >= l->end) return FAIL("unexpected end of line");
+  char c = *l->p;
+  if (c == '"') {
+    const char *s;
+    size_t n;
+    bool nc = false;
+    if (!parse_string(l, &s, &n, NULL, &nc)) return false;
+    if (nc && canon) *canon = false;
+    return true;
+  }
+  if (c == '{' || c == '[') {
+    char close = c == '{' ? '}' : ']';
+    l->p++;
+    const char *before = l->p;
+    skip_ws(l);
+    if (l->p != before && canon) *canon = false;
+    if (l->p < l->end && *l->p == close) { l->p++; return true; }
+    for (;;) {
+      if (c == '{') {
+        if (l->p >= l->end || *l->p != '"') return FAIL("expected a key");
+        const char *s;
+        size_t n;
+        bool nc = false;
+        if (!parse_string(l, &s, &n, NULL, &nc)) return false;
+        if (nc && canon) *canon = false;
+        before = l->p;
+        skip_ws(l);
+        if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
+        l->p++;
+        if (l->p != before + 1 && canon) *canon = false;
+        before = l->p;
+        skip_ws(l);
+        if (l->p != before && canon) *canon = false;
+      }
+      if (!skip_value(l, canon, depth + 1)) return false;
+      before = l->p;
+      skip_ws(l);
+      if (l->p != before && canon) *canon = false;
+      if (l->p >= l->end) return FAIL("unexpected end of line");
+      if (*l->p == ',') {
+        l->p++;
+        before = l->p;
+        skip_ws(l);
+        if (l->p != before && canon) *canon = false;
+        continue;
+      }
+      if (*l->p == close) { l->p++; return true; }
+      return FAIL("expected , or %c", close);
+    }
+  }
+  if (c == 't' && l->end - l->p >= 4 && memcmp(l->p, "true", 4) == 0) { l->p += 4; return true; }
+  if (c == 'f' && l->end - l->p >= 5 && memcmp(l->p, "false", 5) == 0) { l->p += 5; return true; }
+  if (c == 'n' && l->end - l->p >= 4 && memcmp(l->p, "null", 4) == 0) { l->p += 4; return true; }
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    const char *p = l->p;
+    if (*p == '-') p++;
+    if (p >= l->end || *p < '0' || *p > '9') return FAIL("bad number");
+    if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return FAIL("number with a leading zero");
+    bool zero = *p == '0';
+    while (p < l->end && *p >= '0' && *p <= '9') p++;
+    bool frac = false;
+    if (p < l->end && *p == '.') {
+      frac = true;
+      p++;
+      if (p >= l->end || *p < '0' || *p > '9') return FAIL("bad number");
+      while (p < l->end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < l->end && (*p == 'e' || *p == 'E')) {
+      frac = true;
+      p++;
+      if (p < l->end && (*p == '+' || *p == '-')) p++;
+      if (p >= l->end || *p < '0' || *p > '9') return FAIL("bad number");
+      while (p < l->end && *p >= '0' && *p <= '9') p++;
+    }
+    if (canon && (frac || (zero && c == '-'))) *canon = false;
+    l->p = p;
+    return true;
+  }
+  return FAIL("not a JSON value");
+}
+
+static inline void set_valid(vstate_t *v, idx_t row) { v->validity[row / 64] |= (uint64_t)1 << (row % 64); }
+
+static int8_t b64dec[256]; // filled once at module load (init_b64), read-only after
+
+static void init_b64(void) {
+  memset(b64dec, -1, sizeof b64dec);
+  const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (int i = 0; i < 64; i++) b64dec[(unsigned char)a[i]] = (int8_t)i;
+}
+
+static bool append_base64(local_t *l, vstate_t *v, idx_t row, const char *s, size_t n) {
+  const int8_t *dec = b64dec;
+  // Only the canonical form (padded, zero trailing bits): anything else goes to from_base64.
+  if (n % 4 != 0) return FAIL("base64 length not a multiple of 4");
+  size_t pad = 0;
+  if (n >= 1 && s[n - 1] == '=') pad++;
+  if (n >= 2 && s[n - 2] == '=') pad++;
+  size_t out_len = n / 4 * 3 - pad;
+  char small[192];
+  char *d = small;
+  if (out_len > sizeof small) {
+    // The scratch buffer may hold `s` (an escaped string): base64 never has escapes, but be safe.
+    d = malloc(out_len);
+    if (!d) return FAIL("out of memory");
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int a = dec[(unsigned char)s[i]], b = dec[(unsigned char)s[i + 1]];
+    int c = dec[(unsigned char)s[i + 2]], e = dec[(unsigned char)s[i + 3]];
+    bool last = i + 4 == n;
+    if (last && pad == 2) {
+      if (a < 0 || b < 0 || (b & 15)) goto bad;
+      d[o++] = (char)((a << 2) | (b >> 4));
+    } else if (last && pad == 1) {
+      if (a < 0 || b < 0 || c < 0 || (c & 3)) goto bad;
+      d[o++] = (char)((a << 2) | (b >> 4));
+      d[o++] = (char)(((b & 15) << 4) | (c >> 2));
+    } else {
+      if ((a | b | c | e) < 0) goto bad;
+      d[o++] = (char)((a << 2) | (b >> 4));
+      d[o++] = (char)(((b & 15) << 4) | (c >> 2));
+      d[o++] = (char)(((c & 3) << 6) | e);
+    }
+  }
+  duckdb_unsafe_vector_assign_string_element_len(v->v, row, d, o);
+  set_valid(v, row);
+  if (d != small) free(d);
+  return true;
+bad:
+  if (d != small) free(d);
+  return FAIL("not canonical base64");
+}
+
+static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth);
+
+/** The element vector of a list node: capacity for one more, data re-read (reserve may move it). */
+static bool list_append(local_t *l, const node_t *n, idx_t row) {
+  vstate_t *lv = &l->vs[n->id];
+  const node_t *e = &n->kids[0];
+  vstate_t *ev = &l->vs[e->id];
+  idx_t start = duckdb_list_vector_get_size(lv->v);
+  idx_t count = 0;
+  l->p++; // '['
+  skip_ws(l);
+  if (l->p < l->end && *l->p == ']') {
+    l->p++;
+  } else {
+    for (;;) {
+      idx_t at = start + count;
+      if (duckdb_list_vector_reserve(lv->v, at + 1) != DuckDBSuccess) return FAIL("cannot grow a list");
+      ev->v = duckdb_list_vector_get_child(lv->v);
+      duckdb_vector_ensure_validity_writable(ev->v);
+      ev->data = duckdb_vector_get_data(ev->v);
+      ev->validity = duckdb_vector_get_validity(ev->v);
+      duckdb_validity_set_row_invalid(ev->validity, at);
+      skip_ws(l);
+      if (!parse_into(l, e, at, 1)) return false;
+      count++;
+      if (duckdb_list_vector_set_size(lv->v, start + count) != DuckDBSuccess) return FAIL("cannot grow a list");
+      skip_ws(l);
+      if (l->p < l->end && *l->p == ',') { l->p++; continue; }
+      if (l->p < l->end && *l->p == ']') { l->p++; break; }
+      return FAIL("expected , or ]");
+    }
+  }
+  duckdb_list_entry *entries = lv->data;
+  entries[row].offset = start;
+  entries[row].length = count;
+  set_valid(lv, row);
+  return true;
+}
+
+static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
+  if (*l->p != '{') return FAIL("expected an object for \"%s\"", n->name ? n->name : "event");
+  l->p++;
+  uint64_t seen = 0;
+  skip_ws(l);
+  if (l->p < l->end && *l->p == '}') {
+    l->p++;
+  } else {
+    for (;;) {
+      if (l->p >= l->end || *l->p != '"') return FAIL("expected a key");
+      const char *k;
+      size_t kn;
+      bool esc;
+      if (!parse_string(l, &k, &kn, &esc, NULL)) return false;
+      if (esc) return FAIL("escaped key");
+      skip_ws(l);
+      if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
+      l->p++;
+      skip_ws(l);
+      if (l->p >= l->end) return FAIL("unexpected end of line");
+      const node_t *f = NULL;
+      size_t fi = 0;
+      for (; fi < n->nkids; fi++) {
+        if (n->kids[fi].name_len == kn && memcmp(n->kids[fi].name, k, kn) == 0) {
+          f = &n->kids[fi];
+          break;
+        }
+      }
+      if (f) {
+        if (seen & ((uint64_t)1 << fi)) return FAIL("duplicate key \"%.*s\"", (int)kn, k);
+        seen |= (uint64_t)1 << fi;
+        if (!parse_into(l, f, row, depth + 1)) return false;
+      } else {
+        if (!skip_value(l, NULL, depth + 1)) return false;
+      }
+      skip_ws(l);
+      if (l->p < l->end && *l->p == ',') {
+        l->p++;
+        skip_ws(l);
+        continue;
+      }
+      if (l->p < l->end && *l->p == '}') { l->p++; break; }
+      return FAIL("expected , or }");
+    }
+  }
+  if (n->id != l->b->root.id) set_valid(&l->vs[n->id], row);
+  return true;
+}
+
+static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
+  if (depth > 64) return FAIL("nesting too deep");
+  char c = *l->p;
+  // null: the value stays NULL (validity was cleared for the whole chunk, or per element).
+  if (c == 'n') {
+    if (l->end - l->p >= 4 && memcmp(l->p, "null", 4) == 0) { l->p += 4; return true; }
+    return FAIL("not a JSON value");
+  }
+  vstate_t *v = &l->vs[n->id];
+  switch (n->kind) {
+  case K_STRUCT: return parse_struct(l, n, row, depth);
+  case K_LIST:
+    if (c != '[') return FAIL("expected an array for \"%s\"", n->name);
+    return list_append(l, n, row);
+  case K_RAW: {
+    if (c != '{') return FAIL("expected an object for \"%s\"", n->name);
+    const char *s = l->p;
+    bool canon = true;
+    if (!skip_value(l, &canon, depth)) return false;
+    if (!canon) return FAIL("section \"%s\" is not in read_json's canonical form", n->name);
+    duckdb_unsafe_vector_assign_string_element_len(v->v, row, s, (idx_t)(l->p - s));
+    set_valid(v, row);
+    return true;
+  }
+  case K_STR: case K_B64: {
+    if (c != '"') return FAIL("expected a string for \"%s\"", n->name);
+    const char *s;
+    size_t len;
+    if (!parse_string(l, &s, &len, NULL, NULL)) return false;
+    if (n->kind == K_B64) return append_base64(l, v, row, s, len);
+    duckdb_unsafe_vector_assign_string_element_len(v->v, row, s, len);
+    set_valid(v, row);
+    return true;
+  }
+  case K_BOOL:
+    if (c == 't' && l->end - l->p >= 4 && memcmp(l->p, "true", 4) == 0) { ((bool *)v->data)[row] = true; l->p += 4; }
+    else if (c == 'f' && l->end - l->p >= 5 && memcmp(l->p, "false", 5) == 0) { ((bool *)v->data)[row] = false; l->p += 5; }
+    else return FAIL("expected a boolean for \"%s\"", n->name);
+    set_valid(v, row);
+    return true;
+  default: break;
+  }
+  bool neg;
+  uint64_t m;
+  if (!parse_int(l, &neg, &m)) return false;
+  switch (n->kind) {
+  case K_U8: if (neg && m) goto range; if (m > UINT8_MAX) goto range; ((uint8_t *)v->data)[row] = (uint8_t)m; break;
+  case K_U16: if (neg && m) goto range; if (m > UINT16_MAX) goto range; ((uint16_t *)v->data)[row] = (uint16_t)m; break;
+  case K_U32: if (neg && m) goto range; if (m > UINT32_MAX) goto range; ((uint32_t *)v->data)[row] = (uint32_t)m; break;
+  case K_U64: if (neg && m) goto range; ((uint64_t *)v->data)[row] = m; break;
+  case K_I8: if (m > (neg ? 128u : 127u)) goto range; ((int8_t *)v->data)[row] = (int8_t)(neg ? -(int64_t)m : (int64_t)m); break;
+  case K_I16: if (m > (neg ? 32768u : 32767u)) goto range; ((int16_t *)v->data)[row] = (int16_t)(neg ? -(int64_t)m : (int64_t)m); break;
+  case K_I32: if (m > (neg ? 2147483648u : 2147483647u)) goto range; ((int32_t *)v->data)[row] = (int32_t)(neg ? -(int64_t)m : (int64_t)m); break;
+  case K_I64:
+    if (m > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) goto range;
+    ((int64_t *)v->data)[row] = neg ? (int64_t)(0 - m) : (int64_t)m;
+    break;
+  default: return FAIL("internal: bad kind");
+  }
+  set_valid(v, row);
+  return true;
+range:
+  return FAIL("integer out of range for \"%s\"", n->name);
+}
+
+//// SCAN ////
+
+/** Vector state for a new output chunk: every value NULL until written. */
+static void bind_vectors(local_t *l, const node_t *n, duckdb_vector v) {
+  vstate_t *s = &l->vs[n->id];
+  s->v = v;
+  if (n->in_list) return; // element vectors are set up per append (list_append)
+  duckdb_vector_ensure_validity_writable(v);
+  s->data = duckdb_vector_get_data(v);
+  s->validity = duckdb_vector_get_validity(v);
+  memset(s->validity, 0, (duckdb_vector_size() + 63) / 64 * sizeof(uint64_t));
+  if (n->kind == K_STRUCT) {
+    for (size_t i = 0; i < n->nkids; i++) bind_vectors(l, &n->kids[i], duckdb_struct_vector_get_child(v, i));
+  } else if (n->kind == K_LIST) {
+    l->vs[n->kids[0].id].v = duckdb_list_vector_get_child(v);
+  }
+}
+
+static bool claim_chunk(local_t *l) {
+  size_t i = atomic_fetch_add(&l->g->next, 1);
+  if (i >= l->g->nchunks) return false;
+  const chunk_t *c = &l->g->chunks[i];
+  l->p = l->b->data + c->start;
+  l->end = l->b->data + c->end;
+  l->record = c->first_record;
+  l->have_chunk = true;
+  return true;
+}
+
+static void scan(duckdb_function_info info, duckdb_data_chunk out) {
+  local_t *l = duckdb_function_get_local_init_data(info);
+  // The C API gives the global state to the scan, not to the local init.
+  if (!l->g) l->g = duckdb_function_get_init_data(info);
+  const bind_t *b = l->b;
+  idx_t cap = duckdb_vector_size();
+  duckdb_vector seqv = duckdb_data_chunk_get_vector(out, 0);
+  uint64_t *seq = duckdb_vector_get_data(seqv);
+  for (size_t i = 0; i < b->root.nkids; i++) bind_vectors(l, &b->root.kids[i], duckdb_data_chunk_get_vector(out, i + 1));
+  idx_t row = 0;
+  while (row < cap) {
+    if (!l->have_chunk || l->p >= l->end) {
+      l->have_chunk = false;
+      if (!claim_chunk(l)) break;
+      continue;
+    }
+    const char *chunk_end = l->end;
+    const char *nl = memchr(l->p, '\n', (size_t)(chunk_end - l->p));
+    const char *le = nl ? nl : chunk_end;
+    if (blank_line(l->p, le)) {
+      l->p = le + (nl ? 1 : 0);
+      continue;
+    }
+    // Parse within the line only: a value cut by the end of the line is an error.
+    l->end = le;
+    skip_ws(l);
+    bool ok = parse_struct(l, &b->root, row, 0);
+    if (ok) {
+      skip_ws(l);
+      if (l->p != le) ok = FAIL("text after the event");
+    }
+    l->end = chunk_end;
+    if (!ok) {
+      char msg[768];
+      snprintf(msg, sizeof msg, "retis_json_events: %s: record %llu: %s", b->path, (unsigned long long)l->record, l->err);
+      duckdb_function_set_error(info, msg);
+      duckdb_data_chunk_set_size(out, 0);
+      return;
+    }
+    seq[row] = l->record++;
+    row++;
+    l->p = le + (nl ? 1 : 0);
+  }
+  duckdb_data_chunk_set_size(out, row);
+}
+
+//// N-API ////
+
+static napi_value throw_msg(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/** register(connection External): adds retis_json_events to that DuckDB connection. */
+static napi_value js_register(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return throw_msg(env, "register(connection): missing argument");
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return throw_msg(env, "register(connection): not a DuckDB connection handle (an External)");
+  // @duckdb/node-bindings tags its connection Externals; the tag is its interface, so a
+  // wrong object (another External, a bindings release that changed it) is refused here.
+  static const napi_type_tag connection_tag = {0x922B9BF54AB04DFCULL, 0x8A258578D371DB71ULL};
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, argv[0], &connection_tag, &tagged) != napi_ok || !tagged)
+    return throw_msg(env, "register(connection): not a @duckdb/node-bindings connection (type tag differs)");
+  void *ptr = NULL;
+  if (napi_get_value_external(env, argv[0], &ptr) != napi_ok || !ptr) return throw_msg(env, "register(connection): cannot read the connection handle");
+  // The External holds a small struct whose first member is the duckdb_connection (the
+  // bindings keep it there so they can disconnect on finalisation).
+  duckdb_connection conn = *(duckdb_connection *)ptr;
+  if (!conn) return throw_msg(env, "register(connection): the connection is closed");
+  duckdb_table_function f = duckdb_create_table_function();
+  if (!f) return throw_msg(env, "duckdb_create_table_function failed");
+  duckdb_table_function_set_name(f, "retis_json_events");
+  duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+  duckdb_logical_type bigint = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+  duckdb_table_function_add_parameter(f, varchar);
+  duckdb_table_function_add_parameter(f, varchar);
+  duckdb_table_function_add_parameter(f, bigint);
+  duckdb_destroy_logical_type(&varchar);
+  duckdb_destroy_logical_type(&bigint);
+  duckdb_table_function_set_bind(f, bind);
+  duckdb_table_function_set_init(f, init);
+  duckdb_table_function_set_local_init(f, local_init);
+  duckdb_table_function_set_function(f, scan);
+  duckdb_state st = duckdb_register_table_function(conn, f);
+  duckdb_destroy_table_function(&f);
+  if (st != DuckDBSuccess) return throw_msg(env, "duckdb_register_table_function(retis_json_events) failed (already registered, or not a connection?)");
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
+/** The DuckDB library this addon is linked against: must be the one node-api loaded. */
+static napi_value js_version(napi_env env, napi_callback_info cbinfo) {
+  (void)cbinfo;
+  napi_value s;
+  if (napi_create_string_utf8(env, duckdb_library_version(), NAPI_AUTO_LENGTH, &s) != napi_ok) return NULL;
+  return s;
+}
+
+static napi_value init_module(napi_env env, napi_value exports) {
+  init_b64();
+  napi_property_descriptor props[] = {
+      {"register", NULL, js_register, NULL, NULL, NULL, napi_default, NULL},
+      {"duckdbVersion", NULL, js_version, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, 2, props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)
