@@ -16,6 +16,7 @@ import { resolveInputs, type InputFile } from './inputs.ts';
 import { readsLazily, retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
 import { EVENTS_BASE_SQL, EVENTS_LAZY_SQL, EVENTS_ROWS_SQL, EVENTS_VIEW_SQL, withProblem } from './table.ts';
 import { Progress } from './progress.ts';
+import { useNativeJson } from './native-json.ts';
 import { insertArrow } from './arrow.ts';
 
 export { InputError } from './errors.ts';
@@ -106,8 +107,37 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
   return new InputError(info.path, null, msg.split('\n')[0] ?? msg);
 }
 
+/**
+ * The native reader (load/native-json.ts) for an events file of the latest format: true when
+ * it loaded the file, false when the file is left to read_json (reader unavailable, or it met
+ * something it does not handle: it fails then, and nothing of the file was inserted).
+ */
+async function insertRetisNative(db: Db, f: InputFile, info: RetisFileInfo, base: bigint): Promise<boolean> {
+  if (!readsLazily(info) || !useNativeJson(db)) return false;
+  const select = withProblem(retisFileSelect(info, f.host, false, true), true);
+  // The reader numbers the records itself (`seq`), so rows need not be stored in file order:
+  // without preserve_insertion_order the insert runs on every thread. (DuckDB's C API gives
+  // table functions no batch index, so keeping the order would make the whole load serial.)
+  await db.run('SET preserve_insertion_order = false');
+  try {
+    await db.run(`INSERT INTO events_lazy BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+    nativeLoads.push(f.path);
+    return true;
+  } catch (e) {
+    nativeFallbacks.push({ path: f.path, reason: e instanceof Error ? e.message : String(e) });
+    return false;
+  } finally {
+    await db.run('SET preserve_insertion_order = true');
+  }
+}
+
+/** Files the native reader handed to read_json, and why; files it loaded (tests read these). */
+export const nativeFallbacks: { path: string; reason: string }[] = [];
+export const nativeLoads: string[] = [];
+
 async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<RetisFileInfo> {
   const info = sniffRetisFile(f.path);
+  if (!skipBad && (await insertRetisNative(db, f, info, base))) return info;
   const lazy = readsLazily(info);
   const table = lazy ? 'events_lazy' : 'events_base';
   const select = withProblem(retisFileSelect(info, f.host, skipBad), lazy);

@@ -13,6 +13,7 @@ import { modelSelect, sqlString as sqlLiteral } from '../model/derive.ts';
 import { isLazy, lazyColumn } from '../model/lazy.ts';
 import { SECTIONS, sqlType, quoteIdent, type Field, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
+import { nativeSectionsSelect } from './native-json.ts';
 
 export type RetisFileKind = 'events' | 'series';
 
@@ -180,10 +181,11 @@ function sectionExprs(compat: number, lazy = false): string[] {
  * The SELECT that reads one Retis file into model rows (sections + flat columns +
  * `src`, `seq`, `series`, `host`, `wall_ns`; `eid` is added by the loader).
  */
-export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false): string {
+export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false, native = false): string {
   const lazy = readsLazily(info);
+  // The native reader yields the same relation as read_json's (load/native-json.ts).
   return modelSelect(
-    retisSectionsSelect(info, ignoreErrors, lazy),
+    native ? nativeSectionsSelect(info.path) : retisSectionsSelect(info, ignoreErrors, lazy),
     { src: info.path, host, offsetNs: info.offsetNs },
     lazy ? { ovsEvent: `json_extract_string(${lazyColumn('ovs')}, '$.event_type')` } : {},
   );

@@ -1,0 +1,139 @@
+/**
+ * The native JSON reader (analyze/native, load/native-json.ts) against read_json, the oracle:
+ * every Retis JSON fixture, a generated file and damaged files load to exactly the same rows
+ * (every column, seq/eid/_problem included) or fail with exactly the same message, with
+ * chunks small enough that files span many of them and lines cross chunk boundaries.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeEventFile } from '../../bench/gen/generate.ts';
+import { Db } from '../../analyze/db.ts';
+import { loadInputs, nativeFallbacks, nativeLoads } from '../../analyze/load/index.ts';
+import { nativeJsonUnavailable, setNativeChunkBytes, setNativeJson } from '../../analyze/load/native-json.ts';
+import { COMPAT_DIR, FIXTURES, REPO_ROOT } from '../util/paths.ts';
+
+const BUILT = fs.existsSync(path.join(REPO_ROOT, 'build', 'native', 'retis_json.node'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-native-json-'));
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+  setNativeJson(true);
+  setNativeChunkBytes(16 * 1024 * 1024);
+});
+
+interface Outcome {
+  rows: string[];
+  files: string;
+  error: string | null;
+}
+
+/** Load `files` with one reader; every stored row as text, in seq order, or the error. */
+async function load(files: string[], native: boolean): Promise<Outcome> {
+  setNativeJson(native);
+  const db = await Db.open();
+  try {
+    await loadInputs(db, files);
+    const rows = await db.rows<{ r: string }>(
+      `SELECT t::VARCHAR AS r FROM (SELECT * FROM events_lazy UNION ALL BY NAME SELECT * FROM events_base) t ORDER BY eid`,
+    );
+    const f = await db.rows('SELECT * FROM files ORDER BY src');
+    return { rows: rows.map((x) => x.r), files: JSON.stringify(f, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)), error: null };
+  } catch (e) {
+    return { rows: [], files: '', error: (e as Error).message };
+  } finally {
+    db.close();
+  }
+}
+
+async function expectSame(files: string[], chunk: number): Promise<void> {
+  setNativeChunkBytes(chunk);
+  const sql = await load(files, false);
+  const native = await load(files, true);
+  expect(native.error).toBe(sql.error);
+  expect(native.files).toBe(sql.files);
+  expect(native.rows.length).toBe(sql.rows.length);
+  const firstDiff = native.rows.findIndex((r, i) => r !== sql.rows[i]);
+  expect(firstDiff === -1 ? null : { native: native.rows[firstDiff], sql: sql.rows[firstDiff] }).toBeNull();
+}
+
+const STARTUP =
+  '{"common":{"timestamp":1},"startup":{"retis_version":"v1.7.0","cmdline":"t","clock_monotonic_offset":{"sec":0,"nsec":0},"machine":{"kernel_release":"r","kernel_version":"v","hardware_name":"h"}}}';
+const EVENT = (ts: number) => `{"common":{"timestamp":${ts}},"kernel":{"symbol":"skb:kfree_skb","probe_type":"raw_tracepoint"},"skb-drop":{"drop_reason":"NO_SOCKET"}}`;
+
+/** Files the native reader must load as read_json does, or hand to it (damaged, odd). */
+const ODD: Record<string, string> = {
+  truncated: `${STARTUP}\n${EVENT(2)}\n{"common":{"timest`,
+  nonjson: `${STARTUP}\n${EVENT(2)}\nhello world\n${EVENT(3)}\n`,
+  wrongtype: `${STARTUP}\n${EVENT(2)}\n{"common":{"timestamp":"soon"}}\n`,
+  array: `${STARTUP}\n[1,2]\n`,
+  blank_lines: `\n${STARTUP}\n\n  \n${EVENT(2)}\n\r\n${EVENT(3)}`,
+  escapes: `${STARTUP}\n{"common":{"timestamp":5,"task":{"pid":-3,"tgid":2147483647,"comm":"a\\u00e9\\ud83d\\ude00\\"\\\\\\/\\n\\t"}},"kernel":{"symbol":"x\\u0041","probe_type":"kprobe","stack_trace":["a","\\u2603",""]}}\n`,
+  unknown_keys: `${STARTUP}\n{"zz":{"a":[1,{"b":null}]},"common":{"timestamp":9223372036854775807,"zz":1.5e3,"smp_id":4294967295},"dev":{"name":"eth0","ifindex":3,"x":true}}\n`,
+  nulls: `${STARTUP}\n{"common":{"timestamp":null},"packet":null,"ct":null,"dev":{"name":null,"ifindex":1}}\n`,
+  no_common: `${STARTUP}\n{"kernel":{"symbol":"s","probe_type":"kprobe"}}\n`,
+  out_of_range: `${STARTUP}\n{"common":{"timestamp":7,"smp_id":4294967296}}\n`,
+  float: `${STARTUP}\n{"common":{"timestamp":7.0}}\n`,
+  negative_unsigned: `${STARTUP}\n{"common":{"timestamp":-7}}\n`,
+  duplicate_key: `${STARTUP}\n{"common":{"timestamp":7,"timestamp":8}}\n`,
+  lazy_ct: `${STARTUP}\n{"common":{"timestamp":7},"ct":{"state":"established","zone_id":0,"zone_dir":"default","orig":{"ip":{"src":"1.2.3.4","dst":"5.6.7.8","version":"v4"},"proto":{"tcp":{"sport":1,"dport":2}}},"reply":{"ip":{"src":"5.6.7.8","dst":"1.2.3.4","version":"v4"},"proto":{"tcp":{"sport":2,"dport":1}}},"ct_status":14}}\n`,
+  lazy_ct_spaced: `${STARTUP}\n{"common":{"timestamp":7},"ct": { "state" : "x" ,"zone_id":1.0}}\n`,
+  lazy_ct_missing: `${STARTUP}\n{"common":{"timestamp":7},"ct":{"state":"x"}}\n`,
+  packet_bad_base64: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":1,"capture_len":1,"data":"QR=="}}\n`,
+  packet_missing_len: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"capture_len":1,"data":"QQ=="}}\n`,
+  packet_ipv6: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":94,"capture_len":94,"data":"CljAqH0KCljAqH0Nht1gBRq3ACgGQP0AASUAAAAAAAAAAAAAABP9AAElAAAAAAAAAAAAAAAQoDsY68dHas8AAAAAoAL9IPycAAACBAWgBAIICqhHqZgAAAAAAQMDBw=="}}\n`,
+  bad_utf8: `${STARTUP}\n{"common":{"timestamp":7,"task":{"pid":1,"tgid":1,"comm":"\xff"}}}\n`,
+};
+
+const NATIVE_OK = ['blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
+
+describe('native JSON reader', () => {
+  it('is used when built (not silently replaced by read_json)', async () => {
+    if (!BUILT) return; // not built here: nothing to check (README: analysis needs nothing native)
+    expect(nativeJsonUnavailable()).toBeNull();
+    setNativeJson(true);
+    const before = nativeLoads.length;
+    const db = await Db.open();
+    await loadInputs(db, [path.join(FIXTURES, 'synthetic', 'mixed-small.json')]);
+    db.close();
+    expect(nativeLoads.length).toBe(before + 1);
+  });
+
+  describe.skipIf(!BUILT)('gives exactly read_json\'s rows', () => {
+    const fixtures = [
+      ...fs.readdirSync(COMPAT_DIR).filter((f) => f.endsWith('.json')).map((f) => path.join(COMPAT_DIR, f)),
+      ...fs.readdirSync(path.join(FIXTURES, 'synthetic')).filter((f) => f.endsWith('.json') && !f.endsWith('.truth.json')).map((f) => path.join(FIXTURES, 'synthetic', f)),
+    ];
+    it.each(fixtures.map((f) => [path.basename(f), f]))('%s', async (_name, f) => {
+      await expectSame([f], 4096);
+    });
+
+    // Retis's own files are 1.6 (read_json with compat fixups): as 1.7 files they take the
+    // native path, and read_json of the latest format is the oracle.
+    it.each(fixtures.filter((f) => f.startsWith(COMPAT_DIR)).map((f) => [path.basename(f), f]))('%s as a v1.7 file', async (name, f) => {
+      const p = path.join(tmp, `v17-${name}`);
+      fs.writeFileSync(p, fs.readFileSync(f, 'utf8').replace('"retis_version":"v1.6.0"', '"retis_version":"v1.7.0"'));
+      await expectSame([p], 4096);
+      // (a series file and a damaged one stay with read_json)
+      if (!['test_events_packets_invalid_ct.json', 'test_events_sorted.json'].includes(name)) expect(nativeLoads).toContain(p);
+    });
+
+    it.each(Object.keys(ODD))('odd input: %s', async (name) => {
+      const p = path.join(tmp, `${name}.json`);
+      fs.writeFileSync(p, Buffer.from(ODD[name]!, 'latin1'));
+      await expectSame([p], 64);
+      // Valid input the reader handles itself must not be left to read_json.
+      if (NATIVE_OK.includes(name)) expect(nativeFallbacks.filter((x) => x.path === p)).toEqual([]);
+    });
+
+    let generated = '';
+    beforeAll(async () => {
+      generated = path.join(tmp, 'gen-20k.json');
+      await writeEventFile({ events: 20_000, seed: 11, ovsRatio: 0.2, dropRatio: 0.1 }, generated);
+    });
+    it.each([1, 1000, 65536, 1 << 20, 64 << 20])('20k generated events, chunks of %i bytes, with fixtures', async (chunk) => {
+      await expectSame([generated, path.join(COMPAT_DIR, 'test_events_packets.json')], chunk);
+      expect(nativeFallbacks.filter((x) => x.path === generated)).toEqual([]);
+    }, 120_000);
+  });
+});
