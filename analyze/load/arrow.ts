@@ -20,6 +20,7 @@ import type { Db } from '../db.ts';
 import { ARROW_COLUMNS, STARTUP_METADATA, startupMetaRow } from '../model/arrow-schema.ts';
 import { registerZstdRle } from '../model/arrow-zeros.ts';
 import { modelSelect, sqlString } from '../model/derive.ts';
+import { useNativeJson } from './native-json.ts';
 import { jsonKey, jsonText } from '../model/json.ts';
 import { SCHEMA_VERSION, quoteIdent, sqlType, type FieldType } from '../model/schema.ts';
 import { withProblem } from './table.ts';
@@ -138,7 +139,7 @@ export async function insertArrow(db: Db, f: InputFile, base: bigint): Promise<R
       .map((c) => `${names.has(c.name) ? blobFix(quoteIdent(c.name), c.type) : `NULL::${sqlType(c.type)}`} AS ${quoteIdent(c.name)}`)
       .join(', ')} FROM ${raw}`;
     await db.run(
-      `INSERT INTO events_base BY NAME SELECT seq + ${base} AS eid, * FROM (${withProblem(modelSelect(sections, { src: f.path, host: f.host, offsetNs }), false)})`,
+      `INSERT INTO events_base BY NAME SELECT seq + ${base} AS eid, * FROM (${withProblem(modelSelect(sections, { src: f.path, host: f.host, offsetNs }, { nativePacket: useNativeJson(db) }), false)})`,
       undefined,
       `reading ${f.path}`,
     );

@@ -140,7 +140,7 @@ async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean)
   if (!skipBad && (await insertRetisNative(db, f, info, base))) return info;
   const lazy = readsLazily(info);
   const table = lazy ? 'events_lazy' : 'events_base';
-  const select = withProblem(retisFileSelect(info, f.host, skipBad), lazy);
+  const select = withProblem(retisFileSelect(info, f.host, skipBad, false, useNativeJson(db)), lazy);
   try {
     await db.run(`INSERT INTO ${table} BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
   } catch (e) {

@@ -181,13 +181,13 @@ function sectionExprs(compat: number, lazy = false): string[] {
  * The SELECT that reads one Retis file into model rows (sections + flat columns +
  * `src`, `seq`, `series`, `host`, `wall_ns`; `eid` is added by the loader).
  */
-export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false, native = false): string {
+export function retisFileSelect(info: RetisFileInfo, host: string | null, ignoreErrors = false, native = false, nativePacket = native): string {
   const lazy = readsLazily(info);
   // The native reader yields the same relation as read_json's (load/native-json.ts).
   return modelSelect(
     native ? nativeSectionsSelect(info.path) : retisSectionsSelect(info, ignoreErrors, lazy),
     { src: info.path, host, offsetNs: info.offsetNs },
-    lazy ? { ovsEvent: `json_extract_string(${lazyColumn('ovs')}, '$.event_type')` } : {},
+    { ...(lazy ? { ovsEvent: `json_extract_string(${lazyColumn('ovs')}, '$.event_type')` } : {}), nativePacket },
   );
 }
 

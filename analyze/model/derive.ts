@@ -81,7 +81,7 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
  * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the flat columns. See
  * `flatSelect` for the layering.
  */
-const flatFromSections = (ovsEvent: string) => `
+const flatFromSections = (ovsEvent: string, packetCols: string) => `
   common.timestamp AS ts,
   common.smp_id AS cpu,
   common.task.pid AS pid,
@@ -102,7 +102,10 @@ const flatFromSections = (ovsEvent: string) => `
   dev.ifindex AS ifindex,
   netns.inum AS netns_inum,
   packet.len AS len,
-  _et AS ethertype,
+  ${packetCols}`;
+
+/** The packet's flat columns from the layers of flatSelect (the SQL macros). */
+const PACKET_FROM_LAYERS = `_et AS ethertype,
   CASE _et WHEN 2048 THEN rt_ipv4_text(_s4) WHEN 34525 THEN rt_v6join(_s6l, _s6r) END AS saddr,
   CASE _et WHEN 2048 THEN rt_ipv4_text(_d4) WHEN 34525 THEN rt_v6join(_d6l, _d6r) END AS daddr,
   _p AS ip_proto,
@@ -110,9 +113,18 @@ const flatFromSections = (ovsEvent: string) => `
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4) END AS sport,
   CASE WHEN _p IN (6, 17, 132, 136) THEN rt_u16(_b, _l4 + 2) END AS dport`;
 
+/** The same columns from retis_packet (analyze/native), one call per row in a layer. */
+const PACKET_FROM_NATIVE = ['ethertype', 'saddr', 'daddr', 'ip_proto', 'proto', 'sport', 'dport'].map((c) => `_pk.${c} AS ${c}`).join(', ');
+
 export interface FlatOptions {
   /** SQL for ovs_event when `ovs` is not a STRUCT column of `inner` (lazy sections). */
   ovsEvent?: string;
+  /**
+   * Packet columns from the native retis_packet function (registered by the analyzer's
+   * addon, load/native-json.ts) instead of the SQL macros above, which define them and
+   * stay the oracle of tests/analyze/native-json.test.ts.
+   */
+  nativePacket?: boolean;
 }
 
 /**
@@ -121,6 +133,10 @@ export interface FlatOptions {
  * relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
  */
 export function flatSelect(inner: string, extra: string[], drop: string[] = [], opts: FlatOptions = {}): string {
+  if (opts.nativePacket) {
+    const l1 = `SELECT *, retis_packet(packet.data) AS _pk FROM (${inner})`;
+    return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type', PACKET_FROM_NATIVE)].join(',\n  ')}, * EXCLUDE (${[...drop, '_pk'].join(', ')}) FROM (${l1})`;
+  }
   // Layered so each packet offset is computed once per row, not once per use.
   const l1 = `SELECT *, packet.data AS _b FROM (${inner})`;
   const l2 = `SELECT *, rt_l3off(_b) AS _l3 FROM (${l1})`;
@@ -140,7 +156,7 @@ export function flatSelect(inner: string, extra: string[], drop: string[] = [], 
       CASE WHEN _d6 IS NOT NULL THEN rt_v6groups(_d6) END AS _d6l, CASE WHEN _d6 IS NOT NULL THEN rt_v6run(_d6) END AS _d6r
     FROM (${l4})`;
   const helpers = ['_b', '_l3', '_et', '_p', '_l4', '_s4', '_d4', '_s6', '_d6', '_s6l', '_s6r', '_d6l', '_d6r'];
-  return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type')].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
+  return `SELECT ${[...extra, flatFromSections(opts.ovsEvent ?? 'ovs.event_type', PACKET_FROM_LAYERS)].join(',\n  ')}, * EXCLUDE (${[...drop, ...helpers].join(', ')}) FROM (${l5})`;
 }
 
 export function sqlString(s: string): string {

@@ -82,10 +82,39 @@ const ODD: Record<string, string> = {
   packet_bad_base64: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":1,"capture_len":1,"data":"QR=="}}\n`,
   packet_missing_len: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"capture_len":1,"data":"QQ=="}}\n`,
   packet_ipv6: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":94,"capture_len":94,"data":"CljAqH0KCljAqH0Nht1gBRq3ACgGQP0AASUAAAAAAAAAAAAAABP9AAElAAAAAAAAAAAAAAAQoDsY68dHas8AAAAAoAL9IPycAAACBAWgBAIICqhHqZgAAAAAAQMDBw=="}}\n`,
+  packets: packetEvents(),
   bad_utf8: `${STARTUP}\n{"common":{"timestamp":7,"task":{"pid":1,"tgid":1,"comm":"\xff"}}}\n`,
 };
 
-const NATIVE_OK = ['blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
+/** Packets cut at every length: the packet columns (retis_packet vs the SQL macros) of every prefix. */
+function packetEvents(): string {
+  const hex = (h: string) => Buffer.from(h.replace(/\s/g, ''), 'hex');
+  const eth = (et: string) => `0a58c0a87d0a0a58c0a87d0c${et}`;
+  const v4 = (proto: string, frag = '4000') => `450000541c46${frag}40${proto}0000c0a87d0cc0a87d0a`;
+  const ports = 'a3b20050000000010000000050020000';
+  const bases = [
+    eth('0800') + v4('06') + ports, // IPv4 TCP
+    eth('0800') + v4('11', '2001') + ports, // IPv4 UDP fragment
+    eth('0800') + v4('2f') + ports, // GRE
+    eth('0800') + v4('fe') + ports, // unknown protocol number
+    `${eth('8100')}0064` + `0800${v4('84')}${ports}`, // VLAN, SCTP
+    `${eth('88a8')}0064` + `8100006486dd` + `6000000000140640` + `fd000125000000000000000000000013` + `00000000000000000001000000000000` + ports, // QinQ IPv6
+    eth('86dd') + `6000000000141140` + `20010db8000000000000000000000001` + `00000000000000000000000000000000` + ports, // IPv6 UDP, ::
+    eth('86dd') + `6000000000143a40` + `20010db8000100000000000100000000` + `fe800000000000000000000000000000` + ports, // ICMPv6, ties
+    `${eth('0806')}0001080006040001`, // ARP
+  ].map(hex);
+  const lines = [STARTUP];
+  let ts = 10;
+  for (const b of bases) {
+    for (let n = 0; n <= b.length; n++) {
+      const data = b.subarray(0, n).toString('base64');
+      lines.push(`{"common":{"timestamp":${ts++}},"packet":{"len":${b.length},"capture_len":${n},"data":"${data}"}}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const NATIVE_OK = ['packets', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
 
 describe('native JSON reader', () => {
   it('is used when built (not silently replaced by read_json)', async () => {
