@@ -83,6 +83,8 @@ const ODD: Record<string, string> = {
   packet_missing_len: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"capture_len":1,"data":"QQ=="}}\n`,
   packet_ipv6: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":94,"capture_len":94,"data":"CljAqH0KCljAqH0Nht1gBRq3ACgGQP0AASUAAAAAAAAAAAAAABP9AAElAAAAAAAAAAAAAAAQoDsY68dHas8AAAAAoAL9IPycAAACBAWgBAIICqhHqZgAAAAAAQMDBw=="}}\n`,
   packets: packetEvents(),
+  u64_edges: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":18446744073709551615,"timestamp":10000000000000000000,"skb":9999999999999999999}}\n`,
+  u64_overflow: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":18446744073709551616,"timestamp":1,"skb":1}}\n`,
   bad_utf8: `${STARTUP}\n{"common":{"timestamp":7,"task":{"pid":1,"tgid":1,"comm":"\xff"}}}\n`,
 };
 
@@ -114,7 +116,7 @@ function packetEvents(): string {
   return `${lines.join('\n')}\n`;
 }
 
-const NATIVE_OK = ['packets', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
+const NATIVE_OK = ['packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
 
 describe('native JSON reader', () => {
   it('is used when built (not silently replaced by read_json)', async () => {
