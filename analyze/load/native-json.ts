@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Db } from '../db.ts';
 import { isLazy, lazyColumn } from '../model/lazy.ts';
 import { SECTIONS, quoteIdent, type FieldType } from '../model/schema.ts';
+import { CHECKS, NO_COMMON } from './validate.ts';
 
 interface RetisJsonAddon {
   register(connection: unknown): void;
@@ -101,17 +102,24 @@ function typeCode(t: FieldType): string {
   return `{${t.struct.map((f) => `${f.name}=${typeCode(f.type)}`).join(',')}}`;
 }
 
-/** The addon's schema: every section of the latest format, lazy ones as raw JSON text. */
-const SCHEMA = SECTIONS.map((s) => `${s.name}=${isLazy(s.name) ? 'r' : typeCode(s.type)}`).join(';');
+/**
+ * The addon's schema: every section of the latest format, lazy ones as raw JSON text (with
+ * their shape, walked only to see which fields the checks find present).
+ */
+const SCHEMA = SECTIONS.map((s) => `${s.name}=${isLazy(s.name) ? `r${typeCode(s.type)}` : typeCode(s.type)}`).join(';');
+
+/** The shape checks (load/validate.ts), in their order, for the addon's `_problem`. */
+const CHECK_LINES = [...CHECKS.map((c) => `${c.struct}|${c.fields.join(',')}|${c.subject}`), `common||${NO_COMMON}`].join('\n');
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 /**
  * `_seq`, `_series` and the section columns of an events file of the latest format, as
- * retisSectionsSelect gives them with lazy sections; `_seq` is the record number already.
+ * retisSectionsSelect gives them with lazy sections; `_seq` is the record number already,
+ * and `_problem` is there too (what load/table.ts withProblem adds to read_json's rows).
  */
 export function nativeSectionsSelect(file: string): string {
   const cols = SECTIONS.map((s) => (isLazy(s.name) ? `${quoteIdent(s.name)} AS ${lazyColumn(s.name)}` : quoteIdent(s.name)));
-  return `SELECT _seq, NULL::UBIGINT AS _series, ${cols.join(', ')}
-    FROM retis_json_events(${sqlString(file)}, ${sqlString(SCHEMA)}, ${chunkBytes})`;
+  return `SELECT _seq, NULL::UBIGINT AS _series, ${cols.join(', ')}, _problem
+    FROM retis_json_events(${sqlString(file)}, ${sqlString(SCHEMA)}, ${chunkBytes}, ${sqlString(CHECK_LINES)})`;
 }

@@ -48,19 +48,33 @@ const columnRef: PathRef = (path) => {
  * A SQL expression giving the first problem of a row as text, or NULL when the row is fine.
  * `ref` says where values are read from (default: the section columns).
  */
+/**
+ * The checks in the order they are made (a row's first failing check is its problem): a
+ * present (sub-)struct lacking a field gives `${subject} lacks required field "${field}"`;
+ * the last check is that the event has a `common` section. One list for both evaluators:
+ * problemExpr (SQL) and the native JSON reader (load/native-json.ts).
+ */
+export interface Check {
+  struct: string;
+  fields: string[];
+  subject: string;
+}
+export const CHECKS: Check[] = [
+  ...Object.entries(REQUIRED).map(([s, fields]) => ({ struct: s, fields, subject: `section "${s}"` })),
+  ...Object.entries(REQUIRED_SUB).map(([sub, fields]) => ({ struct: sub, fields, subject: `"${sub}"` })),
+];
+export const NO_COMMON = 'event has no "common" section';
+
 export function problemExpr(ref: PathRef = columnRef): string {
   // One WHEN per (sub-)struct, testing all its fields at once, and the field named only
   // for a row that has a problem: most rows have none, and a CASE with one WHEN per
   // field cost ~0.3 s CPU per 200k events at load.
-  const cases: string[] = [];
-  const check = (struct: string, fields: string[], what: (f: string) => string) => {
+  const cases = CHECKS.map(({ struct, fields, subject }) => {
     const missing = fields.map((f) => `${ref(`${struct}.${f}`)} IS NULL`);
-    const which = fields.map((f, i) => `WHEN ${missing[i]} THEN '${what(f)}'`).join(' ');
-    cases.push(`WHEN ${ref(struct)} IS NOT NULL AND (${missing.join(' OR ')}) THEN CASE ${which} END`);
-  };
-  for (const [s, fields] of Object.entries(REQUIRED)) check(s, fields, (f) => `section "${s}" lacks required field "${f}"`);
-  for (const [sub, fields] of Object.entries(REQUIRED_SUB)) check(sub, fields, (f) => `"${sub}" lacks required field "${f}"`);
-  cases.push(`WHEN common IS NULL THEN 'event has no "common" section'`);
+    const which = fields.map((f, i) => `WHEN ${missing[i]} THEN '${subject} lacks required field "${f}"'`).join(' ');
+    return `WHEN ${ref(struct)} IS NOT NULL AND (${missing.join(' OR ')}) THEN CASE ${which} END`;
+  });
+  cases.push(`WHEN common IS NULL THEN '${NO_COMMON}'`);
   return `CASE ${cases.join('\n  ')} END`;
 }
 

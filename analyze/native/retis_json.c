@@ -1,7 +1,7 @@
 // retis_json: a DuckDB table function reading Retis JSON event files (one event object per
 // line) straight into DuckDB vectors, registered on the analyzer's connection.
 //
-//   retis_json_events(path VARCHAR, schema VARCHAR, chunk_bytes BIGINT)
+//   retis_json_events(path VARCHAR, schema VARCHAR, chunk_bytes BIGINT, checks VARCHAR)
 //
 // `schema` describes the output columns (built by analyze/load/native-json.ts from the
 // model, analyze/model/schema.ts: the model stays the single definition):
@@ -9,7 +9,11 @@
 //   type     := 'b' | 'i1'|'i2'|'i4'|'i8' | 'u1'|'u2'|'u4'|'u8' | 's' (VARCHAR, JSON string)
 //             | 'x' (BLOB, from a base64 JSON string) | 'r' (VARCHAR: a JSON object's text)
 //             | '{' name '=' type (',' name '=' type)* '}' | '[' type ']'
-// A first column `_seq` UBIGINT is added: the record number (non-blank line) from 1.
+//             | 'r{' ... '}' (a raw section and its shape, walked only for the checks)
+// A first column `_seq` UBIGINT is added: the record number (non-blank line) from 1, and a
+// last one, `_problem`: the row's first failing shape check, `checks` (one a line,
+// `struct|field,field|subject`, or `struct||message` for a struct that must be present,
+// from analyze/load/validate.ts CHECKS, which problemExpr evaluates in SQL for the other readers).
 //
 // The function is exact or it fails: anything it does not fully understand (not JSON, a value
 // of another JSON type than the column's, an integer out of range or written as a float, a
@@ -129,6 +133,17 @@ static bool parse_type(schema_parser_t *p, node_t *n, bool in_list) {
     if (strncmp(p->s, scalars[i].code, l) == 0) {
       n->kind = scalars[i].kind;
       p->s += l;
+      // r{...}: a raw section's shape, walked only to see which fields are present (checks).
+      if (n->kind == K_RAW && *p->s == '{') {
+        node_t shape = {0};
+        if (!parse_type(p, &shape, in_list)) {
+          free_node(&shape);
+          return false;
+        }
+        n->kids = shape.kids;
+        n->nkids = shape.nkids;
+        free(shape.name);
+      }
       return true;
     }
   }
@@ -177,8 +192,19 @@ typedef struct {
   uint64_t first_record; // record number of its first record, from 1
 } chunk_t;
 
+/** A shape check (analyze/load/validate.ts CHECKS): `fields` of a present `struct`, or `struct` itself. */
+typedef struct {
+  int struct_id;
+  int *field_ids;
+  char **field_names;
+  size_t nfields; // 0: a problem when the struct is absent (message as is)
+  char *message;  // "<subject>" or the whole message when nfields == 0
+} check_t;
+
 typedef struct {
   char *path;
+  check_t *checks;
+  size_t nchecks;
   const char *data; // the mmap'd file (NULL when empty)
   size_t size;
   node_t root;      // a struct: the columns after _seq
@@ -205,6 +231,7 @@ typedef struct {
   uint64_t record;     // record number of the next record
   bool have_chunk;
   vstate_t *vs;
+  uint64_t *present;   // per node: a non-null value in the current row (for the checks)
   char *buf;           // scratch for decoded strings
   size_t buf_cap;
   char err[512];
@@ -212,16 +239,91 @@ typedef struct {
 
 static void destroy_bind(void *ptr) {
   bind_t *b = ptr;
+  for (size_t i = 0; i < b->nchecks; i++) {
+    for (size_t j = 0; j < b->checks[i].nfields; j++) free(b->checks[i].field_names[j]);
+    free(b->checks[i].field_names);
+    free(b->checks[i].field_ids);
+    free(b->checks[i].message);
+  }
+  free(b->checks);
   if (b->data) munmap((void *)b->data, b->size);
   free_node(&b->root);
   free(b->path);
   free(b);
 }
 
+/** Node of a dotted path below `from` (section names hold '-', never '.'), or NULL. */
+static const node_t *resolve(const node_t *from, const char *path, size_t len) {
+  const node_t *n = from;
+  while (len > 0) {
+    const char *dot = memchr(path, '.', len);
+    size_t part = dot ? (size_t)(dot - path) : len;
+    const node_t *next = NULL;
+    for (size_t i = 0; i < n->nkids; i++)
+      if (n->kids[i].name_len == part && memcmp(n->kids[i].name, path, part) == 0) next = &n->kids[i];
+    if (!next) return NULL;
+    n = next;
+    path += part + (dot ? 1 : 0);
+    len -= part + (dot ? 1 : 0);
+  }
+  return n;
+}
+
+/** Checks, one a line: struct|field,field,...|subject (no fields: message when struct absent). */
+static bool parse_checks(bind_t *b, const char *text, char *err, size_t errlen) {
+  size_t cap = 8;
+  b->checks = calloc(cap, sizeof(check_t));
+  while (*text) {
+    const char *eol = strchr(text, '\n');
+    size_t len = eol ? (size_t)(eol - text) : strlen(text);
+    const char *bar1 = memchr(text, '|', len);
+    const char *bar2 = bar1 ? memchr(bar1 + 1, '|', len - (size_t)(bar1 + 1 - text)) : NULL;
+    if (!bar2) {
+      snprintf(err, errlen, "checks: bad line \"%.*s\"", (int)len, text);
+      return false;
+    }
+    if (b->nchecks == cap) b->checks = realloc(b->checks, (cap *= 2) * sizeof(check_t));
+    check_t *c = &b->checks[b->nchecks++];
+    memset(c, 0, sizeof *c);
+    const node_t *st = resolve(&b->root, text, (size_t)(bar1 - text));
+    if (!st) {
+      snprintf(err, errlen, "checks: no column \"%.*s\"", (int)(bar1 - text), text);
+      return false;
+    }
+    c->struct_id = st->id;
+    c->message = strndup(bar2 + 1, len - (size_t)(bar2 + 1 - text));
+    const char *f = bar1 + 1;
+    size_t fcap = 16;
+    c->field_ids = calloc(fcap, sizeof(int));
+    c->field_names = calloc(fcap, sizeof(char *));
+    while (f < bar2) {
+      const char *comma = memchr(f, ',', (size_t)(bar2 - f));
+      const char *fe = comma ? comma : bar2;
+      const node_t *fn = resolve(st, f, (size_t)(fe - f));
+      if (!fn) {
+        snprintf(err, errlen, "checks: no field \"%.*s\"", (int)(fe - f), f);
+        return false;
+      }
+      if (c->nfields == fcap) {
+        c->field_ids = realloc(c->field_ids, (fcap *= 2) * sizeof(int));
+        c->field_names = realloc(c->field_names, fcap * sizeof(char *));
+      }
+      c->field_ids[c->nfields] = fn->id;
+      c->field_names[c->nfields++] = strndup(f, (size_t)(fe - f));
+      f = fe + 1;
+    }
+    text += len + (eol ? 1 : 0);
+  }
+  return true;
+}
+
 static void bind(duckdb_bind_info info) {
   duckdb_value vpath = duckdb_bind_get_parameter(info, 0);
   duckdb_value vschema = duckdb_bind_get_parameter(info, 1);
   duckdb_value vchunk = duckdb_bind_get_parameter(info, 2);
+  duckdb_value vchecks = duckdb_bind_get_parameter(info, 3);
+  char *checks = vchecks ? duckdb_get_varchar(vchecks) : NULL;
+  duckdb_destroy_value(&vchecks);
   char *path = vpath ? duckdb_get_varchar(vpath) : NULL;
   char *schema = vschema ? duckdb_get_varchar(vschema) : NULL;
   int64_t chunk = vchunk ? duckdb_get_int64(vchunk) : 0;
@@ -230,8 +332,8 @@ static void bind(duckdb_bind_info info) {
   duckdb_destroy_value(&vchunk);
   bind_t *b = calloc(1, sizeof *b);
   char err[512] = "";
-  if (!path || !schema || chunk < 1) {
-    snprintf(err, sizeof err, "retis_json_events(path, schema, chunk_bytes): bad arguments");
+  if (!path || !schema || chunk < 1 || !checks) {
+    snprintf(err, sizeof err, "retis_json_events(path, schema, chunk_bytes, checks): bad arguments");
     goto fail;
   }
   b->path = strdup(path);
@@ -260,6 +362,7 @@ static void bind(duckdb_bind_info info) {
     goto fail;
   }
   b->nnodes = sp.next_id;
+  if (!parse_checks(b, checks, err, sizeof err)) goto fail;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     snprintf(err, sizeof err, "%s: %s", path, strerror(errno));
@@ -291,13 +394,18 @@ static void bind(duckdb_bind_info info) {
     duckdb_bind_add_result_column(info, b->root.kids[i].name, t);
     duckdb_destroy_logical_type(&t);
   }
+  duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+  duckdb_bind_add_result_column(info, "_problem", varchar);
+  duckdb_destroy_logical_type(&varchar);
   duckdb_bind_set_bind_data(info, b, destroy_bind);
   duckdb_free(path);
   duckdb_free(schema);
+  duckdb_free(checks);
   return;
 fail:
   if (path) duckdb_free(path);
   if (schema) duckdb_free(schema);
+  if (checks) duckdb_free(checks);
   destroy_bind(b);
   duckdb_bind_set_error(info, err);
 }
@@ -358,6 +466,7 @@ static void init(duckdb_init_info info) {
 static void destroy_local(void *ptr) {
   local_t *l = ptr;
   free(l->vs);
+  free(l->present);
   free(l->buf);
   free(l);
 }
@@ -366,6 +475,7 @@ static void local_init(duckdb_init_info info) {
   local_t *l = calloc(1, sizeof *l);
   l->b = duckdb_init_get_bind_data(info);
   l->vs = calloc((size_t)l->b->nnodes, sizeof(vstate_t));
+  l->present = calloc(((size_t)l->b->nnodes + 63) / 64, sizeof(uint64_t));
   l->buf_cap = 1 << 16;
   l->buf = malloc(l->buf_cap);
   duckdb_init_set_init_data(info, l, destroy_local);
@@ -375,6 +485,9 @@ static void local_init(duckdb_init_info info) {
 
 // Every parse function returns false with l->err set; the cursor is l->p.
 #define FAIL(...) (snprintf(l->err, sizeof l->err, __VA_ARGS__), false)
+
+static inline void set_present(local_t *l, const node_t *n) { l->present[n->id / 64] |= (uint64_t)1 << (n->id % 64); }
+static inline bool is_present(const local_t *l, int id) { return l->present[id / 64] >> (id % 64) & 1; }
 
 static inline void skip_ws(local_t *l) {
   while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r' || *l->p == '\n')) l->p++;
@@ -555,7 +668,7 @@ static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
  * Skip any JSON value, checking its syntax. `canon` (raw sections) is cleared when read_json
  * would write the value back differently: whitespace, \u or \/ escapes, non-integer numbers, -0.
  */
-static bool skip_value(local_t *l, bool *canon, int depth) {
+static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) {
   if (depth > 64) return FAIL("nesting too deep");
   if (l->p >= l->end) return FAIL("unexpected end of line");
   char c = *l->p;
@@ -574,14 +687,28 @@ static bool skip_value(local_t *l, bool *canon, int depth) {
     skip_ws(l);
     if (l->p != before && canon) *canon = false;
     if (l->p < l->end && *l->p == close) { l->p++; return true; }
+    uint64_t seen = 0;
     for (;;) {
+      const node_t *field = NULL;
       if (c == '{') {
         if (l->p >= l->end || *l->p != '"') return FAIL("expected a key");
         const char *s;
         size_t n;
-        bool nc = false;
-        if (!parse_string(l, &s, &n, NULL, &nc)) return false;
+        bool nc = false, esc = false;
+        if (!parse_string(l, &s, &n, &esc, &nc)) return false;
         if (nc && canon) *canon = false;
+        // A raw section's shape: note which of its fields are present (non-null).
+        if (shape && c == '{') {
+          if (esc) return FAIL("escaped key in a raw section");
+          for (size_t i = 0; i < shape->nkids; i++) {
+            if (shape->kids[i].name_len == n && memcmp(shape->kids[i].name, s, n) == 0) {
+              if (seen & ((uint64_t)1 << i)) return FAIL("duplicate key \"%.*s\"", (int)n, s);
+              seen |= (uint64_t)1 << i;
+              field = &shape->kids[i];
+              break;
+            }
+          }
+        }
         before = l->p;
         skip_ws(l);
         if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
@@ -591,7 +718,8 @@ static bool skip_value(local_t *l, bool *canon, int depth) {
         skip_ws(l);
         if (l->p != before && canon) *canon = false;
       }
-      if (!skip_value(l, canon, depth + 1)) return false;
+      if (field && l->p < l->end && *l->p != 'n') set_present(l, field);
+      if (!skip_value(l, canon, depth + 1, field && field->kind == K_STRUCT ? field : NULL)) return false;
       before = l->p;
       skip_ws(l);
       if (l->p != before && canon) *canon = false;
@@ -792,7 +920,7 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
         seen |= (uint64_t)1 << fi;
         if (!parse_into(l, f, row, depth + 1)) return false;
       } else {
-        if (!skip_value(l, NULL, depth + 1)) return false;
+        if (!skip_value(l, NULL, depth + 1, NULL)) return false;
       }
       skip_ws(l);
       if (l->p < l->end && *l->p == ',') {
@@ -817,6 +945,7 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
     return FAIL("not a JSON value");
   }
   vstate_t *v = &l->vs[n->id];
+  set_present(l, n); // not null (a parse error fails the whole file anyway)
   switch (n->kind) {
   case K_STRUCT: return parse_struct(l, n, row, depth);
   case K_LIST:
@@ -826,7 +955,8 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
     if (c != '{') return FAIL("expected an object for \"%s\"", n->name);
     const char *s = l->p;
     bool canon = true;
-    if (!skip_value(l, &canon, depth)) return false;
+    set_present(l, n);
+    if (!skip_value(l, &canon, depth, n->nkids ? n : NULL)) return false;
     if (!canon) return FAIL("section \"%s\" is not in read_json's canonical form", n->name);
     duckdb_unsafe_vector_assign_string_element_len(v->v, row, s, (idx_t)(l->p - s));
     set_valid(v, row);
@@ -891,6 +1021,30 @@ static void bind_vectors(local_t *l, const node_t *n, duckdb_vector v) {
   }
 }
 
+/** The row's first failing check as validate.ts words it (NULL when none fails). */
+static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
+  const bind_t *b = l->b;
+  for (size_t i = 0; i < b->nchecks; i++) {
+    const check_t *c = &b->checks[i];
+    bool has = is_present(l, c->struct_id);
+    if (c->nfields == 0) {
+      if (has) continue;
+      put_string(probv, row, c->message, strlen(c->message));
+      set_valid(probv, row);
+      return;
+    }
+    if (!has) continue;
+    for (size_t j = 0; j < c->nfields; j++) {
+      if (is_present(l, c->field_ids[j])) continue;
+      char msg[256];
+      int n = snprintf(msg, sizeof msg, "%s lacks required field \"%s\"", c->message, c->field_names[j]);
+      put_string(probv, row, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+      set_valid(probv, row);
+      return;
+    }
+  }
+}
+
 static bool claim_chunk(local_t *l) {
   size_t i = atomic_fetch_add(&l->g->next, 1);
   if (getenv("RETIS_JSON_DEBUG")) {
@@ -916,6 +1070,11 @@ static void scan(duckdb_function_info info, duckdb_data_chunk out) {
   duckdb_vector seqv = duckdb_data_chunk_get_vector(out, 0);
   uint64_t *seq = duckdb_vector_get_data(seqv);
   for (size_t i = 0; i < b->root.nkids; i++) bind_vectors(l, &b->root.kids[i], duckdb_data_chunk_get_vector(out, i + 1));
+  vstate_t probv = {.v = duckdb_data_chunk_get_vector(out, b->root.nkids + 1)};
+  duckdb_vector_ensure_validity_writable(probv.v);
+  probv.data = duckdb_vector_get_data(probv.v);
+  probv.validity = duckdb_vector_get_validity(probv.v);
+  memset(probv.validity, 0, (duckdb_vector_size() + 63) / 64 * sizeof(uint64_t));
   idx_t row = 0;
   while (row < cap) {
     if (!l->have_chunk || l->p >= l->end) {
@@ -933,6 +1092,7 @@ static void scan(duckdb_function_info info, duckdb_data_chunk out) {
     // Parse within the line only: a value cut by the end of the line is an error.
     l->end = le;
     skip_ws(l);
+    memset(l->present, 0, ((size_t)b->nnodes + 63) / 64 * sizeof(uint64_t));
     bool ok = parse_struct(l, &b->root, row, 0);
     if (ok) {
       skip_ws(l);
@@ -947,6 +1107,7 @@ static void scan(duckdb_function_info info, duckdb_data_chunk out) {
       return;
     }
     seq[row] = l->record++;
+    put_problem(l, &probv, row);
     row++;
     l->p = le + (nl ? 1 : 0);
   }
@@ -1176,6 +1337,7 @@ static napi_value js_register(napi_env env, napi_callback_info cbinfo) {
   duckdb_table_function_add_parameter(f, varchar);
   duckdb_table_function_add_parameter(f, varchar);
   duckdb_table_function_add_parameter(f, bigint);
+  duckdb_table_function_add_parameter(f, varchar);
   duckdb_destroy_logical_type(&varchar);
   duckdb_destroy_logical_type(&bigint);
   duckdb_table_function_set_bind(f, bind);
