@@ -486,6 +486,13 @@ static void local_init(duckdb_init_info info) {
 // Every parse function returns false with l->err set; the cursor is l->p.
 #define FAIL(...) (snprintf(l->err, sizeof l->err, __VA_ARGS__), false)
 
+/** Short names: a byte loop beats a call to memcmp (4% of a load). */
+static inline bool same_name(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 static inline void set_present(local_t *l, const node_t *n) { l->present[n->id / 64] |= (uint64_t)1 << (n->id % 64); }
 static inline bool is_present(const local_t *l, int id) { return l->present[id / 64] >> (id % 64) & 1; }
 
@@ -891,7 +898,7 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
       // take it without scanning the key twice (names hold no quote or backslash).
       const node_t *h = hint < n->nkids ? &n->kids[hint] : NULL;
       if (h && (size_t)(l->end - l->p) > h->name_len + 1 && l->p[h->name_len + 1] == '"' &&
-          memcmp(l->p + 1, h->name, h->name_len) == 0) {
+          same_name(l->p + 1, h->name, h->name_len)) {
         k = l->p + 1;
         kn = h->name_len;
         l->p += kn + 2;
@@ -909,7 +916,7 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
       const node_t *f = NULL;
       size_t fi = hint < n->nkids ? hint : 0;
       for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
-        if (n->kids[fi].name_len == kn && memcmp(n->kids[fi].name, k, kn) == 0) {
+        if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn)) {
           f = &n->kids[fi];
           break;
         }
@@ -1138,9 +1145,33 @@ static inline bool u16_at(const uint8_t *b, size_t n, size_t o, unsigned *v) {
   return true;
 }
 
+/** Decimal digits of v (< 1000), no leading zeros. (sprintf was ~3% of a whole load.) */
+static inline size_t put_dec(char *out, unsigned v) {
+  size_t o = 0;
+  if (v >= 100) out[o++] = (char)('0' + v / 100);
+  if (v >= 10) out[o++] = (char)('0' + v / 10 % 10);
+  out[o++] = (char)('0' + v % 10);
+  return o;
+}
+
+/** Lowercase hex of a 16-bit group, no leading zeros. */
+static inline size_t put_hex(char *out, unsigned v) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (int shift = 12; shift > 0; shift -= 4)
+    if (v >> shift || o) out[o++] = hex[v >> shift & 15];
+  out[o++] = hex[v & 15];
+  return o;
+}
+
 /** IPv4 text as the SQL's concat_ws does it. */
 static size_t ipv4_text(char *out, const uint8_t *a) {
-  return (size_t)sprintf(out, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+  size_t o = put_dec(out, a[0]);
+  for (int i = 1; i < 4; i++) {
+    out[o++] = '.';
+    o += put_dec(out + o, a[i]);
+  }
+  return o;
 }
 
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (>= 2, first on ties) of zero groups as "::". */
@@ -1159,14 +1190,14 @@ static size_t ipv6_text(char *out, const uint8_t *a) {
   size_t o = 0;
   for (int i = 0; i < 8; i++) {
     if (i == best) {
-      o += (size_t)sprintf(out + o, "::");
+      out[o++] = ':';
+      out[o++] = ':';
       i += best_len - 1;
       continue;
     }
     if (i > 0 && i != best + best_len) out[o++] = ':';
-    o += (size_t)sprintf(out + o, "%x", g[i]);
+    o += put_hex(out + o, g[i]);
   }
-  out[o] = '\0';
   return o;
 }
 
