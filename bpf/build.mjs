@@ -300,15 +300,18 @@ async function main() {
       status.analyzerError = msg;
       log(`analyzer addon: ${msg}`);
       process.stderr.write(`retis-ts: native JSON reader not built (${msg.split('\n')[0]}); retis-query uses DuckDB's read_json\n`);
-      if (only === 'analyze' && !optional) {
-        save();
-        return 1;
-      }
     }
     if (only === 'analyze') {
-      status.ok = !status.analyzerError;
-      save();
-      return 0;
+      // Keep what an earlier full build recorded (bpf/native.ts reads it for its messages).
+      let previous = {};
+      try {
+        previous = JSON.parse(readFileSync(statusFile, 'utf8'));
+      } catch {
+        // none yet
+      }
+      delete previous.analyzerError;
+      writeFileSync(statusFile, `${JSON.stringify({ ...previous, analyzerAddon: status.analyzerAddon, ...(status.analyzerError ? { analyzerError: status.analyzerError } : {}) }, null, 2)}\n`);
+      return status.analyzerError && !optional ? 1 : 0;
     }
   }
   try {

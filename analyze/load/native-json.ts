@@ -79,7 +79,15 @@ export function useNativeJson(db: Db): boolean {
   if (!registered.has(db)) {
     // node-api's DuckDBConnection keeps the bindings' handle in `connection` (not in its types).
     const handle = (db.conn as unknown as { connection: unknown }).connection;
-    a.register(handle);
+    try {
+      a.register(handle);
+    } catch (e) {
+      // E.g. a @duckdb/node-bindings release whose handle the addon does not recognise:
+      // read_json then, as without the addon.
+      addon = null;
+      loadError = `cannot register on this DuckDB connection: ${(e as Error).message}`;
+      return false;
+    }
     registered.add(db);
   }
   return true;

@@ -424,6 +424,8 @@ static void destroy_global(void *ptr) {
 
 static void init(duckdb_init_info info) {
   const bind_t *b = duckdb_init_get_bind_data(info);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   global_t *g = calloc(1, sizeof *g);
   size_t n = b->size / b->chunk_bytes + 1;
   g->chunks = calloc(n, sizeof(chunk_t));
@@ -457,7 +459,7 @@ static void init(duckdb_init_info info) {
   if (getenv("RETIS_JSON_DEBUG")) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fprintf(stderr, "retis_json: init done %ld.%03ld, %zu chunks\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, g->nchunks);
+    fprintf(stderr, "retis_json: init %.3f s, %zu chunks\n", (double)(ts.tv_sec - t0.tv_sec) + (double)(ts.tv_nsec - t0.tv_nsec) / 1e9, g->nchunks);
   }
   duckdb_init_set_init_data(info, g, destroy_global);
   duckdb_init_set_max_threads(info, g->nchunks > 0 ? g->nchunks : 1);
