@@ -488,9 +488,16 @@ static void local_init(duckdb_init_info info) {
 // Every parse function returns false with l->err set; the cursor is l->p.
 #define FAIL(...) (snprintf(l->err, sizeof l->err, __VA_ARGS__), false)
 
-/** Short names: a byte loop beats a call to memcmp (4% of a load). */
+/** Short names: eight bytes at a time, then a byte loop; beats a call to memcmp (4% of a load). */
 static inline bool same_name(const char *a, const char *b, size_t n) {
-  for (size_t i = 0; i < n; i++)
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y) return false;
+  }
+  for (; i < n; i++)
     if (a[i] != b[i]) return false;
   return true;
 }
