@@ -1033,6 +1033,8 @@ static void bind_vectors(local_t *l, const node_t *n, duckdb_vector v) {
   if (n->kind == K_STRUCT) {
     for (size_t i = 0; i < n->nkids; i++) bind_vectors(l, &n->kids[i], duckdb_struct_vector_get_child(v, i));
   } else if (n->kind == K_LIST) {
+    // Entries of NULL rows are never written: make them empty rather than stale.
+    memset(s->data, 0, duckdb_vector_size() * sizeof(duckdb_list_entry));
     l->vs[n->kids[0].id].v = duckdb_list_vector_get_child(v);
   }
 }
