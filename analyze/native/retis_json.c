@@ -505,8 +505,10 @@ static inline bool same_name(const char *a, const char *b, size_t n) {
 static inline void set_present(local_t *l, const node_t *n) { l->present[n->id / 64] |= (uint64_t)1 << (n->id % 64); }
 static inline bool is_present(const local_t *l, int id) { return l->present[id / 64] >> (id % 64) & 1; }
 
+// Not '\n': an event is one line, so a newline inside a value is an error, and the parse
+// finds the end of the line itself (no memchr pass over each line first).
 static inline void skip_ws(local_t *l) {
-  while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r' || *l->p == '\n')) l->p++;
+  while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r')) l->p++;
 }
 
 static bool ensure_buf(local_t *l, size_t n) {
@@ -1100,23 +1102,18 @@ static void scan(duckdb_function_info info, duckdb_data_chunk out) {
       if (!claim_chunk(l)) break;
       continue;
     }
-    const char *chunk_end = l->end;
-    const char *nl = memchr(l->p, '\n', (size_t)(chunk_end - l->p));
-    const char *le = nl ? nl : chunk_end;
-    if (blank_line(l->p, le)) {
-      l->p = le + (nl ? 1 : 0);
+    skip_ws(l);
+    if (l->p >= l->end) continue; // blank last line
+    if (*l->p == '\n') {         // blank line: not a record
+      l->p++;
       continue;
     }
-    // Parse within the line only: a value cut by the end of the line is an error.
-    l->end = le;
-    skip_ws(l);
     memset(l->present, 0, ((size_t)b->nnodes + 63) / 64 * sizeof(uint64_t));
     bool ok = parse_struct(l, &b->root, row, 0);
     if (ok) {
       skip_ws(l);
-      if (l->p != le) ok = FAIL("text after the event");
+      if (l->p < l->end && *l->p != '\n') ok = FAIL("text after the event");
     }
-    l->end = chunk_end;
     if (!ok) {
       char msg[768];
       snprintf(msg, sizeof msg, "retis_json_events: %s: record %llu: %s", b->path, (unsigned long long)l->record, l->err);
@@ -1127,7 +1124,7 @@ static void scan(duckdb_function_info info, duckdb_data_chunk out) {
     seq[row] = l->record++;
     put_problem(l, &probv, row);
     row++;
-    l->p = le + (nl ? 1 : 0);
+    if (l->p < l->end) l->p++; // the newline
   }
   duckdb_data_chunk_set_size(out, row);
 }

@@ -71,6 +71,7 @@ const ODD: Record<string, string> = {
   nonjson: `${STARTUP}\n${EVENT(2)}\nhello world\n${EVENT(3)}\n`,
   wrongtype: `${STARTUP}\n${EVENT(2)}\n{"common":{"timestamp":"soon"}}\n`,
   array: `${STARTUP}\n[1,2]\n`,
+  multiline: `${STARTUP}\n{"common":\n{"timestamp":1}}\n${EVENT(3)}\n`,
   blank_lines: `\n${STARTUP}\n\n  \n${EVENT(2)}\n\r\n${EVENT(3)}`,
   escapes: `${STARTUP}\n{"common":{"timestamp":5,"task":{"pid":-3,"tgid":2147483647,"comm":"a\\u00e9\\ud83d\\ude00\\"\\\\\\/\\n\\t"}},"kernel":{"symbol":"x\\u0041","probe_type":"kprobe","stack_trace":["a","\\u2603",""]}}\n`,
   unknown_keys: `${STARTUP}\n{"zz":{"a":[1,{"b":null}]},"common":{"timestamp":9223372036854775807,"zz":1.5e3,"smp_id":4294967295},"dev":{"name":"eth0","ifindex":3,"x":true}}\n`,
