@@ -502,7 +502,6 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
 	e->ts = now;
 	e->probe_id = retis_probe_id;
 	e->cpu = bpf_get_smp_processor_id();
-	e->pid_tgid = bpf_get_current_pid_tgid();
 	if (direct) {
 		/* Two plain loads of the current task's comm instead of bpf_get_current_comm, whose
 		 * strscpy_pad + strnlen + memset were ~4% of a loopback flood's CPU with the default
@@ -514,7 +513,10 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
 
 		((__u64 *)e->comm)[0] = c[0];
 		((__u64 *)e->comm)[1] = c[1];
+		/* bpf_get_current_pid_tgid()'s value from the same task, without the call. */
+		e->pid_tgid = (__u64)t->tgid << 32 | (__u32)t->pid;
 	} else {
+		e->pid_tgid = bpf_get_current_pid_tgid();
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	}
 	e->sections = 0;
