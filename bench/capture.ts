@@ -19,6 +19,10 @@
  * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
  * (d) start to attached: capture.json's attach_ms (process start to probes attached, the bundle)
  *     for the default probes.
+ * Diagnostic: BPF run time per probe run of the default capture (kernel.bpf_stats_enabled=1 for
+ * one more flood, then restored; bpftool prog show: run_time_ns / run_cnt of the capture_* programs),
+ * and probe runs per flood packet: the in-kernel cost independent of the machine's load, which
+ * moves the packet rates. Skipped (null) without bpftool or the sysctl.
  * Diagnostics: the capture process's CPU time (user + system, /proc/PID/stat) per event written
  * while the high-rate flood runs (robust to a loaded machine, unlike rates), and the writer alone
  * (no kernel, in this process): synthetic ring batches of default-capture records through the
@@ -147,6 +151,56 @@ function writerAlone(dir: string, events: number): { eventsPerS: number; cpuUsPe
   return { eventsPerS: enc.events / s, cpuUsPerEvent: (cpu.user + cpu.system) / enc.events };
 }
 
+interface ProgStats {
+  id: number;
+  name?: string;
+  run_time_ns?: number;
+  run_cnt?: number;
+}
+
+/** run_time_ns and run_cnt of the loaded capture_* programs, by id (null: no bpftool). */
+function captureProgStats(): Map<number, { ns: number; cnt: number }> | null {
+  const r = spawnSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) return null;
+  const m = new Map<number, { ns: number; cnt: number }>();
+  for (const p of JSON.parse(r.stdout) as ProgStats[]) {
+    if (p.name?.startsWith('capture_')) m.set(p.id, { ns: p.run_time_ns ?? 0, cnt: p.run_cnt ?? 0 });
+  }
+  return m;
+}
+
+/** ns per probe run and runs per packet of the default capture under the flood (bpf_stats), or why not. */
+async function bpfCost(ns: string, flooder: string, seconds: number, dir: string): Promise<{ nsPerRun: number; runsPerPacket: number } | string> {
+  const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
+  let old: string;
+  try {
+    old = fs.readFileSync(sysctl, 'utf8').trim();
+    fs.writeFileSync(sysctl, '1');
+  } catch (e) {
+    return `cannot enable ${sysctl}: ${(e as Error).message}`;
+  }
+  try {
+    const cap = await startCapture(['-o', dir]);
+    const before = captureProgStats();
+    const f = flood(ns, flooder, seconds);
+    const after = captureProgStats();
+    await cap.stop();
+    if (!before || !after) return 'bpftool prog show failed (is bpftool installed?)';
+    let runNs = 0;
+    let runs = 0;
+    for (const [id, a] of after) {
+      const b = before.get(id);
+      if (!b) continue;
+      runNs += a.ns - b.ns;
+      runs += a.cnt - b.cnt;
+    }
+    if (runs === 0) return 'no capture_* program ran (bpf_stats not counting?)';
+    return { nsPerRun: runNs / runs, runsPerPacket: runs / f.sent };
+  } finally {
+    fs.writeFileSync(sysctl, old);
+  }
+}
+
 interface Meta {
   attach_ms: number;
   counts: { events: number; lost_total: number; attempted: number; ignored: number; malformed: number; arrow_batches: number };
@@ -210,6 +264,11 @@ async function main(): Promise<void> {
   const busyRate = busy.sent / busy.seconds;
   log(`flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
 
+  // In-kernel cost per probe run (bpf_stats adds its own clock reads: a separate flood).
+  const cost = await bpfCost(ns, flooder, a.seconds, path.join(work, 'bpf-cost'));
+  if (typeof cost === 'string') log(`BPF cost per probe run: not measured: ${cost}`);
+  else log(`BPF cost per probe run (bpf_stats): ${cost.nsPerRun.toFixed(0)} ns, ${cost.runsPerPacket.toFixed(2)} runs per flood packet = ${((cost.nsPerRun * cost.runsPerPacket) / 1000).toFixed(2)} µs per packet`);
+
   //// (a) high-rate trigger: every net:* and skb:* tracepoint, events repeated in BPF ////
   const hiDir = path.join(work, 'high-rate');
   const hi = await startCapture(['-o', hiDir, '--allow-system-changes', '-p', 'tp:net:*', '-p', 'tp:skb:*', '--bench-repeat', String(a.repeat), ...(a.ringMiB ? ['--ring-mib', String(a.ringMiB)] : [])]);
@@ -255,6 +314,8 @@ async function main(): Promise<void> {
     pps_on: Math.round(onRate),
     overhead_ratio_probes_only: Number((probesOnlyRate / offRate).toFixed(3)),
     busy_loop_ratio: Number((busyRate / offRate).toFixed(3)),
+    bpf_ns_per_run: typeof cost === 'string' ? null : Math.round(cost.nsPerRun),
+    bpf_runs_per_packet: typeof cost === 'string' ? null : Number(cost.runsPerPacket.toFixed(2)),
     writer_events_per_s: Math.round(w.eventsPerS),
     writer_cpu_us_per_event: Number(w.cpuUsPerEvent.toFixed(2)),
     rss_mib_default: Math.round(overheadRssKiB / 1024),
