@@ -12,7 +12,11 @@
  *     what one sender core can trigger). events/s = events written / (flood + drain time).
  *     Losses come from capture.json; unaccounted = attempted - written - lost - ignored (must be 0).
  * (b) overhead: the flood's packets/s with the default capture running vs not, same run
- *     (off, on, off; ratio = on / mean(off)). Two diagnostics beside it, because on a small VM
+ *     (off, on, off; ratio = on / mean(off)), the flood's datagrams going to a socket that never
+ *     reads (udpflood `sink`: each crosses the receive path once and is dropped at the full
+ *     socket queue). The same ratio to a closed port (`closed`: every datagram also makes the
+ *     stack send an ICMP port unreachable, unlimited on loopback, so two packets' probes run per
+ *     datagram counted) is printed beside it as overhead_ratio_closed_port. Two more diagnostics, because on a small VM
  *     the consumer's CPU use can dominate: the ratio with the capture's process stopped (probes
  *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
  *     (what any CPU activity next to the flood costs on this machine).
@@ -73,8 +77,11 @@ function fail(why: string): never {
   process.exit(1);
 }
 
-function flood(ns: string, bin: string, seconds: number): { sent: number; seconds: number } {
-  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32'], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
+/** udpflood's modes (bench/capture/udpflood.c): `sink` one packet through the stack per datagram, `closed` two (the ICMP reply). */
+type FloodMode = 'sink' | 'closed';
+
+function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'closed'): { sent: number; seconds: number } {
+  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32', mode], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
   const m = /sent (\d+) seconds ([\d.]+)/.exec(out);
   if (!m) throw new Error(`udpflood said: ${out}`);
   return { sent: Number(m[1]), seconds: Number(m[2]) };
@@ -182,7 +189,7 @@ async function bpfCost(ns: string, flooder: string, seconds: number, dir: string
   try {
     const cap = await startCapture(['-o', dir]);
     const before = captureProgStats();
-    const f = flood(ns, flooder, seconds);
+    const f = flood(ns, flooder, seconds, 'sink');
     const after = captureProgStats();
     await cap.stop();
     if (!before || !after) return 'bpftool prog show failed (is bpftool installed?)';
@@ -236,33 +243,41 @@ async function main(): Promise<void> {
   log(`namespace ${ns}, output under ${work}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 
   //// (b) overhead: packets/s without, with, without the default capture ////
-  const off1 = flood(ns, flooder, a.seconds);
-  log(`flood alone: ${Math.round(off1.sent / off1.seconds)} pkt/s`);
-  const cap = await startCapture(['-o', path.join(work, 'overhead')]);
-  const on = flood(ns, flooder, a.seconds);
-  const onStop = await cap.stop();
-  const onMeta = JSON.parse(fs.readFileSync(path.join(work, 'overhead', 'capture.json'), 'utf8')) as Meta;
-  log(`flood with the default capture: ${Math.round(on.sent / on.seconds)} pkt/s (${onMeta.counts.events} events, ${onMeta.counts.lost_total} lost, exit ${onStop.status})`);
-  const off2 = flood(ns, flooder, a.seconds);
-  log(`flood alone again: ${Math.round(off2.sent / off2.seconds)} pkt/s`);
-  const offRate = (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2;
-  const onRate = on.sent / on.seconds;
-  const overheadRssKiB = cap.peakRssKiB();
+  // Twice: datagrams into a socket that never reads (one packet through the stack per datagram:
+  // the figure), and to a closed port (each datagram also triggers an ICMP reply, so two
+  // packets' probes are charged to one counted datagram: a diagnostic).
+  const overhead = async (mode: FloodMode) => {
+    const off1 = flood(ns, flooder, a.seconds, mode);
+    log(`[${mode}] flood alone: ${Math.round(off1.sent / off1.seconds)} pkt/s`);
+    const dir = path.join(work, `overhead-${mode}`);
+    const cap = await startCapture(['-o', dir]);
+    const on = flood(ns, flooder, a.seconds, mode);
+    const onStop = await cap.stop();
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
+    log(`[${mode}] flood with the default capture: ${Math.round(on.sent / on.seconds)} pkt/s (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status})`);
+    const off2 = flood(ns, flooder, a.seconds, mode);
+    log(`[${mode}] flood alone again: ${Math.round(off2.sent / off2.seconds)} pkt/s`);
+    return { offRate: (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2, onRate: on.sent / on.seconds, meta, rssKiB: cap.peakRssKiB() };
+  };
+  const sink = await overhead('sink');
+  const closed = await overhead('closed');
+  const { offRate, onRate, meta: onMeta } = sink;
+  const overheadRssKiB = Math.max(sink.rssKiB, closed.rssKiB);
 
   // Diagnostics: probes firing with the consumer stopped (SIGSTOP: the ring fills, reservations
   // fail and are counted), and a busy loop in place of the capture.
   const cap2 = await startCapture(['-o', path.join(work, 'stopped')]);
   process.kill(cap2.pid, 'SIGSTOP');
-  const probesOnly = flood(ns, flooder, a.seconds);
+  const probesOnly = flood(ns, flooder, a.seconds, 'sink');
   process.kill(cap2.pid, 'SIGCONT');
   await cap2.stop();
   const spin = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
   await sleep(200);
-  const busy = flood(ns, flooder, a.seconds);
+  const busy = flood(ns, flooder, a.seconds, 'sink');
   spin.kill('SIGKILL');
   const probesOnlyRate = probesOnly.sent / probesOnly.seconds;
   const busyRate = busy.sent / busy.seconds;
-  log(`flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
+  log(`[sink] flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
 
   // In-kernel cost per probe run (bpf_stats adds its own clock reads: a separate flood).
   const cost = await bpfCost(ns, flooder, a.seconds, path.join(work, 'bpf-cost'));
@@ -312,6 +327,7 @@ async function main(): Promise<void> {
     bytes_per_event: Math.round(arrowBytes / Math.max(1, c.events)),
     pps_off: Math.round(offRate),
     pps_on: Math.round(onRate),
+    overhead_ratio_closed_port: Number((closed.onRate / closed.offRate).toFixed(3)),
     overhead_ratio_probes_only: Number((probesOnlyRate / offRate).toFixed(3)),
     busy_loop_ratio: Number((busyRate / offRate).toFixed(3)),
     bpf_ns_per_run: typeof cost === 'string' ? null : Math.round(cost.nsPerRun),

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Load generator of bench/capture.ts: UDP datagrams to 127.0.0.1:PORT (a closed port, so every
- * datagram ends in kfree_skb(NO_SOCKET)) as fast as one core sends them, for SECONDS.
- * Prints "sent N seconds S" on stdout. Run it inside a private network namespace.
+ * Load generator of bench/capture.ts: UDP datagrams to 127.0.0.1:PORT as fast as one core sends
+ * them, for SECONDS. Prints "sent N seconds S" on stdout. Run it inside a private network namespace.
  *
- *   udpflood PORT SECONDS [PAYLOAD_BYTES]
+ *   udpflood PORT SECONDS [PAYLOAD_BYTES] [closed|sink]
+ *
+ * closed (default): nothing listens on PORT, so every datagram ends in kfree_skb(NO_SOCKET) and
+ *   the stack answers each with an ICMP port unreachable (not rate-limited on loopback): two
+ *   packets through the stack per datagram counted.
+ * sink: this process binds PORT first with the smallest receive buffer and never reads, so every
+ *   datagram crosses the whole receive path up to the socket and is dropped at its full queue
+ *   (kfree_skb(SOCKET_RCVBUFF)): one packet through the stack per datagram counted.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,7 +32,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT SECONDS [PAYLOAD_BYTES]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT SECONDS [PAYLOAD_BYTES] [closed|sink]\n", argv[0]);
 		return 2;
 	}
 	int port = atoi(argv[1]);
@@ -41,6 +47,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+	if (argc > 4 && strcmp(argv[4], "sink") == 0) {
+		int one = 1; /* the kernel raises it to its minimum */
+		int sink = socket(AF_INET, SOCK_DGRAM, 0);
+
+		if (sink < 0 || setsockopt(sink, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)) < 0 ||
+		    bind(sink, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+			perror("sink socket");
+			return 1;
+		}
+	} else if (argc > 4 && strcmp(argv[4], "closed") != 0) {
+		fprintf(stderr, "unknown mode %s (closed or sink)\n", argv[4]);
+		return 2;
+	}
 	memset(buf, 'x', sizeof(buf));
 	double start = now(), end = start + seconds, t = start;
 	unsigned long n = 0;
