@@ -578,8 +578,20 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
     memcpy(&w, p, 8);
     const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
-    if (hit & high) break;
+    uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+    if (hit) {
+      // The lowest marked byte is exact (only bytes above a match can be false marks):
+      // every byte before it is plain ASCII; a closing quote there ends the string at once.
+      p += __builtin_ctzll(hit) / 8;
+      if (*p == '"') {
+        *out = s;
+        *len = (size_t)(p - s);
+        if (had_escape) *had_escape = false;
+        l->p = p + 1;
+        return true;
+      }
+      break;
+    }
     p += 8;
   }
   while (p < l->end && *p != '"' && *p != '\\') {
@@ -908,30 +920,37 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
       // Retis writes keys in the model's order: when the next field's name is there, quoted,
       // take it without scanning the key twice (names hold no quote or backslash).
       const node_t *h = hint < n->nkids ? &n->kids[hint] : NULL;
+      const node_t *f = NULL;
+      size_t fi = hint;
       if (h && (size_t)(l->end - l->p) > h->name_len + 1 && l->p[h->name_len + 1] == '"' &&
           same_name(l->p + 1, h->name, h->name_len)) {
+        // The expected key: no search for it below.
         k = l->p + 1;
         kn = h->name_len;
         l->p += kn + 2;
+        f = h;
       } else {
         bool esc;
         if (!parse_string(l, &k, &kn, &esc, NULL)) return false;
         if (esc) return FAIL("escaped key");
-      }
-      skip_ws(l);
-      if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
-      l->p++;
-      skip_ws(l);
-      if (l->p >= l->end) return FAIL("unexpected end of line");
-      // Retis writes keys in the model's order: try the field after the last one first.
-      const node_t *f = NULL;
-      size_t fi = hint < n->nkids ? hint : 0;
-      for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
-        if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn)) {
-          f = &n->kids[fi];
-          break;
+        // Retis writes keys in the model's order: try the field after the last one first.
+        fi = hint < n->nkids ? hint : 0;
+        for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
+          if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn)) {
+            f = &n->kids[fi];
+            break;
+          }
         }
       }
+      if (l->p < l->end && *l->p == ':') {
+        l->p++;
+      } else {
+        skip_ws(l);
+        if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
+        l->p++;
+      }
+      skip_ws(l);
+      if (l->p >= l->end) return FAIL("unexpected end of line");
       if (f) {
         hint = fi + 1;
         if (seen & ((uint64_t)1 << fi)) return FAIL("duplicate key \"%.*s\"", (int)kn, k);
