@@ -678,15 +678,34 @@ static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
   if (p < l->end && *p == '-') { *neg = true; p++; }
   if (p >= l->end || *p < '0' || *p > '9') return FAIL("expected a number");
   if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return FAIL("number with a leading zero");
-  // Up to 19 digits always fit in 64 bits: no overflow test per digit (the digit loop was
-  // the hottest of the parse); a 20th digit is checked, more is out of range.
-  const char *d0 = p;
+  // Eight bytes at a time (SWAR): count the leading digits of the word, convert them with
+  // three multiplications, and accumulate with overflow checks (no leading zero, so overflow
+  // is exactly "out of range"; up to 19 digits never overflows).
+  static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
   uint64_t v = 0;
-  while (p < l->end && (unsigned)(*p - '0') < 10 && p - d0 < 19) v = v * 10 + (uint64_t)(*p++ - '0');
-  if (p < l->end && (unsigned)(*p - '0') < 10) {
-    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return FAIL("integer out of range");
-    p++;
-    if (p < l->end && (unsigned)(*p - '0') < 10) return FAIL("integer out of range");
+  for (;;) {
+    if (l->end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      // A byte is a digit iff its high nibble is 3 and its low nibble + 6 stays below 16.
+      uint64_t bad = ((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+                     (((w & 0x0F0F0F0F0F0F0F0FULL) + 0x0606060606060606ULL) & 0x1010101010101010ULL);
+      uint64_t nz = (((bad & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | bad) & 0x8080808080808080ULL;
+      unsigned nd = nz ? (unsigned)__builtin_ctzll(nz) / 8 : 8;
+      if (nd == 0) break;
+      // The nd digits at the top of the word, zeros before them: the first digit is the most significant.
+      uint64_t x = w << (8 * (8 - nd));
+      x = (x & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
+      x = (x & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
+      x = (x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
+      if (__builtin_mul_overflow(v, pow10[nd], &v) || __builtin_add_overflow(v, x, &v)) return FAIL("integer out of range");
+      p += nd;
+      if (nd < 8) break;
+    } else {
+      for (; p < l->end && (unsigned)(*p - '0') < 10; p++)
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return FAIL("integer out of range");
+      break;
+    }
   }
   if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return FAIL("not an integer");
   l->p = p;
