@@ -737,6 +737,7 @@ static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) 
     if (l->p != before && canon) *canon = false;
     if (l->p < l->end && *l->p == close) { l->p++; return true; }
     uint64_t seen = 0;
+    size_t hint = 0;
     for (;;) {
       const node_t *field = NULL;
       if (c == '{') {
@@ -749,11 +750,14 @@ static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) 
         // A raw section's shape: note which of its fields are present (non-null).
         if (shape && c == '{') {
           if (esc) return FAIL("escaped key in a raw section");
-          for (size_t i = 0; i < shape->nkids; i++) {
-            if (shape->kids[i].name_len == n && memcmp(shape->kids[i].name, s, n) == 0) {
+          // Names are unique: search from the field after the last one (Retis's order).
+          size_t i = hint < shape->nkids ? hint : 0;
+          for (size_t tries = 0; tries < shape->nkids; tries++, i = i + 1 == shape->nkids ? 0 : i + 1) {
+            if (shape->kids[i].name_len == n && same_name(shape->kids[i].name, s, n)) {
               if (seen & ((uint64_t)1 << i)) return FAIL("duplicate key \"%.*s\"", (int)n, s);
               seen |= (uint64_t)1 << i;
               field = &shape->kids[i];
+              hint = i + 1;
               break;
             }
           }
