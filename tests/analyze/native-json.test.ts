@@ -85,6 +85,9 @@ const ODD: Record<string, string> = {
   lazy_ct_spaced: `${STARTUP}\n{"common":{"timestamp":7},"ct": { "state" : "x" ,"zone_id":1.0}}\n`,
   lazy_ct_missing: `${STARTUP}\n{"common":{"timestamp":7},"ct":{"state":"x"}}\n`,
   packet_bad_base64: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":1,"capture_len":1,"data":"QR=="}}\n`,
+  packet_bad_base64_mid: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":6,"capture_len":6,"data":"QU@DQUJD"}}\n`,
+  packet_pad_mid: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":6,"capture_len":6,"data":"QUJ=QUJD"}}\n`,
+  packet_long: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":300,"capture_len":300,"data":"${Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) & 255)).toString('base64')}"}}\n{"common":{"timestamp":8},"packet":{"len":193,"capture_len":193,"data":"${Buffer.alloc(193, 0xab).toString('base64')}"}}\n`,
   packet_missing_len: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"capture_len":1,"data":"QQ=="}}\n`,
   packet_ipv6: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":94,"capture_len":94,"data":"CljAqH0KCljAqH0Nht1gBRq3ACgGQP0AASUAAAAAAAAAAAAAABP9AAElAAAAAAAAAAAAAAAQoDsY68dHas8AAAAAoAL9IPycAAACBAWgBAIICqhHqZgAAAAAAQMDBw=="}}\n`,
   packets: packetEvents(),
@@ -168,7 +171,7 @@ function packetEvents(): string {
   return `${lines.join('\n')}\n`;
 }
 
-const NATIVE_OK = ['problems', 'packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6', 'widths'];
+const NATIVE_OK = ['problems', 'packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6', 'widths', 'packet_long'];
 
 describe('native JSON reader', () => {
   it('is used when built (not silently replaced by read_json)', async () => {
