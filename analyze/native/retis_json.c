@@ -235,6 +235,7 @@ typedef struct {
   vstate_t *vs;
   uint64_t *present;   // per node: a non-null value in the current row (for the checks)
   char *buf;           // scratch for decoded strings
+  char b64[256];       // decoded base64 (packets), longer ones in a heap buffer
   size_t buf_cap;
   char err[512];
 } local_t;
@@ -873,9 +874,9 @@ static bool append_base64(local_t *l, vstate_t *v, idx_t row, const char *s, siz
   if (n >= 1 && s[n - 1] == '=') pad++;
   if (n >= 2 && s[n - 2] == '=') pad++;
   size_t out_len = n / 4 * 3 - pad;
-  char small[192 + 1];
+  char *small = l->b64;
   char *d = small;
-  if (out_len + 1 > sizeof small) {
+  if (out_len + 1 > sizeof l->b64) {
     // The scratch buffer may hold `s` (an escaped string): base64 never has escapes, but be safe.
     d = malloc(out_len + 1);
     if (!d) return FAIL("out of memory");
@@ -1044,7 +1045,29 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
   }
   vstate_t *v = &l->vs[n->id];
   set_present(l, n); // not null (a parse error fails the whole file anyway)
-  switch (n->kind) {
+  kind_t k = n->kind;
+  if (k >= K_I8 && k <= K_U64) {
+    // Integers (most fields): one range test from tables, a store by width. Negative values
+    // are stored as their two's complement (-0 is 0, also for unsigned columns).
+    static const uint64_t pos_max[] = {[K_I8] = INT8_MAX, [K_I16] = INT16_MAX, [K_I32] = INT32_MAX, [K_I64] = INT64_MAX,
+                                       [K_U8] = UINT8_MAX, [K_U16] = UINT16_MAX, [K_U32] = UINT32_MAX, [K_U64] = UINT64_MAX};
+    static const uint64_t neg_max[] = {[K_I8] = 128, [K_I16] = 32768, [K_I32] = 2147483648u, [K_I64] = (uint64_t)INT64_MAX + 1};
+    static const uint8_t width[] = {[K_I8] = 1, [K_I16] = 2, [K_I32] = 4, [K_I64] = 8, [K_U8] = 1, [K_U16] = 2, [K_U32] = 4, [K_U64] = 8};
+    bool neg;
+    uint64_t m;
+    if (!parse_int(l, &neg, &m)) return false;
+    if (m > (neg ? neg_max[k] : pos_max[k])) goto range;
+    uint64_t x = neg ? 0 - m : m;
+    switch (width[k]) {
+    case 1: ((uint8_t *)v->data)[row] = (uint8_t)x; break;
+    case 2: ((uint16_t *)v->data)[row] = (uint16_t)x; break;
+    case 4: ((uint32_t *)v->data)[row] = (uint32_t)x; break;
+    default: ((uint64_t *)v->data)[row] = x; break;
+    }
+    set_valid(v, row);
+    return true;
+  }
+  switch (k) {
   case K_STRUCT: return parse_struct(l, n, row, depth);
   case K_LIST:
     if (c != '[') return FAIL("expected an array for \"%s\"", n->name);
@@ -1078,25 +1101,7 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
     return true;
   default: break;
   }
-  bool neg;
-  uint64_t m;
-  if (!parse_int(l, &neg, &m)) return false;
-  switch (n->kind) {
-  case K_U8: if (neg && m) goto range; if (m > UINT8_MAX) goto range; ((uint8_t *)v->data)[row] = (uint8_t)m; break;
-  case K_U16: if (neg && m) goto range; if (m > UINT16_MAX) goto range; ((uint16_t *)v->data)[row] = (uint16_t)m; break;
-  case K_U32: if (neg && m) goto range; if (m > UINT32_MAX) goto range; ((uint32_t *)v->data)[row] = (uint32_t)m; break;
-  case K_U64: if (neg && m) goto range; ((uint64_t *)v->data)[row] = m; break;
-  case K_I8: if (m > (neg ? 128u : 127u)) goto range; ((int8_t *)v->data)[row] = (int8_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I16: if (m > (neg ? 32768u : 32767u)) goto range; ((int16_t *)v->data)[row] = (int16_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I32: if (m > (neg ? 2147483648u : 2147483647u)) goto range; ((int32_t *)v->data)[row] = (int32_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I64:
-    if (m > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) goto range;
-    ((int64_t *)v->data)[row] = neg ? (int64_t)(0 - m) : (int64_t)m;
-    break;
-  default: return FAIL("internal: bad kind");
-  }
-  set_valid(v, row);
-  return true;
+  return FAIL("internal: bad kind");
 range:
   return FAIL("integer out of range for \"%s\"", n->name);
 }
