@@ -201,6 +201,7 @@ typedef struct {
   char **field_names;
   size_t nfields; // 0: a problem when the struct is absent (message as is)
   char *message;  // "<subject>" or the whole message when nfields == 0
+  uint64_t *need; // the field ids as a bit set over the nodes (one test per word per row)
 } check_t;
 
 typedef struct {
@@ -247,6 +248,7 @@ static void destroy_bind(void *ptr) {
     free(b->checks[i].field_names);
     free(b->checks[i].field_ids);
     free(b->checks[i].message);
+    free(b->checks[i].need);
   }
   free(b->checks);
   if (b->data) munmap((void *)b->data, b->size);
@@ -311,6 +313,8 @@ static bool parse_checks(bind_t *b, const char *text, char *err, size_t errlen) 
         c->field_ids = realloc(c->field_ids, (fcap *= 2) * sizeof(int));
         c->field_names = realloc(c->field_names, fcap * sizeof(char *));
       }
+      if (!c->need) c->need = calloc(((size_t)b->nnodes + 63) / 64, sizeof(uint64_t));
+      c->need[fn->id / 64] |= (uint64_t)1 << (fn->id % 64);
       c->field_ids[c->nfields] = fn->id;
       c->field_names[c->nfields++] = strndup(f, (size_t)(fe - f));
       f = fe + 1;
@@ -1129,6 +1133,7 @@ static void bind_vectors(local_t *l, const node_t *n, duckdb_vector v) {
 /** The row's first failing check as validate.ts words it (NULL when none fails). */
 static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
   const bind_t *b = l->b;
+  size_t nwords = ((size_t)b->nnodes + 63) / 64;
   for (size_t i = 0; i < b->nchecks; i++) {
     const check_t *c = &b->checks[i];
     bool has = is_present(l, c->struct_id);
@@ -1139,6 +1144,9 @@ static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
       return;
     }
     if (!has) continue;
+    bool all = true;
+    for (size_t w = 0; w < nwords; w++) all &= (l->present[w] & c->need[w]) == c->need[w];
+    if (all) continue;
     for (size_t j = 0; j < c->nfields; j++) {
       if (is_present(l, c->field_ids[j])) continue;
       char msg[256];
