@@ -690,12 +690,11 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
 }
 
 /** A JSON integer: sign and magnitude; fails on fractions, exponents, leading zeros. */
-static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
-  const char *p = l->p;
+static inline const char *parse_int_at(local_t *l, const char *p, bool *neg, uint64_t *mag) {
   *neg = false;
   if (p < l->end && *p == '-') { *neg = true; p++; }
-  if (p >= l->end || *p < '0' || *p > '9') return FAIL("expected a number");
-  if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return FAIL("number with a leading zero");
+  if (p >= l->end || *p < '0' || *p > '9') return (void)FAIL("expected a number"), NULL;
+  if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return (void)FAIL("number with a leading zero"), NULL;
   // Eight bytes at a time (SWAR): count the leading digits of the word, convert them with
   // three multiplications, and accumulate with overflow checks (no leading zero, so overflow
   // is exactly "out of range"; up to 19 digits never overflows).
@@ -716,18 +715,24 @@ static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
       x = (x & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
       x = (x & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
       x = (x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
-      if (__builtin_mul_overflow(v, pow10[nd], &v) || __builtin_add_overflow(v, x, &v)) return FAIL("integer out of range");
+      if (__builtin_mul_overflow(v, pow10[nd], &v) || __builtin_add_overflow(v, x, &v)) return (void)FAIL("integer out of range"), NULL;
       p += nd;
       if (nd < 8) break;
     } else {
       for (; p < l->end && (unsigned)(*p - '0') < 10; p++)
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return FAIL("integer out of range");
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return (void)FAIL("integer out of range"), NULL;
       break;
     }
   }
-  if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return FAIL("not an integer");
-  l->p = p;
+  if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return (void)FAIL("not an integer"), NULL;
   *mag = v;
+  return p;
+}
+
+static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
+  const char *p = parse_int_at(l, l->p, neg, mag);
+  if (!p) return false;
+  l->p = p;
   return true;
 }
 
@@ -920,6 +925,29 @@ bad:
   return FAIL("not canonical base64");
 }
 
+/**
+ * An integer into its column: one range test from tables, a store by width. Negative values
+ * are stored as their two's complement (-0 is 0, also for unsigned columns).
+ */
+static inline bool store_int(local_t *l, const node_t *n, idx_t row, bool neg, uint64_t m) {
+  static const uint64_t pos_max[] = {[K_I8] = INT8_MAX, [K_I16] = INT16_MAX, [K_I32] = INT32_MAX, [K_I64] = INT64_MAX,
+                                     [K_U8] = UINT8_MAX, [K_U16] = UINT16_MAX, [K_U32] = UINT32_MAX, [K_U64] = UINT64_MAX};
+  static const uint64_t neg_max[] = {[K_I8] = 128, [K_I16] = 32768, [K_I32] = 2147483648u, [K_I64] = (uint64_t)INT64_MAX + 1};
+  static const uint8_t width[] = {[K_I8] = 1, [K_I16] = 2, [K_I32] = 4, [K_I64] = 8, [K_U8] = 1, [K_U16] = 2, [K_U32] = 4, [K_U64] = 8};
+  kind_t k = n->kind;
+  vstate_t *v = &l->vs[n->id];
+  if (m > (neg ? neg_max[k] : pos_max[k])) return FAIL("integer out of range for \"%s\"", n->name);
+  uint64_t x = neg ? 0 - m : m;
+  switch (width[k]) {
+  case 1: ((uint8_t *)v->data)[row] = (uint8_t)x; break;
+  case 2: ((uint16_t *)v->data)[row] = (uint16_t)x; break;
+  case 4: ((uint32_t *)v->data)[row] = (uint32_t)x; break;
+  default: ((uint64_t *)v->data)[row] = x; break;
+  }
+  set_valid(v, row);
+  return true;
+}
+
 static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth);
 
 /** The element vector of a list node: capacity for one more, data re-read (reserve may move it). */
@@ -1014,16 +1042,26 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
       }
       SKIP_WS(p, e);
       if (p >= e) return FAIL("unexpected end of line");
-      l->p = p;
       if (f) {
         hint = fi + 1;
         if (seen & ((uint64_t)1 << fi)) return FAIL("duplicate key \"%.*s\"", (int)kn, k);
         seen |= (uint64_t)1 << fi;
-        if (!parse_into(l, f, row, depth + 1)) return false;
+        if (f->kind >= K_I8 && f->kind <= K_U64 && *p != 'n' && depth + 1 <= 64) {
+          // An integer (most fields): parse_into's steps, on the register cursor.
+          bool neg;
+          uint64_t m;
+          set_present(l, f);
+          if (!(p = parse_int_at(l, p, &neg, &m)) || !store_int(l, f, row, neg, m)) return false;
+        } else {
+          l->p = p;
+          if (!parse_into(l, f, row, depth + 1)) return false;
+          p = l->p;
+        }
       } else {
+        l->p = p;
         if (!skip_value(l, NULL, depth + 1, NULL)) return false;
+        p = l->p;
       }
-      p = l->p;
       SKIP_WS(p, e);
       if (p < e && *p == ',') {
         p++;
@@ -1051,25 +1089,10 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
   set_present(l, n); // not null (a parse error fails the whole file anyway)
   kind_t k = n->kind;
   if (k >= K_I8 && k <= K_U64) {
-    // Integers (most fields): one range test from tables, a store by width. Negative values
-    // are stored as their two's complement (-0 is 0, also for unsigned columns).
-    static const uint64_t pos_max[] = {[K_I8] = INT8_MAX, [K_I16] = INT16_MAX, [K_I32] = INT32_MAX, [K_I64] = INT64_MAX,
-                                       [K_U8] = UINT8_MAX, [K_U16] = UINT16_MAX, [K_U32] = UINT32_MAX, [K_U64] = UINT64_MAX};
-    static const uint64_t neg_max[] = {[K_I8] = 128, [K_I16] = 32768, [K_I32] = 2147483648u, [K_I64] = (uint64_t)INT64_MAX + 1};
-    static const uint8_t width[] = {[K_I8] = 1, [K_I16] = 2, [K_I32] = 4, [K_I64] = 8, [K_U8] = 1, [K_U16] = 2, [K_U32] = 4, [K_U64] = 8};
     bool neg;
     uint64_t m;
     if (!parse_int(l, &neg, &m)) return false;
-    if (m > (neg ? neg_max[k] : pos_max[k])) goto range;
-    uint64_t x = neg ? 0 - m : m;
-    switch (width[k]) {
-    case 1: ((uint8_t *)v->data)[row] = (uint8_t)x; break;
-    case 2: ((uint16_t *)v->data)[row] = (uint16_t)x; break;
-    case 4: ((uint32_t *)v->data)[row] = (uint32_t)x; break;
-    default: ((uint64_t *)v->data)[row] = x; break;
-    }
-    set_valid(v, row);
-    return true;
+    return store_int(l, n, row, neg, m);
   }
   switch (k) {
   case K_STRUCT: return parse_struct(l, n, row, depth);
@@ -1106,8 +1129,6 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
   default: break;
   }
   return FAIL("internal: bad kind");
-range:
-  return FAIL("integer out of range for \"%s\"", n->name);
 }
 
 //// SCAN ////
