@@ -76,7 +76,9 @@ static bool parse_field(schema_parser_t *p, node_t *n, bool in_list, const char 
     return false;
   }
   n->name_len = (size_t)(eq - p->s);
-  n->name = strndup(p->s, n->name_len);
+  // Zero-padded by eight bytes: same_name reads names a word at a time.
+  n->name = calloc(1, n->name_len + 8);
+  memcpy(n->name, p->s, n->name_len);
   p->s = eq + 1;
   return parse_type(p, n, in_list);
 }
@@ -199,6 +201,7 @@ typedef struct {
   char **field_names;
   size_t nfields; // 0: a problem when the struct is absent (message as is)
   char *message;  // "<subject>" or the whole message when nfields == 0
+  uint64_t *need; // the field ids as a bit set over the nodes (one test per word per row)
 } check_t;
 
 typedef struct {
@@ -233,6 +236,7 @@ typedef struct {
   vstate_t *vs;
   uint64_t *present;   // per node: a non-null value in the current row (for the checks)
   char *buf;           // scratch for decoded strings
+  char b64[256];       // decoded base64 (packets), longer ones in a heap buffer
   size_t buf_cap;
   char err[512];
 } local_t;
@@ -244,6 +248,7 @@ static void destroy_bind(void *ptr) {
     free(b->checks[i].field_names);
     free(b->checks[i].field_ids);
     free(b->checks[i].message);
+    free(b->checks[i].need);
   }
   free(b->checks);
   if (b->data) munmap((void *)b->data, b->size);
@@ -308,6 +313,8 @@ static bool parse_checks(bind_t *b, const char *text, char *err, size_t errlen) 
         c->field_ids = realloc(c->field_ids, (fcap *= 2) * sizeof(int));
         c->field_names = realloc(c->field_names, fcap * sizeof(char *));
       }
+      if (!c->need) c->need = calloc(((size_t)b->nnodes + 63) / 64, sizeof(uint64_t));
+      c->need[fn->id / 64] |= (uint64_t)1 << (fn->id % 64);
       c->field_ids[c->nfields] = fn->id;
       c->field_names[c->nfields++] = strndup(f, (size_t)(fe - f));
       f = fe + 1;
@@ -488,17 +495,28 @@ static void local_init(duckdb_init_info info) {
 // Every parse function returns false with l->err set; the cursor is l->p.
 #define FAIL(...) (snprintf(l->err, sizeof l->err, __VA_ARGS__), false)
 
-/** Short names: eight bytes at a time, then a byte loop; beats a call to memcmp (4% of a load). */
-static inline bool same_name(const char *a, const char *b, size_t n) {
+/**
+ * A field name (zero-padded by eight bytes, see parse_field) against `n` bytes of text, of
+ * which `avail` are readable: eight bytes at a time, the tail as one masked word when the
+ * text has room, else byte by byte. Beats a call to memcmp (4% of a load), and the byte loop.
+ */
+static inline bool same_name(const char *name, const char *text, size_t n, size_t avail) {
   size_t i = 0;
+  uint64_t x, y;
   for (; i + 8 <= n; i += 8) {
-    uint64_t x, y;
-    memcpy(&x, a + i, 8);
-    memcpy(&y, b + i, 8);
+    memcpy(&x, name + i, 8);
+    memcpy(&y, text + i, 8);
     if (x != y) return false;
   }
+  size_t r = n - i;
+  if (r == 0) return true;
+  if (avail - i >= 8) {
+    memcpy(&x, name + i, 8);
+    memcpy(&y, text + i, 8);
+    return ((x ^ y) & (((uint64_t)1 << (8 * r)) - 1)) == 0;
+  }
   for (; i < n; i++)
-    if (a[i] != b[i]) return false;
+    if (name[i] != text[i]) return false;
   return true;
 }
 
@@ -578,8 +596,20 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
     memcpy(&w, p, 8);
     const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
-    if (hit & high) break;
+    uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+    if (hit) {
+      // The lowest marked byte is exact (only bytes above a match can be false marks):
+      // every byte before it is plain ASCII; a closing quote there ends the string at once.
+      p += __builtin_ctzll(hit) / 8;
+      if (*p == '"') {
+        *out = s;
+        *len = (size_t)(p - s);
+        if (had_escape) *had_escape = false;
+        l->p = p + 1;
+        return true;
+      }
+      break;
+    }
     p += 8;
   }
   while (p < l->end && *p != '"' && *p != '\\') {
@@ -660,25 +690,49 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
 }
 
 /** A JSON integer: sign and magnitude; fails on fractions, exponents, leading zeros. */
-static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
-  const char *p = l->p;
+static inline const char *parse_int_at(local_t *l, const char *p, bool *neg, uint64_t *mag) {
   *neg = false;
   if (p < l->end && *p == '-') { *neg = true; p++; }
-  if (p >= l->end || *p < '0' || *p > '9') return FAIL("expected a number");
-  if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return FAIL("number with a leading zero");
-  // Up to 19 digits always fit in 64 bits: no overflow test per digit (the digit loop was
-  // the hottest of the parse); a 20th digit is checked, more is out of range.
-  const char *d0 = p;
+  if (p >= l->end || *p < '0' || *p > '9') return (void)FAIL("expected a number"), NULL;
+  if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return (void)FAIL("number with a leading zero"), NULL;
+  // Eight bytes at a time (SWAR): count the leading digits of the word, convert them with
+  // three multiplications, and accumulate with overflow checks (no leading zero, so overflow
+  // is exactly "out of range"; up to 19 digits never overflows).
+  static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
   uint64_t v = 0;
-  while (p < l->end && (unsigned)(*p - '0') < 10 && p - d0 < 19) v = v * 10 + (uint64_t)(*p++ - '0');
-  if (p < l->end && (unsigned)(*p - '0') < 10) {
-    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return FAIL("integer out of range");
-    p++;
-    if (p < l->end && (unsigned)(*p - '0') < 10) return FAIL("integer out of range");
+  for (;;) {
+    if (l->end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      // A byte is a digit iff its high nibble is 3 and its low nibble + 6 stays below 16.
+      uint64_t bad = ((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+                     (((w & 0x0F0F0F0F0F0F0F0FULL) + 0x0606060606060606ULL) & 0x1010101010101010ULL);
+      uint64_t nz = (((bad & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | bad) & 0x8080808080808080ULL;
+      unsigned nd = nz ? (unsigned)__builtin_ctzll(nz) / 8 : 8;
+      if (nd == 0) break;
+      // The nd digits at the top of the word, zeros before them: the first digit is the most significant.
+      uint64_t x = w << (8 * (8 - nd));
+      x = (x & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
+      x = (x & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
+      x = (x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32;
+      if (__builtin_mul_overflow(v, pow10[nd], &v) || __builtin_add_overflow(v, x, &v)) return (void)FAIL("integer out of range"), NULL;
+      p += nd;
+      if (nd < 8) break;
+    } else {
+      for (; p < l->end && (unsigned)(*p - '0') < 10; p++)
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v)) return (void)FAIL("integer out of range"), NULL;
+      break;
+    }
   }
-  if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return FAIL("not an integer");
-  l->p = p;
+  if (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) return (void)FAIL("not an integer"), NULL;
   *mag = v;
+  return p;
+}
+
+static bool parse_int(local_t *l, bool *neg, uint64_t *mag) {
+  const char *p = parse_int_at(l, l->p, neg, mag);
+  if (!p) return false;
+  l->p = p;
   return true;
 }
 
@@ -706,6 +760,7 @@ static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) 
     if (l->p != before && canon) *canon = false;
     if (l->p < l->end && *l->p == close) { l->p++; return true; }
     uint64_t seen = 0;
+    size_t hint = 0;
     for (;;) {
       const node_t *field = NULL;
       if (c == '{') {
@@ -718,11 +773,14 @@ static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) 
         // A raw section's shape: note which of its fields are present (non-null).
         if (shape && c == '{') {
           if (esc) return FAIL("escaped key in a raw section");
-          for (size_t i = 0; i < shape->nkids; i++) {
-            if (shape->kids[i].name_len == n && memcmp(shape->kids[i].name, s, n) == 0) {
+          // Names are unique: search from the field after the last one (Retis's order).
+          size_t i = hint < shape->nkids ? hint : 0;
+          for (size_t tries = 0; tries < shape->nkids; tries++, i = i + 1 == shape->nkids ? 0 : i + 1) {
+            if (shape->kids[i].name_len == n && same_name(shape->kids[i].name, s, n, (size_t)(l->end - s))) {
               if (seen & ((uint64_t)1 << i)) return FAIL("duplicate key \"%.*s\"", (int)n, s);
               seen |= (uint64_t)1 << i;
               field = &shape->kids[i];
+              hint = i + 1;
               break;
             }
           }
@@ -804,10 +862,17 @@ static inline void put_string(vstate_t *v, idx_t row, const char *s, size_t n) {
 
 static int8_t b64dec[256]; // filled once at module load (init_b64), read-only after
 
+static uint32_t b64t[4][256]; // per position in a group: the 6 bits in place, or bit 31 (invalid)
+
 static void init_b64(void) {
   memset(b64dec, -1, sizeof b64dec);
+  for (int k = 0; k < 4; k++)
+    for (int c = 0; c < 256; c++) b64t[k][c] = 1u << 31;
   const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (int i = 0; i < 64; i++) b64dec[(unsigned char)a[i]] = (int8_t)i;
+  for (int i = 0; i < 64; i++) {
+    b64dec[(unsigned char)a[i]] = (int8_t)i;
+    for (int k = 0; k < 4; k++) b64t[k][(unsigned char)a[i]] = (uint32_t)i << (18 - 6 * k);
+  }
 }
 
 static bool append_base64(local_t *l, vstate_t *v, idx_t row, const char *s, size_t n) {
@@ -818,30 +883,37 @@ static bool append_base64(local_t *l, vstate_t *v, idx_t row, const char *s, siz
   if (n >= 1 && s[n - 1] == '=') pad++;
   if (n >= 2 && s[n - 2] == '=') pad++;
   size_t out_len = n / 4 * 3 - pad;
-  char small[192];
+  char *small = l->b64;
   char *d = small;
-  if (out_len > sizeof small) {
+  if (out_len + 1 > sizeof l->b64) {
     // The scratch buffer may hold `s` (an escaped string): base64 never has escapes, but be safe.
-    d = malloc(out_len);
+    d = malloc(out_len + 1);
     if (!d) return FAIL("out of memory");
   }
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int a = dec[(unsigned char)s[i]], b = dec[(unsigned char)s[i + 1]];
-    int c = dec[(unsigned char)s[i + 2]], e = dec[(unsigned char)s[i + 3]];
-    bool last = i + 4 == n;
-    if (last && pad == 2) {
+  // Full groups: four table lookups OR'ed into 24 bits (an invalid character sets bit 31,
+  // checked once for the whole string), stored as four bytes of which the last is
+  // overwritten by the next group (the buffer has a byte to spare).
+  size_t o = 0, full = pad ? n - 4 : n;
+  uint32_t badbits = 0;
+  for (size_t i = 0; i < full; i += 4) {
+    uint32_t x = b64t[0][(unsigned char)s[i]] | b64t[1][(unsigned char)s[i + 1]] | b64t[2][(unsigned char)s[i + 2]] |
+                 b64t[3][(unsigned char)s[i + 3]];
+    badbits |= x;
+    uint32_t be = __builtin_bswap32(x << 8);
+    memcpy(d + o, &be, 4);
+    o += 3;
+  }
+  if (badbits >> 31) goto bad;
+  if (pad) {
+    size_t i = n - 4;
+    int a = dec[(unsigned char)s[i]], b = dec[(unsigned char)s[i + 1]], c = dec[(unsigned char)s[i + 2]];
+    if (pad == 2) {
       if (a < 0 || b < 0 || (b & 15)) goto bad;
       d[o++] = (char)((a << 2) | (b >> 4));
-    } else if (last && pad == 1) {
+    } else {
       if (a < 0 || b < 0 || c < 0 || (c & 3)) goto bad;
       d[o++] = (char)((a << 2) | (b >> 4));
       d[o++] = (char)(((b & 15) << 4) | (c >> 2));
-    } else {
-      if ((a | b | c | e) < 0) goto bad;
-      d[o++] = (char)((a << 2) | (b >> 4));
-      d[o++] = (char)(((b & 15) << 4) | (c >> 2));
-      d[o++] = (char)(((c & 3) << 6) | e);
     }
   }
   put_string(v, row, d, o);
@@ -851,6 +923,29 @@ static bool append_base64(local_t *l, vstate_t *v, idx_t row, const char *s, siz
 bad:
   if (d != small) free(d);
   return FAIL("not canonical base64");
+}
+
+/**
+ * An integer into its column: one range test from tables, a store by width. Negative values
+ * are stored as their two's complement (-0 is 0, also for unsigned columns).
+ */
+static inline bool store_int(local_t *l, const node_t *n, idx_t row, bool neg, uint64_t m) {
+  static const uint64_t pos_max[] = {[K_I8] = INT8_MAX, [K_I16] = INT16_MAX, [K_I32] = INT32_MAX, [K_I64] = INT64_MAX,
+                                     [K_U8] = UINT8_MAX, [K_U16] = UINT16_MAX, [K_U32] = UINT32_MAX, [K_U64] = UINT64_MAX};
+  static const uint64_t neg_max[] = {[K_I8] = 128, [K_I16] = 32768, [K_I32] = 2147483648u, [K_I64] = (uint64_t)INT64_MAX + 1};
+  static const uint8_t width[] = {[K_I8] = 1, [K_I16] = 2, [K_I32] = 4, [K_I64] = 8, [K_U8] = 1, [K_U16] = 2, [K_U32] = 4, [K_U64] = 8};
+  kind_t k = n->kind;
+  vstate_t *v = &l->vs[n->id];
+  if (m > (neg ? neg_max[k] : pos_max[k])) return FAIL("integer out of range for \"%s\"", n->name);
+  uint64_t x = neg ? 0 - m : m;
+  switch (width[k]) {
+  case 1: ((uint8_t *)v->data)[row] = (uint8_t)x; break;
+  case 2: ((uint16_t *)v->data)[row] = (uint16_t)x; break;
+  case 4: ((uint32_t *)v->data)[row] = (uint32_t)x; break;
+  default: ((uint64_t *)v->data)[row] = x; break;
+  }
+  set_valid(v, row);
+  return true;
 }
 
 static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth);
@@ -892,64 +987,92 @@ static bool list_append(local_t *l, const node_t *n, idx_t row) {
   return true;
 }
 
+/** Whitespace on a cursor kept in a register (l->p is memory: every update a store and a reload). */
+#define SKIP_WS(p, e) \
+  while ((p) < (e) && (*(p) == ' ' || *(p) == '\t' || *(p) == '\r')) (p)++
+
 static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
-  if (*l->p != '{') return FAIL("expected an object for \"%s\"", n->name ? n->name : "event");
-  l->p++;
+  // The cursor lives in `p` here; l->p is synced around the calls that move it.
+  const char *p = l->p, *const e = l->end;
+  if (*p != '{') return FAIL("expected an object for \"%s\"", n->name ? n->name : "event");
+  p++;
   uint64_t seen = 0;
   size_t hint = 0;
-  skip_ws(l);
-  if (l->p < l->end && *l->p == '}') {
-    l->p++;
+  SKIP_WS(p, e);
+  if (p < e && *p == '}') {
+    p++;
   } else {
     for (;;) {
-      if (l->p >= l->end || *l->p != '"') return FAIL("expected a key");
+      if (p >= e || *p != '"') return FAIL("expected a key");
       const char *k;
       size_t kn;
       // Retis writes keys in the model's order: when the next field's name is there, quoted,
       // take it without scanning the key twice (names hold no quote or backslash).
       const node_t *h = hint < n->nkids ? &n->kids[hint] : NULL;
-      if (h && (size_t)(l->end - l->p) > h->name_len + 1 && l->p[h->name_len + 1] == '"' &&
-          same_name(l->p + 1, h->name, h->name_len)) {
-        k = l->p + 1;
+      const node_t *f = NULL;
+      size_t fi = hint;
+      if (h && (size_t)(e - p) > h->name_len + 1 && p[h->name_len + 1] == '"' &&
+          same_name(h->name, p + 1, h->name_len, (size_t)(e - p - 1))) {
+        // The expected key: no search for it below.
+        k = p + 1;
         kn = h->name_len;
-        l->p += kn + 2;
+        p += kn + 2;
+        f = h;
       } else {
         bool esc;
+        l->p = p;
         if (!parse_string(l, &k, &kn, &esc, NULL)) return false;
+        p = l->p;
         if (esc) return FAIL("escaped key");
-      }
-      skip_ws(l);
-      if (l->p >= l->end || *l->p != ':') return FAIL("expected :");
-      l->p++;
-      skip_ws(l);
-      if (l->p >= l->end) return FAIL("unexpected end of line");
-      // Retis writes keys in the model's order: try the field after the last one first.
-      const node_t *f = NULL;
-      size_t fi = hint < n->nkids ? hint : 0;
-      for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
-        if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn)) {
-          f = &n->kids[fi];
-          break;
+        // Retis writes keys in the model's order: try the field after the last one first.
+        fi = hint < n->nkids ? hint : 0;
+        for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
+          if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn, (size_t)(e - k))) {
+            f = &n->kids[fi];
+            break;
+          }
         }
       }
+      if (p < e && *p == ':') {
+        p++;
+      } else {
+        SKIP_WS(p, e);
+        if (p >= e || *p != ':') return FAIL("expected :");
+        p++;
+      }
+      SKIP_WS(p, e);
+      if (p >= e) return FAIL("unexpected end of line");
       if (f) {
         hint = fi + 1;
         if (seen & ((uint64_t)1 << fi)) return FAIL("duplicate key \"%.*s\"", (int)kn, k);
         seen |= (uint64_t)1 << fi;
-        if (!parse_into(l, f, row, depth + 1)) return false;
+        if (f->kind >= K_I8 && f->kind <= K_U64 && *p != 'n' && depth + 1 <= 64) {
+          // An integer (most fields): parse_into's steps, on the register cursor.
+          bool neg;
+          uint64_t m;
+          set_present(l, f);
+          if (!(p = parse_int_at(l, p, &neg, &m)) || !store_int(l, f, row, neg, m)) return false;
+        } else {
+          l->p = p;
+          if (!parse_into(l, f, row, depth + 1)) return false;
+          p = l->p;
+        }
       } else {
+        l->p = p;
         if (!skip_value(l, NULL, depth + 1, NULL)) return false;
+        p = l->p;
       }
-      skip_ws(l);
-      if (l->p < l->end && *l->p == ',') {
-        l->p++;
-        skip_ws(l);
+      SKIP_WS(p, e);
+      if (p < e && *p == ',') {
+        p++;
+        SKIP_WS(p, e);
         continue;
       }
-      if (l->p < l->end && *l->p == '}') { l->p++; break; }
+      if (p < e && *p == '}') { p++; break; }
       return FAIL("expected , or }");
     }
   }
+  l->p = p;
   if (n->id != l->b->root.id) set_valid(&l->vs[n->id], row);
   return true;
 }
@@ -964,7 +1087,14 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
   }
   vstate_t *v = &l->vs[n->id];
   set_present(l, n); // not null (a parse error fails the whole file anyway)
-  switch (n->kind) {
+  kind_t k = n->kind;
+  if (k >= K_I8 && k <= K_U64) {
+    bool neg;
+    uint64_t m;
+    if (!parse_int(l, &neg, &m)) return false;
+    return store_int(l, n, row, neg, m);
+  }
+  switch (k) {
   case K_STRUCT: return parse_struct(l, n, row, depth);
   case K_LIST:
     if (c != '[') return FAIL("expected an array for \"%s\"", n->name);
@@ -998,27 +1128,7 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
     return true;
   default: break;
   }
-  bool neg;
-  uint64_t m;
-  if (!parse_int(l, &neg, &m)) return false;
-  switch (n->kind) {
-  case K_U8: if (neg && m) goto range; if (m > UINT8_MAX) goto range; ((uint8_t *)v->data)[row] = (uint8_t)m; break;
-  case K_U16: if (neg && m) goto range; if (m > UINT16_MAX) goto range; ((uint16_t *)v->data)[row] = (uint16_t)m; break;
-  case K_U32: if (neg && m) goto range; if (m > UINT32_MAX) goto range; ((uint32_t *)v->data)[row] = (uint32_t)m; break;
-  case K_U64: if (neg && m) goto range; ((uint64_t *)v->data)[row] = m; break;
-  case K_I8: if (m > (neg ? 128u : 127u)) goto range; ((int8_t *)v->data)[row] = (int8_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I16: if (m > (neg ? 32768u : 32767u)) goto range; ((int16_t *)v->data)[row] = (int16_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I32: if (m > (neg ? 2147483648u : 2147483647u)) goto range; ((int32_t *)v->data)[row] = (int32_t)(neg ? -(int64_t)m : (int64_t)m); break;
-  case K_I64:
-    if (m > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) goto range;
-    ((int64_t *)v->data)[row] = neg ? (int64_t)(0 - m) : (int64_t)m;
-    break;
-  default: return FAIL("internal: bad kind");
-  }
-  set_valid(v, row);
-  return true;
-range:
-  return FAIL("integer out of range for \"%s\"", n->name);
+  return FAIL("internal: bad kind");
 }
 
 //// SCAN ////
@@ -1044,6 +1154,7 @@ static void bind_vectors(local_t *l, const node_t *n, duckdb_vector v) {
 /** The row's first failing check as validate.ts words it (NULL when none fails). */
 static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
   const bind_t *b = l->b;
+  size_t nwords = ((size_t)b->nnodes + 63) / 64;
   for (size_t i = 0; i < b->nchecks; i++) {
     const check_t *c = &b->checks[i];
     bool has = is_present(l, c->struct_id);
@@ -1054,6 +1165,9 @@ static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
       return;
     }
     if (!has) continue;
+    bool all = true;
+    for (size_t w = 0; w < nwords; w++) all &= (l->present[w] & c->need[w]) == c->need[w];
+    if (all) continue;
     for (size_t j = 0; j < c->nfields; j++) {
       if (is_present(l, c->field_ids[j])) continue;
       char msg[256];

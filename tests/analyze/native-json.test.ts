@@ -85,6 +85,9 @@ const ODD: Record<string, string> = {
   lazy_ct_spaced: `${STARTUP}\n{"common":{"timestamp":7},"ct": { "state" : "x" ,"zone_id":1.0}}\n`,
   lazy_ct_missing: `${STARTUP}\n{"common":{"timestamp":7},"ct":{"state":"x"}}\n`,
   packet_bad_base64: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":1,"capture_len":1,"data":"QR=="}}\n`,
+  packet_bad_base64_mid: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":6,"capture_len":6,"data":"QU@DQUJD"}}\n`,
+  packet_pad_mid: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":6,"capture_len":6,"data":"QUJ=QUJD"}}\n`,
+  packet_long: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":300,"capture_len":300,"data":"${Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) & 255)).toString('base64')}"}}\n{"common":{"timestamp":8},"packet":{"len":193,"capture_len":193,"data":"${Buffer.alloc(193, 0xab).toString('base64')}"}}\n`,
   packet_missing_len: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"capture_len":1,"data":"QQ=="}}\n`,
   packet_ipv6: `${STARTUP}\n{"common":{"timestamp":7},"packet":{"len":94,"capture_len":94,"data":"CljAqH0KCljAqH0Nht1gBRq3ACgGQP0AASUAAAAAAAAAAAAAABP9AAElAAAAAAAAAAAAAAAQoDsY68dHas8AAAAAoAL9IPycAAACBAWgBAIICqhHqZgAAAAAAQMDBw=="}}\n`,
   packets: packetEvents(),
@@ -105,7 +108,40 @@ const ODD: Record<string, string> = {
   u64_edges: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":18446744073709551615,"timestamp":10000000000000000000,"skb":9999999999999999999}}\n`,
   u64_overflow: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":18446744073709551616,"timestamp":1,"skb":1}}\n`,
   bad_utf8: `${STARTUP}\n{"common":{"timestamp":7,"task":{"pid":1,"tgid":1,"comm":"\xff"}}}\n`,
+  widths: widthEvents(),
+  u64_20_nines: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":99999999999999999999,"timestamp":1,"skb":1}}\n`,
+  u64_many_digits: `${STARTUP}\n{"common":{"timestamp":7},"skb-tracking":{"orig_head":1${'0'.repeat(40)},"timestamp":1,"skb":1}}\n`,
+  i32_overflow: `${STARTUP}\n{"common":{"timestamp":7,"task":{"pid":-2147483649,"tgid":1,"comm":"c"}}}\n`,
 };
+
+/**
+ * Integers of every width (1..20 digits, word edges of the 8-byte digit scan) and strings of
+ * every length 0..40 with an escape or a non-ASCII character at each position (word edges of
+ * the string scan), the last line without its newline (the scans' short tails).
+ */
+function widthEvents(): string {
+  const max = '18446744073709551615';
+  const lines = [STARTUP];
+  let ts = 10;
+  for (let d = 1; d <= 20; d++) {
+    const a = max.slice(0, d), b = d < 20 ? '9'.repeat(d) : max, c = `1${'0'.repeat(d - 1)}`;
+    const pid = d <= 10 ? (d === 10 ? '-2147483648' : `-${'7'.repeat(d)}`) : '0';
+    lines.push(`{"common":{"timestamp":${ts++},"smp_id":${d <= 9 ? a.slice(0, Math.min(d, 9)) : 1},"task":{"pid":${pid},"tgid":${d <= 9 ? b : 0},"comm":"c"}},"skb-tracking":{"orig_head":${a},"timestamp":${b},"skb":${c}}}`);
+  }
+  const text = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ';
+  for (let n = 0; n <= 40; n++) {
+    const plain = text.slice(0, n);
+    lines.push(`{"common":{"timestamp":${ts++},"task":{"pid":1,"tgid":1,"comm":"${plain}"}},"kernel":{"symbol":"${plain}","probe_type":"k"}}`);
+    for (let k = 0; k < n; k++) {
+      const esc = `${plain.slice(0, k)}\\"${plain.slice(k + 1)}`;
+      const uni = `${plain.slice(0, k)}\\u00e9${plain.slice(k + 1)}`;
+      const raw = `${plain.slice(0, k)}\xc3\xa9${plain.slice(k + 1)}`;
+      lines.push(`{"common":{"timestamp":${ts++},"task":{"pid":1,"tgid":1,"comm":"${esc}"}},"kernel":{"symbol":"${raw}","probe_type":"${uni}"}}`);
+    }
+  }
+  lines.push(`{"common":{"timestamp":${ts++}},"skb-tracking":{"orig_head":1,"timestamp":22,"skb":12345}}`);
+  return lines.join('\n');
+}
 
 /** Packets cut at every length: the packet columns (retis_packet vs the SQL macros) of every prefix. */
 function packetEvents(): string {
@@ -135,7 +171,7 @@ function packetEvents(): string {
   return `${lines.join('\n')}\n`;
 }
 
-const NATIVE_OK = ['problems', 'packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6'];
+const NATIVE_OK = ['problems', 'packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6', 'widths', 'packet_long'];
 
 describe('native JSON reader', () => {
   it('is used when built (not silently replaced by read_json)', async () => {
