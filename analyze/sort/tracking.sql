@@ -20,8 +20,9 @@
 -- ovs text; with none loaded, the semi-join's empty build side ends that branch at once.
 -- events_base stores no `ts` (the view's alias of common.timestamp, ALIAS_COLUMNS in
 -- model/derive.ts): read from its section here. flow_lookup and upcall_return (a third of
--- OVS events) are not read by the chain. The kinds stay strings: DuckDB pushes each reader's filter into the CTE, so a kind code
--- computed there with a CASE was evaluated twice per row (0.24 s of thread time at 1M).
+-- OVS events) are not read by the chain. The kinds stay strings: DuckDB pushes each
+-- reader's filter into the CTE, so a kind code computed there with a CASE was evaluated
+-- twice per row (0.24 s of thread time at 1M).
 --
 -- An enqueue belongs to the upcall it names by (timestamp, cpu). Userspace events and
 -- executed actions find their upcall through the latest enqueue of the same queue id
