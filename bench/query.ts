@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import type { DuckDBValue } from '@duckdb/node-api';
 import { Db } from '../analyze/db.ts';
 import { loadInputs } from '../analyze/load/index.ts';
+import { ALIAS_COLUMNS } from '../analyze/model/derive.ts';
 import { buildSeries } from '../analyze/sort/series.ts';
 import { compile } from '../query-lang/compile.ts';
 import { Catalog } from '../query-lang/domains.ts';
@@ -184,9 +185,8 @@ async function replicate(db: Db, base: number, events: number): Promise<void> {
   const d = `(k::UBIGINT * ${shift}::UBIGINT)`;
   await db.run('SET preserve_insertion_order = false');
   await db.run(
-    `INSERT INTO events_base BY NAME SELECT * EXCLUDE (k) REPLACE (
+    `INSERT INTO events_base BY NAME SELECT * EXCLUDE (k, ${Object.keys(ALIAS_COLUMNS).join(', ')}) REPLACE (
        eid + k * ${base} AS eid,
-       ts + ${d} AS ts,
        wall_ns + ${d}::BIGINT AS wall_ns,
        struct_update(common, "timestamp" := common.timestamp + ${d}) AS common,
        CASE WHEN "skb-tracking" IS NULL THEN NULL ELSE struct_update("skb-tracking", "timestamp" := "skb-tracking".timestamp + ${d}) END AS "skb-tracking",

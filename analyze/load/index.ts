@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Db } from '../db.ts';
 import { DbError } from '../db.ts';
-import { PACKET_MACROS_SQL } from '../model/derive.ts';
-import { SCHEMA_VERSION } from '../model/schema.ts';
+import { ALIAS_COLUMNS, PACKET_MACROS_SQL } from '../model/derive.ts';
+import { SCHEMA_VERSION, quoteIdent } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { resolveInputs, type InputFile } from './inputs.ts';
 import { readsLazily, retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
@@ -191,8 +191,9 @@ async function insertParquet(db: Db, f: InputFile, base: bigint): Promise<RetisF
   }
   await db.run(
     // track_id is hex text in Parquet (no 128-bit integers there): rebuilt from its section.
+    // The file's alias columns (copies of section fields) are not stored: the view computes them.
     `INSERT INTO events_base BY NAME ${withProblem(
-      `SELECT seq + ${base} AS eid, ${p} AS src, * REPLACE (
+      `SELECT seq + ${base} AS eid, ${p} AS src, * EXCLUDE (${Object.keys(ALIAS_COLUMNS).map(quoteIdent).join(', ')}) REPLACE (
          coalesce(host, ${f.host === null ? 'NULL' : sqlLiteral(f.host)}) AS host,
          ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id)
        FROM read_parquet(${p})`,

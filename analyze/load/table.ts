@@ -6,15 +6,25 @@
  * hold `_problem`, the first shape problem of the row found at load (NULL when fine).
  * `events` is a view with exactly the model's columns, in the model's order; it converts
  * a lazy section's text to its STRUCT only when a query reads that section, for the rows
- * that reach it.
+ * that reach it, and computes the flat columns that copy a section field (ALIAS_COLUMNS of
+ * model/derive.ts), which neither table stores. A filter on one of them still reaches the
+ * table scan (DuckDB pushes it through the view, onto the section's field).
  */
 import { FLAT_COLUMNS, SECTIONS, quoteIdent, sqlType } from '../model/schema.ts';
 import { LAZY_SECTIONS, isLazy, lazyColumn, lazySectionExpr } from '../model/lazy.ts';
+import { ALIAS_COLUMNS, isAliasColumn } from '../model/derive.ts';
 import { problemExpr, requiredPaths } from './validate.ts';
+
+/** Flat columns stored in the tables: all but the alias columns, which the view computes. */
+export const STORED_FLAT_COLUMNS = FLAT_COLUMNS.filter((c) => !isAliasColumn(c.name));
+
+/** A flat column as the view selects it: stored, or its section expression. */
+export const flatColumnExpr = (name: string): string =>
+  isAliasColumn(name) ? `${ALIAS_COLUMNS[name]} AS ${quoteIdent(name)}` : quoteIdent(name);
 
 /** Rows whose sections are all STRUCTs: Parquet, Arrow, Retis JSON of older formats. */
 export const EVENTS_BASE_SQL = `CREATE TABLE IF NOT EXISTS events_base (
-  ${[...[...FLAT_COLUMNS, ...SECTIONS].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`), '_problem VARCHAR'].join(',\n  ')}
+  ${[...[...STORED_FLAT_COLUMNS, ...SECTIONS].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`), '_problem VARCHAR'].join(',\n  ')}
 )`;
 
 /**
@@ -25,7 +35,7 @@ export const EVENTS_BASE_SQL = `CREATE TABLE IF NOT EXISTS events_base (
  */
 export const EVENTS_LAZY_SQL = `CREATE TABLE IF NOT EXISTS events_lazy (
   ${[
-    ...[...FLAT_COLUMNS, ...SECTIONS.filter((s) => !isLazy(s.name))].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`),
+    ...[...STORED_FLAT_COLUMNS, ...SECTIONS.filter((s) => !isLazy(s.name))].map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`),
     ...LAZY_SECTIONS.map((s) => `${lazyColumn(s)} VARCHAR`),
     '_problem VARCHAR',
   ].join(',\n  ')}
@@ -33,10 +43,10 @@ export const EVENTS_LAZY_SQL = `CREATE TABLE IF NOT EXISTS events_lazy (
 
 /** The model's columns over both tables; lazy sections typed only when read. */
 export const EVENTS_VIEW_SQL = `CREATE VIEW IF NOT EXISTS events AS
-SELECT ${[...FLAT_COLUMNS, ...SECTIONS].map((c) => quoteIdent(c.name)).join(', ')} FROM events_base
+SELECT ${[...FLAT_COLUMNS.map((c) => flatColumnExpr(c.name)), ...SECTIONS.map((s) => quoteIdent(s.name))].join(', ')} FROM events_base
 UNION ALL
 SELECT ${[
-  ...FLAT_COLUMNS.map((c) => quoteIdent(c.name)),
+  ...FLAT_COLUMNS.map((c) => flatColumnExpr(c.name)),
   ...SECTIONS.map((s) => (isLazy(s.name) ? `${lazySectionExpr(s.name)} AS ${quoteIdent(s.name)}` : quoteIdent(s.name))),
 ].join(', ')} FROM events_lazy`;
 

@@ -76,32 +76,45 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
 `;
 
 /**
+ * Flat columns that merely copy a section field: not stored (load/table.ts), the `events`
+ * view computes them from their sections (name → SQL over the row's section columns; each
+ * of the model's type already, so no cast). Storing them cost DuckDB's insert a column
+ * each: `CREATE TABLE AS SELECT *` of 1M JSON events 1.3-1.55 s with them vs 0.9-1.15 s
+ * without. Only non-lazy sections (model/lazy.ts) may be read here: the view reads these
+ * columns from `events_lazy` too, where lazy sections are JSON text.
+ */
+export const ALIAS_COLUMNS: Readonly<Record<string, string>> = {
+  ts: 'common.timestamp',
+  cpu: 'common.smp_id',
+  pid: 'common.task.pid',
+  tgid: 'common.task.tgid',
+  comm: 'common.task.comm',
+  probe_type: 'coalesce(kernel.probe_type, userspace.probe_type)',
+  symbol: 'coalesce(kernel.symbol, userspace.symbol)',
+  skb_addr: '"skb-tracking".skb',
+  reason: '"skb-drop".drop_reason',
+  drop_subsys: '"skb-drop".subsys',
+  dev_name: 'dev.name',
+  ifindex: 'dev.ifindex',
+  netns_inum: 'netns.inum',
+  len: 'packet.len',
+};
+
+export const isAliasColumn = (name: string): boolean => Object.hasOwn(ALIAS_COLUMNS, name);
+
+/**
  * Select-list that turns a relation with section columns (and `_b`, the packet bytes,
  * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
- * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the flat columns. See
- * `flatSelect` for the layering.
+ * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the stored flat columns (the
+ * alias columns above are left to the view). See `flatSelect` for the layering.
  */
 const flatFromSections = (ovsEvent: string, packetCols: string) => `
-  common.timestamp AS ts,
-  common.smp_id AS cpu,
-  common.task.pid AS pid,
-  common.task.tgid AS tgid,
-  common.task.comm AS comm,
-  coalesce(kernel.probe_type, userspace.probe_type) AS probe_type,
-  coalesce(kernel.symbol, userspace.symbol) AS symbol,
   CASE WHEN kernel IS NOT NULL THEN
          CASE kernel.probe_type WHEN 'raw_tracepoint' THEN 'tp:' WHEN 'kprobe' THEN 'kprobe:'
               WHEN 'kretprobe' THEN 'kretprobe:' ELSE kernel.probe_type || ':' END || kernel.symbol
        WHEN userspace IS NOT NULL THEN userspace.probe_type || ':' || userspace.symbol END AS probe,
   ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id,
-  "skb-tracking".skb AS skb_addr,
-  "skb-drop".drop_reason AS reason,
-  "skb-drop".subsys AS drop_subsys,
   ${ovsEvent} AS ovs_event,
-  dev.name AS dev_name,
-  dev.ifindex AS ifindex,
-  netns.inum AS netns_inum,
-  packet.len AS len,
   ${packetCols}`;
 
 /** The packet's flat columns from the layers of flatSelect (the SQL macros). */
@@ -129,8 +142,8 @@ export interface FlatOptions {
 
 /**
  * Wrap `inner` (a SELECT yielding section columns plus any extra columns) into a SELECT
- * that adds the flat columns. `extra` are select-list items evaluated on the inner
- * relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
+ * that adds the stored flat columns (all but ALIAS_COLUMNS). `extra` are select-list items
+ * evaluated on the inner relation (e.g. `src`, `seq`); `drop` are inner helper columns left out of the result.
  */
 export function flatSelect(inner: string, extra: string[], drop: string[] = [], opts: FlatOptions = {}): string {
   if (opts.nativePacket) {
@@ -173,7 +186,7 @@ export interface ModelSource {
 
 /**
  * Model rows from a relation holding `_seq`, `_series` and the section columns: adds
- * src, seq, series, host, wall_ns and the derived flat columns. Shared by every reader
+ * src, seq, series, host, wall_ns and the derived (stored) flat columns. Shared by every reader
  * whose files hold sections only (Retis JSON, our Arrow streams).
  */
 export function modelSelect(sections: string, from: ModelSource, opts: FlatOptions = {}): string {

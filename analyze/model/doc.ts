@@ -3,6 +3,7 @@
  * schema cannot drift from the one the readers and writers use; a test checks it.
  */
 import { LAZY_SECTIONS } from './lazy.ts';
+import { ALIAS_COLUMNS } from './derive.ts';
 import { FLAT_COLUMNS, SCHEMA_VERSION, SECTIONS, sqlType, type Field, type FieldType } from './schema.ts';
 
 function typeText(t: FieldType): string {
@@ -37,7 +38,10 @@ one row of the \`events\` table in DuckDB, with the columns below.
   optional field is NULL. Writing an event back to JSON omits NULLs, as Retis does.
 - **Flat columns** are derived from the sections when a file is loaded (or written, for
   Parquet), for what queries hit most. The packet's L3/L4 fields are parsed from the raw
-  bytes in SQL (VLAN tags skipped; IPv6 text per RFC 5952).
+  bytes in SQL (VLAN tags skipped; IPv6 text per RFC 5952). Those that copy one section
+  field (${Object.keys(ALIAS_COLUMNS).map((c) => `\`${c}\``).join(', ')}) are not stored:
+  the view computes them when read (a filter on them still reaches the table scan).
+  Queries, exports and Parquet files see every flat column alike.
 - **Integers stay exact**: u64 values (addresses, timestamps) are UBIGINT, the tracking id
   is a UHUGEINT (\`timestamp << 64 | orig_head\`), JSON is read by DuckDB and written by our
   own serialiser without going through doubles.

@@ -18,9 +18,11 @@
 -- of the four fields used, which made this scan 10x slower (0.21 vs 0.02 s at 1M events).
 -- Rows loaded from Retis JSON (events_lazy) still go through the view, which parses their
 -- ovs text; with none loaded, the semi-join's empty build side ends that branch at once.
--- flow_lookup and upcall_return (a third of OVS events) are not read by the chain. The
--- kinds stay strings: DuckDB pushes each reader's filter into the CTE, so a kind code
--- computed there with a CASE was evaluated twice per row (0.24 s of thread time at 1M).
+-- events_base stores no `ts` (the view's alias of common.timestamp, ALIAS_COLUMNS in
+-- model/derive.ts): read from its section here. flow_lookup and upcall_return (a third of
+-- OVS events) are not read by the chain. The kinds stay strings: DuckDB pushes each
+-- reader's filter into the CTE, so a kind code computed there with a CASE was evaluated
+-- twice per row (0.24 s of thread time at 1M).
 --
 -- An enqueue belongs to the upcall it names by (timestamp, cpu). Userspace events and
 -- executed actions find their upcall through the latest enqueue of the same queue id
@@ -29,7 +31,7 @@
 -- deliver an enqueue after the userspace events that followed it.
 CREATE OR REPLACE TEMP TABLE _link AS
 WITH ovs AS MATERIALIZED (
-  SELECT eid, ts, track_id, ovs_event AS et,
+  SELECT eid, common.timestamp AS ts, track_id, ovs_event AS et,
          ovs.cpu AS cpu, ovs.upcall_ts AS upcall_ts, ovs.upcall_cpu AS upcall_cpu, ovs.queue_id AS queue_id
   FROM events_base
   WHERE ovs_event IS NOT NULL AND ovs_event <> 'flow_lookup' AND ovs_event <> 'upcall_return'

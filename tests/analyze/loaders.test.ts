@@ -11,7 +11,9 @@ import { Db } from '../../analyze/db.ts';
 import { exportArrow, exportParquet } from '../../analyze/export.ts';
 import { loadInputs, resolveInputs } from '../../analyze/load/index.ts';
 import { eventFromRow, eventToJson } from '../../analyze/model/event.ts';
-import { FLAT_COLUMNS } from '../../analyze/model/schema.ts';
+import { ALIAS_COLUMNS } from '../../analyze/model/derive.ts';
+import { LAZY_SECTIONS } from '../../analyze/model/lazy.ts';
+import { FLAT_COLUMNS, SECTIONS, sqlType } from '../../analyze/model/schema.ts';
 import { compat } from '../util/paths.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-loaders-'));
@@ -109,6 +111,35 @@ describe('flat columns', () => {
       proto: 'icmp',
       sport: null,
       dport: null,
+    });
+  });
+
+  it('copies of a section field are computed by the view, not stored; the view and Parquet keep the model', async () => {
+    // The view reads them from events_lazy too, where lazy sections are JSON text.
+    for (const expr of Object.values(ALIAS_COLUMNS)) {
+      for (const s of LAZY_SECTIONS) expect(expr).not.toMatch(new RegExp(`(?<![\\w"-])"?${s}"?\\.`));
+    }
+    const file = path.join(tmp, 'alias.parquet');
+    const model = [...FLAT_COLUMNS, ...SECTIONS].map((c) => ({ name: c.name, type: sqlType(c.type) }));
+    await withDb(async (db) => {
+      await loadInputs(db, [compat('test_events_packets.json')]);
+      await exportParquet(db, file);
+      await loadInputs(db, [file]);
+      for (const table of ['events_base', 'events_lazy']) {
+        const cols = (await db.rows<{ n: string }>(`SELECT column_name AS n FROM (DESCRIBE ${table})`)).map((r) => r.n);
+        expect(cols.filter((c) => c in ALIAS_COLUMNS)).toEqual([]);
+      }
+      // Types as DuckDB spells them: a table made of the model's columns, described alike.
+      await db.run(`CREATE TEMP TABLE _model (${model.map((c) => `"${c.name}" ${c.type}`).join(', ')})`);
+      const describe = (rel: string) => db.rows(`SELECT column_name AS name, column_type AS type FROM (DESCRIBE ${rel})`);
+      expect(await describe('events')).toEqual(await describe('_model'));
+      const written = await db.rows<{ name: string }>(`SELECT column_name AS name FROM (DESCRIBE SELECT * FROM read_parquet('${file}'))`);
+      expect(written.map((r) => r.name)).toEqual(model.map((c) => c.name).filter((n) => n !== 'eid' && n !== 'src'));
+      // Both loads hold the same events: the JSON one in events_lazy, the Parquet one in events_base.
+      const [{ n }] = await db.rows<{ n: bigint }>(
+        `SELECT count(*) AS n FROM (SELECT * EXCLUDE (eid, src) FROM events WHERE src <> '${file}' EXCEPT ALL SELECT * EXCLUDE (eid, src) FROM events WHERE src = '${file}')`,
+      );
+      expect(n).toBe(0n);
     });
   });
 
