@@ -7,16 +7,16 @@
  *   (collector.ts), for kernels without kprobes where fentry is refused.
  * RETIS_TS_NFT_PATH=netlink|kprobe forces one (tests: the netlink path on a kprobe kernel).
  */
-import { kallsymsFunctions, type KernelFeatures } from '../../bpf/features.ts';
+import { kallsymsHas, type KernelFeatures } from '../../bpf/features.ts';
 
 export type NftPath = { path: 'kprobe'; why: string } | { path: 'netlink'; why: string };
 
 export const NFT_SYMBOL = '__nft_trace_packet';
 
-export function chooseNftPath(features: KernelFeatures, kallsyms: () => Set<string> = () => kallsymsFunctions()): NftPath {
+export function chooseNftPath(features: KernelFeatures, hasSymbol: (name: string) => boolean = (name) => kallsymsHas(name)): NftPath {
   const forced = process.env.RETIS_TS_NFT_PATH;
   if (forced === 'netlink') return { path: 'netlink', why: 'forced by RETIS_TS_NFT_PATH=netlink' };
-  const hasSym = kallsyms().has(NFT_SYMBOL);
+  const hasSym = hasSymbol(NFT_SYMBOL);
   if (forced === 'kprobe') return { path: 'kprobe', why: 'forced by RETIS_TS_NFT_PATH=kprobe' };
   if (!hasSym) return { path: 'netlink', why: `${NFT_SYMBOL} is not in /proc/kallsyms (inlined, or nf_tables not loaded): nf_tables trace events over netlink` };
   if (features.kprobe.supported) return { path: 'kprobe', why: `kprobe on ${NFT_SYMBOL} (as Retis)` };
