@@ -91,9 +91,11 @@ describe('OVS kernel datapath (VM)', () => {
       expect(e.kind).toBe(SelftestKind.values.tracepoint);
       expect(ports.has(e.ifindex), `upcall ifindex ${e.ifindex} is one of ${[...ports]}`).toBe(true);
     }
-    // Flow misses: each upcall follows a failed lookup (kretprobe returns NULL), and hits exist.
+    // Flow misses (the kretprobe returns NULL) and hits both happen. Not one miss per upcall: a
+    // flow installed with a userspace() action (vswitchd's slow path) upcalls on a hit, and one
+    // CI run saw 4 upcalls beside 2 misses (the three reruns after it: 2 and 2).
     const lookups = c.byProbe.get('kretprobe:ovs_flow_tbl_lookup_stats')!;
-    expect(lookups.filter((e) => e.arg0 === 0n).length).toBeGreaterThanOrEqual(upcalls.length);
+    expect(lookups.some((e) => e.arg0 === 0n)).toBe(true);
     expect(lookups.some((e) => e.arg0 !== 0n)).toBe(true);
     // Every packet processed by the datapath is an ICMP/ARP frame from our namespaces: 98-byte echoes exist.
     const processed = c.byProbe.get('kprobe:ovs_dp_process_packet')!;
