@@ -151,6 +151,12 @@ function userMessage(e: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `retis-query print big.json | head`: the reader went away, which is not an error. Without
+  // this, the failed write of the rest surfaced as an uncaught EPIPE with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   let args: CliArgs | 'help';
   try {
     args = parseArgs(argv);
