@@ -173,9 +173,11 @@ function packetEvents(): string {
 
 const NATIVE_OK = ['problems', 'packets', 'u64_edges', 'blank_lines', 'escapes', 'unknown_keys', 'nulls', 'no_common', 'lazy_ct', 'lazy_ct_missing', 'packet_missing_len', 'packet_ipv6', 'widths', 'packet_long'];
 
+// Not built (no C compiler at npm ci): retis-query reads with read_json only; say so, not silently.
+if (!BUILT) console.log('SKIP native JSON reader tests: build/native/retis_json.node is not built (npm run build:bpf builds it); only the read_json path runs here');
+
 describe('native JSON reader', () => {
-  it('is used when built (not silently replaced by read_json)', async () => {
-    if (!BUILT) return; // not built here: nothing to check (README: analysis needs nothing native)
+  it.skipIf(!BUILT)('is used when built (not silently replaced by read_json)', async () => {
     expect(nativeJsonUnavailable()).toBeNull();
     setNativeJson(true);
     const before = nativeLoads.length;

@@ -18,6 +18,9 @@ const SAMPLE = [
   'ffffffff81004000 T last_line_no_newline',
 ].join('\n');
 
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log('SKIP kallsymsHas on /proc/kallsyms: not root (kptr_restrict may hide the symbols in the file from other users); the sample-file cases still run');
+
 describe('kallsymsHas', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-kallsyms-'));
   const file = path.join(dir, 'kallsyms');
@@ -36,7 +39,7 @@ describe('kallsymsHas', () => {
     expect(kallsymsHas('x', path.join(dir, 'missing'))).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('agrees with kallsymsFunctions on /proc/kallsyms (root)', () => {
+  it.skipIf(!ROOT)('agrees with kallsymsFunctions on /proc/kallsyms (root)', () => {
     const set = kallsymsFunctions();
     const names = [...set].filter((_, i) => i % 4000 === 0);
     for (const name of [...names, '__nft_trace_packet', 'no_such_function_here']) expect(kallsymsHas(name), name).toBe(set.has(name));
