@@ -14,7 +14,7 @@ import { SCHEMA_VERSION, quoteIdent } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { resolveInputs, type InputFile } from './inputs.ts';
 import { readsLazily, retisFileSelect, sniffRetisFile, sqlLiteral, type RetisFileInfo } from './retis-json.ts';
-import { EVENTS_BASE_SQL, EVENTS_LAZY_SQL, EVENTS_ROWS_SQL, EVENTS_VIEW_SQL, withProblem } from './table.ts';
+import { EVENTS_BASE_SQL, EVENTS_LAZY_SQL, EVENTS_ROWS_SQL, EVENTS_VIEW_SQL, LAZY_COMPUTED, withProblem } from './table.ts';
 import { Progress } from './progress.ts';
 import { useNativeJson } from './native-json.ts';
 import { insertArrow } from './arrow.ts';
@@ -49,10 +49,53 @@ const FILES_TABLE_SQL = `CREATE TABLE IF NOT EXISTS files (
   offset_ns BIGINT, events UBIGINT, first_eid UBIGINT
 )`;
 
+/**
+ * Files whose rows are in `events_lazy`, by `file_no` (per database): their path and host,
+ * which that table does not store per row (load/table.ts LAZY_COMPUTED).
+ */
+const lazyFiles = new WeakMap<Db, { src: string; host: string | null }[]>();
+
+/**
+ * rt_file_src(file_no) and rt_file_host(file_no): the path and host of a file of
+ * `events_lazy`, as list literals (DuckDB folds a constant list once per query: ~25 ms per
+ * 1M rows that read them, whatever the number of files). Macros, so the views need not
+ * change when a file is added.
+ */
+async function fileMacros(db: Db): Promise<void> {
+  const files = lazyFiles.get(db) ?? [];
+  const list = (xs: (string | null)[]) => (xs.length === 0 ? 'NULL' : `[${xs.map((x) => (x === null ? 'NULL' : sqlLiteral(x))).join(', ')}][n + 1]`);
+  await db.run(
+    `CREATE OR REPLACE MACRO rt_file_src(n) AS CAST(${list(files.map((f) => f.src))} AS VARCHAR);
+     CREATE OR REPLACE MACRO rt_file_host(n) AS CAST(${list(files.map((f) => f.host))} AS VARCHAR);`,
+    undefined,
+    'creating file macros',
+  );
+}
+
+/** Number a file whose rows go to `events_lazy` (the same number when it is read again). */
+async function lazyFileNo(db: Db, src: string, host: string | null): Promise<number> {
+  const files = lazyFiles.get(db) ?? [];
+  lazyFiles.set(db, files);
+  const known = files.findIndex((f) => f.src === src && f.host === host);
+  if (known >= 0) return known;
+  files.push({ src, host });
+  await fileMacros(db);
+  return files.length - 1;
+}
+
+/** Where a file's rows are: its table and the condition that selects them there. */
+interface FileRows {
+  table: 'events_base' | 'events_lazy';
+  where: string;
+  /** Its number in `events_lazy` (lazyFileNo), else null. */
+  fileNo: number | null;
+}
+
 export async function prepareDb(db: Db): Promise<void> {
   // DuckDB's default, relied on by numberRows: inserts append rows in scan order.
   await db.run('SET preserve_insertion_order = true');
   await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
+  await fileMacros(db);
   await db.run(EVENTS_BASE_SQL, undefined, 'creating the events table');
   await db.run(EVENTS_LAZY_SQL, undefined, 'creating the events table');
   await db.run(EVENTS_VIEW_SQL, undefined, 'creating the events view');
@@ -112,7 +155,7 @@ async function locateJsonError(info: RetisFileInfo, cause: unknown): Promise<Inp
  * it loaded the file, false when the file is left to read_json (reader unavailable, or it met
  * something it does not handle: it fails then, and nothing of the file was inserted).
  */
-async function insertRetisNative(db: Db, f: InputFile, info: RetisFileInfo, base: bigint): Promise<boolean> {
+async function insertRetisNative(db: Db, f: InputFile, info: RetisFileInfo, base: bigint, rows: FileRows): Promise<boolean> {
   if (!readsLazily(info) || !useNativeJson(db)) return false;
   // The reader checks the shapes itself (`_problem`, from the same CHECKS as withProblem).
   const select = retisFileSelect(info, f.host, false, true);
@@ -121,7 +164,7 @@ async function insertRetisNative(db: Db, f: InputFile, info: RetisFileInfo, base
   // table functions no batch index, so keeping the order would make the whole load serial.)
   await db.run('SET preserve_insertion_order = false');
   try {
-    await db.run(`INSERT INTO events_lazy BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+    await db.run(`INSERT INTO events_lazy BY NAME ${lazyRows(select, base, rows.fileNo!)}`, undefined, `reading ${f.path}`);
     nativeLoads.push(f.path);
     return true;
   } catch (e) {
@@ -136,20 +179,34 @@ async function insertRetisNative(db: Db, f: InputFile, info: RetisFileInfo, base
 export const nativeFallbacks: { path: string; reason: string }[] = [];
 export const nativeLoads: string[] = [];
 
-async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<RetisFileInfo> {
+/**
+ * Model rows of `select` as `events_lazy` stores them: the flat columns it computes in the
+ * view (LAZY_COMPUTED) left out, the file's number instead of its path and host.
+ */
+function lazyRows(select: string, base: bigint, fileNo: number): string {
+  return `SELECT seq + ${base} AS eid, ${fileNo}::UINTEGER AS file_no, * EXCLUDE (${Object.keys(LAZY_COMPUTED).map(quoteIdent).join(', ')}) FROM (${select})`;
+}
+
+async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean): Promise<[RetisFileInfo, FileRows]> {
   const info = sniffRetisFile(f.path);
-  if (!skipBad && (await insertRetisNative(db, f, info, base))) return info;
   const lazy = readsLazily(info);
-  const table = lazy ? 'events_lazy' : 'events_base';
+  const fileNo = lazy ? await lazyFileNo(db, f.path, f.host) : null;
+  const rows: FileRows =
+    fileNo !== null ? { table: 'events_lazy', where: `file_no = ${fileNo}`, fileNo } : { table: 'events_base', where: `src = ${sqlLiteral(f.path)}`, fileNo };
+  if (!skipBad && (await insertRetisNative(db, f, info, base, rows))) return [info, rows];
   const select = withProblem(retisFileSelect(info, f.host, skipBad, false, useNativeJson(db)), lazy);
   try {
-    await db.run(`INSERT INTO ${table} BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`, undefined, `reading ${f.path}`);
+    await db.run(
+      fileNo !== null ? `INSERT INTO events_lazy BY NAME ${lazyRows(select, base, fileNo)}` : `INSERT INTO events_base BY NAME SELECT seq + ${base} AS eid, * FROM (${select})`,
+      undefined,
+      `reading ${f.path}`,
+    );
   } catch (e) {
     const err = await locateJsonError(info, e);
     throw new InputError(err.file, err.line, `${err.detail} (--skip-bad-lines loads the rest of the file)`);
   }
-  if (info.kind === 'events') await numberRows(db, table, base, f.path);
-  return info;
+  if (info.kind === 'events') await numberRows(db, rows, base, f.path);
+  return [info, rows];
 }
 
 /**
@@ -161,8 +218,8 @@ async function insertRetis(db: Db, f: InputFile, base: bigint, skipBad: boolean)
  * row_number() OVER ()) is a streaming window, which runs the whole load on one thread;
  * this UPDATE costs ~30 ms per 200k rows.
  */
-async function numberRows(db: Db, table: string, base: bigint, path: string): Promise<void> {
-  const fresh = `src = ${sqlLiteral(path)} AND seq IS NULL`;
+async function numberRows(db: Db, { table, where }: FileRows, base: bigint, path: string): Promise<void> {
+  const fresh = `${where} AND seq IS NULL`;
   await db.run(
     `UPDATE ${table} SET seq = rowid - r.first + 1, eid = rowid - r.first + 1 + ${base}
      FROM (SELECT min(rowid) AS first FROM ${table} WHERE ${fresh}) AS r WHERE ${fresh}`,
@@ -219,11 +276,13 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
       progress?.file(i, f.path);
       const [{ n }] = await db.rows<{ n: bigint }>('SELECT coalesce(max(eid), 0) AS n FROM _event_rows');
       const base = n!;
-      const info =
-        f.format === 'retis-json' ? await insertRetis(db, f, base, opts.skipBadLines === true) : f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base);
       const src = sqlLiteral(f.path);
+      const [info, { table, where: rowsOf }]: [RetisFileInfo, FileRows] =
+        f.format === 'retis-json'
+          ? await insertRetis(db, f, base, opts.skipBadLines === true)
+          : [f.format === 'parquet' ? await insertParquet(db, f, base) : await insertArrow(db, f, base), { table: 'events_base', where: `src = ${src}`, fileNo: null }];
       const bad = await db.rows<{ seq: bigint; problem: string }>(
-        `SELECT seq, _problem AS problem FROM _event_rows WHERE src = ${src} AND _problem IS NOT NULL ORDER BY seq LIMIT 1`,
+        `SELECT seq, _problem AS problem FROM ${table} WHERE ${rowsOf} AND _problem IS NOT NULL ORDER BY seq LIMIT 1`,
         undefined,
         `checking ${f.path}`,
       );
@@ -232,14 +291,12 @@ export async function loadInputs(db: Db, specs: string[], opts: LoadOptions = {}
         const line = f.format === 'retis-json' ? await lineOfRecord(f.path, seq) : null;
         const where = f.format === 'retis-json' ? problem : `record ${seq}: ${problem}`;
         if (!opts.skipBadLines) throw new InputError(f.path, line, `${where} (--skip-bad-lines loads the rest of the file)`);
-        const damaged = `src = ${src} AND _problem IS NOT NULL`;
-        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM _event_rows WHERE ${damaged}`)) as [{ n: bigint }];
-        for (const table of ['events_base', 'events_lazy']) {
-          await db.run(`DELETE FROM ${table} WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
-        }
+        const damaged = `${rowsOf} AND _problem IS NOT NULL`;
+        const [{ n: dropped }] = (await db.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${table} WHERE ${damaged}`)) as [{ n: bigint }];
+        await db.run(`DELETE FROM ${table} WHERE ${damaged}`, undefined, `dropping damaged records of ${f.path}`);
         process.stderr.write(`retis-query: ${f.path}: skipped ${dropped} damaged record(s); first at ${line === null ? `record ${seq}` : `line ${line}`}: ${problem}\n`);
       }
-      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM _event_rows WHERE src = ${src}`);
+      const [{ c }] = await db.rows<{ c: bigint }>(`SELECT count(*) AS c FROM ${table} WHERE ${rowsOf}`);
       if (c === 0n && f.format === 'retis-json') throw new InputError(f.path, null, 'File is empty');
       await db.run(`INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
         f.path,

@@ -108,11 +108,14 @@ export const isAliasColumn = (name: string): boolean => Object.hasOwn(ALIAS_COLU
  * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the stored flat columns (the
  * alias columns above are left to the view). See `flatSelect` for the layering.
  */
-const flatFromSections = (ovsEvent: string, packetCols: string) => `
-  CASE WHEN kernel IS NOT NULL THEN
+/** `probe` from the kernel/userspace sections (non-lazy: the view also computes it, load/table.ts). */
+export const PROBE_SQL = `CASE WHEN kernel IS NOT NULL THEN
          CASE kernel.probe_type WHEN 'raw_tracepoint' THEN 'tp:' WHEN 'kprobe' THEN 'kprobe:'
               WHEN 'kretprobe' THEN 'kretprobe:' ELSE kernel.probe_type || ':' END || kernel.symbol
-       WHEN userspace IS NOT NULL THEN userspace.probe_type || ':' || userspace.symbol END AS probe,
+       WHEN userspace IS NOT NULL THEN userspace.probe_type || ':' || userspace.symbol END`;
+
+const flatFromSections = (ovsEvent: string, packetCols: string) => `
+  ${PROBE_SQL} AS probe,
   ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id,
   ${ovsEvent} AS ovs_event,
   ${packetCols}`;

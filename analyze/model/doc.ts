@@ -57,7 +57,9 @@ one row of the \`events\` table in DuckDB, with the columns below.
   (${LAZY_SECTIONS.map((s) => `\`${s}\``).join(', ')}) as their JSON text in hidden columns;
   the view builds their STRUCT only for the rows and sections a query reads (filters on
   flat columns run first). Their required fields are checked at load; a wrongly typed
-  value inside them reads as NULL. Everything else is typed at load, as above.
+  value inside them reads as NULL. Everything else is typed at load, as above. Such a file's
+  rows do not store what the view can give them at no cost (\`src\`, \`host\`: the file's;
+  \`series\`: NULL) or derive when read (\`probe\`, \`proto\`, \`ovs_event\`).
 
 ## Files we write
 

@@ -39,7 +39,7 @@ WITH ovs AS MATERIALIZED (
   SELECT eid, ts, track_id, ovs_event, ovs.cpu, ovs.upcall_ts, ovs.upcall_cpu, ovs.queue_id
   FROM events
   WHERE ovs_event IS NOT NULL AND ovs_event <> 'flow_lookup' AND ovs_event <> 'upcall_return'
-    AND eid IN (SELECT eid FROM events_lazy WHERE ovs_event IS NOT NULL)
+    AND eid IN (SELECT eid FROM events_lazy WHERE "_json_ovs" IS NOT NULL)
 ),
 enq AS MATERIALIZED (
   SELECT e.eid, e.ts, e.queue_id, u.track_id AS up_track
