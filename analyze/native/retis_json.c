@@ -1053,32 +1053,29 @@ static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
       if (p >= e || *p != '"') return FAIL("expected a key");
       const char *k;
       size_t kn;
-      // Retis writes keys in the model's order: when the next field's name is there, quoted,
-      // take it without scanning the key twice (names hold no quote or backslash).
-      const node_t *h = hint < n->nkids ? &n->kids[hint] : NULL;
+      // Retis writes keys in the model's order, leaving out absent fields: try the fields
+      // from the one after the last key on, each as `"name"` right there (names hold no
+      // quote or backslash, so that is an exact match), without scanning the key first.
       const node_t *f = NULL;
-      size_t fi = hint;
-      if (h && (size_t)(e - p) > h->name_len + 1 && p[h->name_len + 1] == '"' &&
-          same_name(h->name, p + 1, h->name_len, (size_t)(e - p - 1))) {
-        // The expected key: no search for it below.
+      size_t fi = hint < n->nkids ? hint : 0;
+      for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
+        const node_t *h = &n->kids[fi];
+        if ((size_t)(e - p) > h->name_len + 1 && p[h->name_len + 1] == '"' && same_name(h->name, p + 1, h->name_len, (size_t)(e - p - 1))) {
+          f = h;
+          break;
+        }
+      }
+      if (f) {
         k = p + 1;
-        kn = h->name_len;
+        kn = f->name_len;
         p += kn + 2;
-        f = h;
       } else {
         bool esc;
         l->p = p;
         if (!parse_string(l, &k, &kn, &esc, NULL)) return false;
         p = l->p;
         if (esc) return FAIL("escaped key");
-        // Retis writes keys in the model's order: try the field after the last one first.
-        fi = hint < n->nkids ? hint : 0;
-        for (size_t tries = 0; tries < n->nkids; tries++, fi = fi + 1 == n->nkids ? 0 : fi + 1) {
-          if (n->kids[fi].name_len == kn && same_name(n->kids[fi].name, k, kn, (size_t)(e - k))) {
-            f = &n->kids[fi];
-            break;
-          }
-        }
+        // Not a field of the model (none matched above): skipped below.
       }
       if (p < e && *p == ':') {
         p++;
