@@ -20,6 +20,14 @@
  *     the consumer's CPU use can dominate: the ratio with the capture's process stopped (probes
  *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
  *     (what any CPU activity next to the flood costs on this machine).
+ *     Beside each rate ratio, the same ratio of the flood's CPU time per datagram (alone / with:
+ *     overhead_cpu_ratio, _probes_only, busy_loop_cpu_ratio; udpflood's getrusage). Loopback
+ *     receive runs in softirq on the sending task and is charged to it (kernels without
+ *     CONFIG_IRQ_TIME_ACCOUNTING; with it the receive half would be left out), so this is the
+ *     cost the capture adds to each datagram, independent of how much CPU the flood gets: on
+ *     this shared 2-vCPU guest another tenant's load moved overhead_ratio 0.45-0.77 between
+ *     rounds while overhead_cpu_ratio stayed 0.69-0.81. overhead_ratio / overhead_cpu_ratio is
+ *     then the part lost to sharing the machine with the consumer (CPU time, not cost per packet).
  * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
  * (d) start to attached: capture.json's attach_ms (process start to probes attached, the bundle)
  *     for the default probes.
@@ -80,12 +88,16 @@ function fail(why: string): never {
 /** udpflood's modes (bench/capture/udpflood.c): `sink` one packet through the stack per datagram, `closed` two (the ICMP reply). */
 type FloodMode = 'sink' | 'closed';
 
-function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'closed'): { sent: number; seconds: number } {
+/** `cpuS`: the flood process's own CPU time (user + system), which covers each datagram's whole path. */
+function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'closed'): { sent: number; seconds: number; cpuS: number } {
   const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32', mode], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
-  const m = /sent (\d+) seconds ([\d.]+)/.exec(out);
+  const m = /sent (\d+) seconds ([\d.]+) cpu ([\d.]+)/.exec(out);
   if (!m) throw new Error(`udpflood said: ${out}`);
-  return { sent: Number(m[1]), seconds: Number(m[2]) };
+  return { sent: Number(m[1]), seconds: Number(m[2]), cpuS: Number(m[3]) };
 }
+
+/** The flood's CPU µs per datagram. */
+const cpuUsPerPkt = (f: { sent: number; cpuS: number }): number => (f.cpuS * 1e6) / Math.max(1, f.sent);
 
 interface CaptureRun {
   pid: number;
@@ -257,7 +269,9 @@ async function main(): Promise<void> {
     log(`[${mode}] flood with the default capture: ${Math.round(on.sent / on.seconds)} pkt/s (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status})`);
     const off2 = flood(ns, flooder, a.seconds, mode);
     log(`[${mode}] flood alone again: ${Math.round(off2.sent / off2.seconds)} pkt/s`);
-    return { offRate: (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2, onRate: on.sent / on.seconds, meta, rssKiB: cap.peakRssKiB() };
+    const offCpu = (cpuUsPerPkt(off1) + cpuUsPerPkt(off2)) / 2;
+    log(`[${mode}] flood CPU per datagram: ${offCpu.toFixed(2)} µs alone, ${cpuUsPerPkt(on).toFixed(2)} µs with the capture`);
+    return { offRate: (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2, onRate: on.sent / on.seconds, offCpu, onCpu: cpuUsPerPkt(on), meta, rssKiB: cap.peakRssKiB() };
   };
   const sink = await overhead('sink');
   const closed = await overhead('closed');
@@ -278,6 +292,7 @@ async function main(): Promise<void> {
   const probesOnlyRate = probesOnly.sent / probesOnly.seconds;
   const busyRate = busy.sent / busy.seconds;
   log(`[sink] flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
+  log(`[sink] flood CPU per datagram, probes attached but the capture stopped: ${cpuUsPerPkt(probesOnly).toFixed(2)} µs; beside a busy loop: ${cpuUsPerPkt(busy).toFixed(2)} µs`);
 
   // In-kernel cost per probe run (bpf_stats adds its own clock reads: a separate flood).
   const cost = await bpfCost(ns, flooder, a.seconds, path.join(work, 'bpf-cost'));
@@ -330,6 +345,11 @@ async function main(): Promise<void> {
     overhead_ratio_closed_port: Number((closed.onRate / closed.offRate).toFixed(3)),
     overhead_ratio_probes_only: Number((probesOnlyRate / offRate).toFixed(3)),
     busy_loop_ratio: Number((busyRate / offRate).toFixed(3)),
+    overhead_cpu_ratio: Number((sink.offCpu / sink.onCpu).toFixed(3)),
+    overhead_cpu_ratio_probes_only: Number((sink.offCpu / cpuUsPerPkt(probesOnly)).toFixed(3)),
+    busy_loop_cpu_ratio: Number((sink.offCpu / cpuUsPerPkt(busy)).toFixed(3)),
+    flood_cpu_us_per_pkt_off: Number(sink.offCpu.toFixed(2)),
+    flood_cpu_us_per_pkt_on: Number(sink.onCpu.toFixed(2)),
     bpf_ns_per_run: typeof cost === 'string' ? null : Math.round(cost.nsPerRun),
     bpf_runs_per_packet: typeof cost === 'string' ? null : Number(cost.runsPerPacket.toFixed(2)),
     writer_events_per_s: Math.round(w.eventsPerS),
