@@ -854,25 +854,29 @@ static bool skip_value(local_t *l, bool *canon, int depth, const node_t *shape) 
       const node_t *field = NULL;
       if (c == '{') {
         if (l->p >= l->end || *l->p != '"') return FAIL("expected a key");
-        const char *s;
-        size_t n;
-        bool nc = false, esc = false;
-        if (!parse_string(l, &s, &n, &esc, &nc)) return false;
-        if (nc && canon) *canon = false;
-        // A raw section's shape: note which of its fields are present (non-null).
-        if (shape && c == '{') {
-          if (esc) return FAIL("escaped key in a raw section");
-          // Names are unique: search from the field after the last one (Retis's order).
+        // A raw section's shape: note which of its fields are present (non-null). Its keys
+        // are tried as quoted text in place, from the field after the last one (Retis's
+        // order; names are unique); any other key is parsed (and must not be escaped).
+        if (shape) {
           size_t i = hint < shape->nkids ? hint : 0;
           for (size_t tries = 0; tries < shape->nkids; tries++, i = i + 1 == shape->nkids ? 0 : i + 1) {
-            if (shape->kids[i].name_len == n && same_name(shape->kids[i].name, s, n, (size_t)(l->end - s))) {
-              if (seen & ((uint64_t)1 << i)) return FAIL("duplicate key \"%.*s\"", (int)n, s);
+            if (key_at(&shape->kids[i], l->p, l->end)) {
+              if (seen & ((uint64_t)1 << i)) return FAIL("duplicate key \"%s\"", shape->kids[i].name);
               seen |= (uint64_t)1 << i;
               field = &shape->kids[i];
               hint = i + 1;
+              l->p += field->name_len + 2;
               break;
             }
           }
+        }
+        if (!field) {
+          const char *s;
+          size_t n;
+          bool nc = false, esc = false;
+          if (!parse_string(l, &s, &n, &esc, &nc)) return false;
+          if (nc && canon) *canon = false;
+          if (shape && esc) return FAIL("escaped key in a raw section");
         }
         before = l->p;
         skip_ws(l);
