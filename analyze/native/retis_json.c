@@ -1519,6 +1519,12 @@ static const char *proto_name(unsigned p) {
 
 static inline bool is_vlan(unsigned et) { return et == 0x8100 || et == 0x88a8 || et == 0x9100; }
 
+/** A VARCHAR of the result: inline in the vector up to 12 bytes (addresses, names), else through the API. */
+static inline void put_text(duckdb_vector v, void *data, idx_t row, const char *s, size_t n) {
+  vstate_t vs = {.v = v, .data = data};
+  put_string(&vs, row, s, n);
+}
+
 static void packet_fn(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
   (void)info;
   idx_t rows = duckdb_data_chunk_get_size(input);
@@ -1564,21 +1570,21 @@ static void packet_fn(duckdb_function_info info, duckdb_data_chunk input, duckdb
       }
       // concat_ws skips NULL parts: a truncated address is '' (the SQL's result, kept).
       size_t tn = n >= l3 + 16 ? ipv4_text(text, b + l3 + 12) : 0;
-      duckdb_unsafe_vector_assign_string_element_len(kid[PF_SADDR], r, text, tn);
+      put_text(kid[PF_SADDR], data[PF_SADDR], r, text, tn);
       SETV(PF_SADDR, r);
       tn = n >= l3 + 20 ? ipv4_text(text, b + l3 + 16) : 0;
-      duckdb_unsafe_vector_assign_string_element_len(kid[PF_DADDR], r, text, tn);
+      put_text(kid[PF_DADDR], data[PF_DADDR], r, text, tn);
       SETV(PF_DADDR, r);
     } else if (et == 0x86dd) {
       have_p = u8_at(b, n, l3 + 6, &p);
       l4 = l3 + 40;
       have_l4 = true;
       if (n >= l3 + 24) {
-        duckdb_unsafe_vector_assign_string_element_len(kid[PF_SADDR], r, text, ipv6_text(text, b + l3 + 8));
+        put_text(kid[PF_SADDR], data[PF_SADDR], r, text, ipv6_text(text, b + l3 + 8));
         SETV(PF_SADDR, r);
       }
       if (n >= l3 + 40) {
-        duckdb_unsafe_vector_assign_string_element_len(kid[PF_DADDR], r, text, ipv6_text(text, b + l3 + 24));
+        put_text(kid[PF_DADDR], data[PF_DADDR], r, text, ipv6_text(text, b + l3 + 24));
         SETV(PF_DADDR, r);
       }
     }
@@ -1594,7 +1600,7 @@ static void packet_fn(duckdb_function_info info, duckdb_data_chunk input, duckdb
       name = num;
     }
     if (name) {
-      duckdb_unsafe_vector_assign_string_element_len(kid[PF_PROTO], r, name, strlen(name));
+      put_text(kid[PF_PROTO], data[PF_PROTO], r, name, strlen(name));
       SETV(PF_PROTO, r);
     }
     if (have_p && have_l4 && (p == 6 || p == 17 || p == 132 || p == 136)) {
