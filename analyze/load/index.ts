@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Db } from '../db.ts';
 import { DbError } from '../db.ts';
-import { ALIAS_COLUMNS, PACKET_MACROS_SQL } from '../model/derive.ts';
+import { ALIAS_COLUMNS, PACKET_MACROS_SQL, PROTO_NAME_MACRO_SQL } from '../model/derive.ts';
 import { SCHEMA_VERSION, quoteIdent } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { resolveInputs, type InputFile } from './inputs.ts';
@@ -94,7 +94,9 @@ interface FileRows {
 export async function prepareDb(db: Db): Promise<void> {
   // DuckDB's default, relied on by numberRows: inserts append rows in scan order.
   await db.run('SET preserve_insertion_order = true');
-  await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
+  // With the addon, retis_packet derives the packet columns (model/derive.ts flatSelect).
+  if (!useNativeJson(db)) await db.run(PACKET_MACROS_SQL, undefined, 'creating packet macros');
+  await db.run(PROTO_NAME_MACRO_SQL, undefined, 'creating packet macros');
   await fileMacros(db);
   await db.run(EVENTS_BASE_SQL, undefined, 'creating the events table');
   await db.run(EVENTS_LAZY_SQL, undefined, 'creating the events table');
