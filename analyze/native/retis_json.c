@@ -676,14 +676,7 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
     int m = _mm_movemask_epi8(hit);
     if (m) {
       p += __builtin_ctz((unsigned)m);
-      if (*p == '"') {
-        *out = s;
-        *len = (size_t)(p - s);
-        if (had_escape) *had_escape = false;
-        l->p = p + 1;
-        return true;
-      }
-      break;
+      goto stop;
     }
     p += 16;
   }
@@ -697,20 +690,23 @@ static bool parse_string(local_t *l, const char **out, size_t *len, bool *had_es
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
     uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
     if (hit) {
-      // The lowest marked byte is exact (only bytes above a match can be false marks):
-      // every byte before it is plain ASCII; a closing quote there ends the string at once.
+      // The lowest marked byte is exact (only bytes above a match can be false marks).
       p += __builtin_ctzll(hit) / 8;
-      if (*p == '"') {
-        *out = s;
-        *len = (size_t)(p - s);
-        if (had_escape) *had_escape = false;
-        l->p = p + 1;
-        return true;
-      }
-      break;
+      goto stop;
     }
     p += 8;
   }
+  goto slow;
+stop:
+  // Every byte before p is plain ASCII: a closing quote there ends the string at once.
+  if (*p == '"') {
+    *out = s;
+    *len = (size_t)(p - s);
+    if (had_escape) *had_escape = false;
+    l->p = p + 1;
+    return true;
+  }
+slow:
   while (p < l->end && *p != '"' && *p != '\\') {
     unsigned char c = (unsigned char)*p;
     if (c < 0x20) return FAIL("control character in a string");
