@@ -13,6 +13,7 @@ import { loadInputs, resolveInputs } from '../../analyze/load/index.ts';
 import { eventFromRow, eventToJson } from '../../analyze/model/event.ts';
 import { ALIAS_COLUMNS } from '../../analyze/model/derive.ts';
 import { LAZY_SECTIONS } from '../../analyze/model/lazy.ts';
+import { LAZY_COMPUTED } from '../../analyze/load/table.ts';
 import { FLAT_COLUMNS, SECTIONS, sqlType } from '../../analyze/model/schema.ts';
 import { compat } from '../util/paths.ts';
 
@@ -128,7 +129,13 @@ describe('flat columns', () => {
       for (const table of ['events_base', 'events_lazy']) {
         const cols = (await db.rows<{ n: string }>(`SELECT column_name AS n FROM (DESCRIBE ${table})`)).map((r) => r.n);
         expect(cols.filter((c) => c in ALIAS_COLUMNS)).toEqual([]);
+        // Nor does events_lazy store what is the same for a whole file or derived when read.
+        if (table === 'events_lazy') expect(cols.filter((c) => c in LAZY_COMPUTED)).toEqual([]);
       }
+      // ... which the view gives back: each file's path, its rows all there.
+      const bySrc = await db.rows<{ src: string; n: bigint }>(`SELECT src, count(*) AS n FROM events GROUP BY src ORDER BY src`);
+      expect(bySrc.map((r) => r.src).sort()).toEqual([compat('test_events_packets.json'), file].sort());
+      expect(bySrc[0]!.n).toBe(bySrc[1]!.n);
       // Types as DuckDB spells them: a table made of the model's columns, described alike.
       await db.run(`CREATE TEMP TABLE _model (${model.map((c) => `"${c.name}" ${c.type}`).join(', ')})`);
       const describe = (rel: string) => db.rows(`SELECT column_name AS name, column_type AS type FROM (DESCRIBE ${rel})`);
