@@ -74,7 +74,11 @@ describe('OVS kernel datapath (VM)', () => {
     // New flows each run: the flows of the previous test would turn every packet into a hit.
     spawnSync('ovs-dpctl', ['del-flows']);
     let summary = '';
-    const c = await capture(k, specs, () => void (summary = lab.ping(1, 0, 4)), (p): Record<string, number> => {
+    // Then a second of quiet before the probes go: what vswitchd does after the last reply
+    // (executing queued packets, which can upcall again) must not straddle the detach, where a
+    // probe already detached misses what one still attached records (a CI run: 4 upcalls seen,
+    // 2 enqueues).
+    const c = await capture(k, specs, () => void ((summary = lab.ping(1, 0, 4)), spawnSync('sleep', ['1'])), (p): Record<string, number> => {
       // Where the struct sk_buff * is (selftest: tracepoint record offset; kprobe only argument 0).
       if (p.attach.type === 'tracepoint') return { skb_tp_offset: tracepointFieldOffset(k, p.attach.group, p.attach.name, 'skbaddr') };
       if (p.name === 'kprobe:ovs_dp_process_packet') return { skb_arg: 0 };
@@ -101,8 +105,11 @@ describe('OVS kernel datapath (VM)', () => {
     const processed = c.byProbe.get('kprobe:ovs_dp_process_packet')!;
     expect(processed.some((e) => e.len === 98 && ports.has(e.ifindex))).toBe(true);
     // Upcall and datapath processing of one packet happen on one skb: upcalled skbs were processed.
+    // Not every one: a packet ovs-vswitchd executes (OVS_PACKET_CMD_EXECUTE goes to
+    // ovs_execute_actions, not ovs_dp_process_packet) upcalls again on a userspace() action, on
+    // an skb the datapath never processed (a clean-clone CI run saw it; the one before did not).
     const processedSkbs = new Set(processed.map((e) => e.skb));
-    expect(upcalls.every((e) => processedSkbs.has(e.skb))).toBe(true);
+    expect(upcalls.some((e) => processedSkbs.has(e.skb)), `upcall skbs ${upcalls.map((e) => e.skb)} vs processed`).toBe(true);
     // queue_userspace_packet returned 0 (enqueued to a handler) for each upcall.
     const enq = c.byProbe.get('kretprobe:queue_userspace_packet')!;
     expect(enq.filter((e) => e.arg0 === 0n).length).toBeGreaterThanOrEqual(upcalls.length);
