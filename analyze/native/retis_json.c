@@ -257,6 +257,8 @@ typedef struct {
   global_t *g;
   const char *p, *end; // cursor inside the current chunk, its end
   uint64_t record;     // record number of the next record
+  size_t counted_to;   // claim_chunk: chunks [0, counted_to) are summed in `before`
+  uint64_t before;     //   their records
   bool have_chunk;
   vstate_t *vs;
   uint64_t *present;   // per node: a non-null value in the current row (for the checks)
@@ -600,10 +602,14 @@ static inline void set_present(local_t *l, const node_t *n) {
 static inline bool is_present(const local_t *l, int id) { return l->present[id / 64] >> (id % 64) & 1; }
 
 // Not '\n': an event is one line, so a newline inside a value is an error, and the parse
-// finds the end of the line itself (no memchr pass over each line first).
-static inline void skip_ws(local_t *l) {
-  while (l->p < l->end && (unsigned char)*l->p <= ' ' && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r')) l->p++;
-}
+// finds the end of the line itself (no memchr pass over each line first). One test in the
+// usual case (no whitespace: every byte after a value or ':' is above ' '). A macro, so
+// parse_struct can run it on a cursor kept in a register (l->p is memory: every update a
+// store and a reload).
+#define SKIP_WS(p, e) \
+  while ((p) < (e) && (unsigned char)*(p) <= ' ' && (*(p) == ' ' || *(p) == '\t' || *(p) == '\r')) (p)++
+
+static inline void skip_ws(local_t *l) { SKIP_WS(l->p, l->end); }
 
 static bool ensure_buf(local_t *l, size_t n) {
   if (n <= l->buf_cap) return true;
@@ -790,14 +796,14 @@ static inline const char *parse_int_at(local_t *l, const char *p, bool *neg, uin
   if (p < l->end && *p == '-') { *neg = true; p++; }
   if (p >= l->end || *p < '0' || *p > '9') return (void)FAIL("expected a number"), NULL;
   if (*p == '0' && p + 1 < l->end && p[1] >= '0' && p[1] <= '9') return (void)FAIL("number with a leading zero"), NULL;
-  // Eight bytes at a time (SWAR): count the leading digits of the word, convert them with
-  // three multiplications, and accumulate with overflow checks (no leading zero, so overflow
-  // is exactly "out of range"; up to 19 digits never overflows).
   // One digit (0 and small counters: a third of the integers), then a delimiter.
   if (l->end - p >= 2 && (unsigned)(p[1] - '0') >= 10 && p[1] != '.' && p[1] != 'e' && p[1] != 'E') {
     *mag = (uint64_t)(*p - '0');
     return p + 1;
   }
+  // Eight bytes at a time (SWAR): count the leading digits of the word, convert them with
+  // three multiplications, and accumulate with overflow checks (no leading zero, so overflow
+  // is exactly "out of range"; up to 19 digits never overflows).
   static const uint64_t pow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
   uint64_t v = 0;
   for (;;) {
@@ -1126,11 +1132,6 @@ static bool list_append(local_t *l, const node_t *n, idx_t row) {
   return true;
 }
 
-/** Whitespace on a cursor kept in a register (l->p is memory: every update a store and a reload). */
-// One test in the usual case (no whitespace: every byte after a value or ':' is above ' ').
-#define SKIP_WS(p, e) \
-  while ((p) < (e) && (unsigned char)*(p) <= ' ' && (*(p) == ' ' || *(p) == '\t' || *(p) == '\r')) (p)++
-
 static bool parse_struct(local_t *l, const node_t *n, idx_t row, int depth) {
   // The cursor lives in `p` here; l->p is synced around the calls that move it.
   const char *p = l->p, *const e = l->end;
@@ -1239,7 +1240,6 @@ static bool parse_into(local_t *l, const node_t *n, idx_t row, int depth) {
     if (c != '{') return FAIL("expected an object for \"%s\"", n->name);
     const char *s = l->p;
     bool canon = true;
-    set_present(l, n);
     if (!skip_value(l, &canon, depth, n->nkids ? n : NULL)) return false;
     if (!canon) return FAIL("section \"%s\" is not in read_json's canonical form", n->name);
     put_file_string(l, v, row, s, (size_t)(l->p - s));
@@ -1340,7 +1340,8 @@ static void put_problem(local_t *l, vstate_t *probv, idx_t row) {
  * Take the next chunk: count its records and publish the count, then number its first record
  * from the counts of the chunks before it. Chunks are claimed in order and each claimer counts
  * first (a memchr pass, a few ms per 16 MB, depending on nothing), so a count still missing is
- * being made by another thread right now: wait for it.
+ * being made by another thread right now: wait for it. Each thread keeps the sum of the counts
+ * it has read (its claims only go up), so every count is read once per thread.
  */
 static bool claim_chunk(local_t *l) {
   global_t *g = l->g;
@@ -1355,13 +1356,12 @@ static bool claim_chunk(local_t *l) {
   l->p = l->b->data + c->start;
   l->end = l->b->data + c->end;
   atomic_store_explicit(&c->counted, count_records(l->p, l->end) + 1, memory_order_release);
-  uint64_t first = 1;
-  for (size_t j = 0; j < i; j++) {
+  for (; l->counted_to < i; l->counted_to++) {
     uint64_t k;
-    while ((k = atomic_load_explicit(&g->chunks[j].counted, memory_order_acquire)) == 0) sched_yield();
-    first += k - 1;
+    while ((k = atomic_load_explicit(&g->chunks[l->counted_to].counted, memory_order_acquire)) == 0) sched_yield();
+    l->before += k - 1;
   }
-  l->record = first;
+  l->record = l->before + 1;
   l->have_chunk = true;
   return true;
 }
