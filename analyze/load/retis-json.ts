@@ -14,6 +14,7 @@ import { isLazy, lazyColumn } from '../model/lazy.ts';
 import { SECTIONS, sqlType, quoteIdent, type Field, type FieldType } from '../model/schema.ts';
 import { InputError } from './errors.ts';
 import { nativeSectionsSelect } from './native-json.ts';
+import { LAZY_COMPUTED } from './table.ts';
 
 export type RetisFileKind = 'events' | 'series';
 
@@ -187,7 +188,9 @@ export function retisFileSelect(info: RetisFileInfo, host: string | null, ignore
   return modelSelect(
     native ? nativeSectionsSelect(info.path) : retisSectionsSelect(info, ignoreErrors, lazy),
     { src: info.path, host, offsetNs: info.offsetNs },
-    { ...(lazy ? { ovsEvent: `json_extract_string(${lazyColumn('ovs')}, '$.event_type')` } : {}), nativePacket },
+    // With lazy sections `ovs` is text: its event type as the view derives it (events_lazy
+    // does not store it, load/index.ts lazyRows leaves it out).
+    { ...(lazy ? { ovsEvent: LAZY_COMPUTED.ovs_event } : {}), nativePacket },
   );
 }
 

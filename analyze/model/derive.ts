@@ -81,7 +81,6 @@ CREATE OR REPLACE MACRO rt_proto_name(et, p) AS
        ELSE p::VARCHAR END;
 `;
 
-
 /**
  * Flat columns that merely copy a section field: not stored (load/table.ts), the `events`
  * view computes them from their sections (name → SQL over the row's section columns; each
@@ -109,18 +108,18 @@ export const ALIAS_COLUMNS: Readonly<Record<string, string>> = {
 
 export const isAliasColumn = (name: string): boolean => Object.hasOwn(ALIAS_COLUMNS, name);
 
-/**
- * Select-list that turns a relation with section columns (and `_b`, the packet bytes,
- * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
- * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the stored flat columns (the
- * alias columns above are left to the view). See `flatSelect` for the layering.
- */
 /** `probe` from the kernel/userspace sections (non-lazy: the view also computes it, load/table.ts). */
 export const PROBE_SQL = `CASE WHEN kernel IS NOT NULL THEN
          CASE kernel.probe_type WHEN 'raw_tracepoint' THEN 'tp:' WHEN 'kprobe' THEN 'kprobe:'
               WHEN 'kretprobe' THEN 'kretprobe:' ELSE kernel.probe_type || ':' END || kernel.symbol
        WHEN userspace IS NOT NULL THEN userspace.probe_type || ':' || userspace.symbol END`;
 
+/**
+ * Select-list that turns a relation with section columns (and `_b`, the packet bytes,
+ * `_l3`, their L3 offset, `_et` the ethertype, `_l4` the L4 offset or NULL, `_p` the IP
+ * protocol, `_s4`/`_d4` the IPv4 addresses as numbers) into the stored flat columns (the
+ * alias columns above are left to the view). See `flatSelect` for the layering.
+ */
 const flatFromSections = (ovsEvent: string, packetCols: string) => `
   ${PROBE_SQL} AS probe,
   ("skb-tracking".timestamp::UHUGEINT << 64) | "skb-tracking".orig_head::UHUGEINT AS track_id,
