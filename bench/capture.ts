@@ -96,6 +96,9 @@ function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'clos
   return { sent: Number(m[1]), seconds: Number(m[2]), cpuS: Number(m[3]) };
 }
 
+/** The flood's datagrams per second. */
+const pps = (f: { sent: number; seconds: number }): number => f.sent / f.seconds;
+
 /** The flood's CPU µs per datagram. */
 const cpuUsPerPkt = (f: { sent: number; cpuS: number }): number => (f.cpuS * 1e6) / Math.max(1, f.sent);
 
@@ -260,18 +263,18 @@ async function main(): Promise<void> {
   // packets' probes are charged to one counted datagram: a diagnostic).
   const overhead = async (mode: FloodMode) => {
     const off1 = flood(ns, flooder, a.seconds, mode);
-    log(`[${mode}] flood alone: ${Math.round(off1.sent / off1.seconds)} pkt/s`);
+    log(`[${mode}] flood alone: ${Math.round(pps(off1))} pkt/s`);
     const dir = path.join(work, `overhead-${mode}`);
     const cap = await startCapture(['-o', dir]);
     const on = flood(ns, flooder, a.seconds, mode);
     const onStop = await cap.stop();
     const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
-    log(`[${mode}] flood with the default capture: ${Math.round(on.sent / on.seconds)} pkt/s (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status})`);
+    log(`[${mode}] flood with the default capture: ${Math.round(pps(on))} pkt/s (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status})`);
     const off2 = flood(ns, flooder, a.seconds, mode);
-    log(`[${mode}] flood alone again: ${Math.round(off2.sent / off2.seconds)} pkt/s`);
+    log(`[${mode}] flood alone again: ${Math.round(pps(off2))} pkt/s`);
     const offCpu = (cpuUsPerPkt(off1) + cpuUsPerPkt(off2)) / 2;
     log(`[${mode}] flood CPU per datagram: ${offCpu.toFixed(2)} µs alone, ${cpuUsPerPkt(on).toFixed(2)} µs with the capture`);
-    return { offRate: (off1.sent / off1.seconds + off2.sent / off2.seconds) / 2, onRate: on.sent / on.seconds, offCpu, onCpu: cpuUsPerPkt(on), meta, rssKiB: cap.peakRssKiB() };
+    return { offRate: (pps(off1) + pps(off2)) / 2, onRate: pps(on), offCpu, onCpu: cpuUsPerPkt(on), meta, rssKiB: cap.peakRssKiB() };
   };
   const sink = await overhead('sink');
   const closed = await overhead('closed');
@@ -289,8 +292,8 @@ async function main(): Promise<void> {
   await sleep(200);
   const busy = flood(ns, flooder, a.seconds, 'sink');
   spin.kill('SIGKILL');
-  const probesOnlyRate = probesOnly.sent / probesOnly.seconds;
-  const busyRate = busy.sent / busy.seconds;
+  const probesOnlyRate = pps(probesOnly);
+  const busyRate = pps(busy);
   log(`[sink] flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
   log(`[sink] flood CPU per datagram, probes attached but the capture stopped: ${cpuUsPerPkt(probesOnly).toFixed(2)} µs; beside a busy loop: ${cpuUsPerPkt(busy).toFixed(2)} µs`);
 
@@ -313,7 +316,7 @@ async function main(): Promise<void> {
   const unaccounted = c.attempted - c.events - c.lost_total - c.ignored;
   const eventsPerS = c.events / elapsed;
   const arrowBytes = meta.files.bytes['events.arrow'] ?? 0;
-  log(`high rate (repeat ${a.repeat}): ${c.events} events written in ${elapsed.toFixed(2)} s = ${Math.round(eventsPerS)} events/s, ${c.lost_total} lost, ${unaccounted} unaccounted, ${(arrowBytes / c.events).toFixed(0)} B/event, ${(arrowBytes / elapsed / 1048576).toFixed(0)} MiB/s; flood ${Math.round(hiFlood.sent / hiFlood.seconds)} pkt/s`);
+  log(`high rate (repeat ${a.repeat}): ${c.events} events written in ${elapsed.toFixed(2)} s = ${Math.round(eventsPerS)} events/s, ${c.lost_total} lost, ${unaccounted} unaccounted, ${(arrowBytes / c.events).toFixed(0)} B/event, ${(arrowBytes / elapsed / 1048576).toFixed(0)} MiB/s; flood ${Math.round(pps(hiFlood))} pkt/s`);
   for (const p of meta.probes.filter((x) => x.events > 0)) log(`  ${p.name}: ${p.events}`);
   const cpuUsPerEvent = (cpuFlood * 1e6) / Math.max(1, c.events);
   log(`capture CPU during the flood: ${cpuFlood.toFixed(2)} s, ${cpuUsPerEvent.toFixed(2)} µs per event written`);
