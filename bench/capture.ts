@@ -1,7 +1,7 @@
 /**
  * retis-capture benchmark (root; npm run build:bpf first):
  *
- *   npm run bench -- capture [--seconds 3] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
+ *   npm run bench -- capture [--seconds 3] [--rounds 3] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
  *
  * --bundle: measure another build of retis-capture (e.g. an older commit's bundle, for a
  * before/after in the same conditions) instead of rebuilding this tree's.
@@ -12,11 +12,15 @@
  *     what one sender core can trigger). events/s = events written / (flood + drain time).
  *     Losses come from capture.json; unaccounted = attempted - written - lost - ignored (must be 0).
  * (b) overhead: the flood's packets/s with the default capture running vs not, same run
- *     (off, on, off; ratio = on / mean(off)), the flood's datagrams going to a socket that never
- *     reads (udpflood `sink`: each crosses the receive path once and is dropped at the full
- *     socket queue). The same ratio to a closed port (`closed`: every datagram also makes the
- *     stack send an ICMP port unreachable, unlimited on loopback, so two packets' probes run per
- *     datagram counted) is printed beside it as overhead_ratio_closed_port. Two more diagnostics, because on a small VM
+ *     (off, on, off; ratio = on / mean(off); the median of --rounds such rounds, default 3: this
+ *     shared guest's speed drifts between floods). The figure is UDP as applications use it:
+ *     each datagram is read by a receiving socket (udpflood `read`: delivered and freed, the
+ *     default probes see it twice, on transmit and on receive). Two worst cases beside it, where
+ *     every datagram is also dropped (the drop probe fires too): overhead_ratio_sink (udpflood
+ *     `sink`: a socket that never reads, each datagram dropped at its full queue), and
+ *     overhead_ratio_closed_port (`closed`: every datagram also makes the stack send an ICMP
+ *     port unreachable, unlimited on loopback, so two packets' probes run per datagram counted).
+ *     Two more diagnostics, because on a small VM
  *     the consumer's CPU use can dominate: the ratio with the capture's process stopped (probes
  *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
  *     (what any CPU activity next to the flood costs on this machine).
@@ -54,6 +58,7 @@ import { writerFixture } from './capture/fixture.ts';
 
 interface Args {
   seconds: number;
+  rounds: number;
   repeat: number;
   out: string;
   ringMiB: number;
@@ -61,17 +66,18 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
+  const a: Args = { seconds: 3, rounds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
     if (v === undefined) throw new Error(`${k} needs a value`);
     if (k === '--seconds') a.seconds = Number(v);
+    else if (k === '--rounds') a.rounds = Math.max(1, Number(v));
     else if (k === '--repeat') a.repeat = Number(v);
     else if (k === '--out') a.out = v;
     else if (k === '--ring-mib') a.ringMiB = Number(v);
     else if (k === '--bundle') a.bundle = path.resolve(v);
-    else throw new Error(`unknown option ${k} (--seconds --repeat --out --ring-mib --bundle)`);
+    else throw new Error(`unknown option ${k} (--seconds --rounds --repeat --out --ring-mib --bundle)`);
   }
   return a;
 }
@@ -85,14 +91,18 @@ function fail(why: string): never {
   process.exit(1);
 }
 
-/** udpflood's modes (bench/capture/udpflood.c): `sink` one packet through the stack per datagram, `closed` two (the ICMP reply). */
-type FloodMode = 'sink' | 'closed';
+/**
+ * udpflood's modes (bench/capture/udpflood.c): `read` one packet per datagram, read by a socket;
+ * `sink` one packet, dropped at a socket that never reads; `closed` two (the ICMP reply).
+ */
+type FloodMode = 'read' | 'sink' | 'closed';
 
 /** `cpuS`: the flood process's own CPU time (user + system), which covers each datagram's whole path. */
 function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'closed'): { sent: number; seconds: number; cpuS: number } {
   const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32', mode], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
-  const m = /sent (\d+) seconds ([\d.]+) cpu ([\d.]+)/.exec(out);
+  const m = /sent (\d+) seconds ([\d.]+) cpu ([\d.]+) read (\d+)/.exec(out);
   if (!m) throw new Error(`udpflood said: ${out}`);
+  if (mode === 'read' && m[4] !== m[1]) log(`udpflood read ${m[4]} of ${m[1]} datagrams back`);
   return { sent: Number(m[1]), seconds: Number(m[2]), cpuS: Number(m[3]) };
 }
 
@@ -258,28 +268,37 @@ async function main(): Promise<void> {
   log(`namespace ${ns}, output under ${work}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 
   //// (b) overhead: packets/s without, with, without the default capture ////
-  // Twice: datagrams into a socket that never reads (one packet through the stack per datagram:
-  // the figure), and to a closed port (each datagram also triggers an ICMP reply, so two
-  // packets' probes are charged to one counted datagram: a diagnostic).
-  const overhead = async (mode: FloodMode) => {
-    const off1 = flood(ns, flooder, a.seconds, mode);
-    log(`[${mode}] flood alone: ${Math.round(pps(off1))} pkt/s`);
-    const dir = path.join(work, `overhead-${mode}`);
-    const cap = await startCapture(['-o', dir]);
-    const on = flood(ns, flooder, a.seconds, mode);
-    const onStop = await cap.stop();
-    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
-    log(`[${mode}] flood with the default capture: ${Math.round(pps(on))} pkt/s (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status})`);
-    const off2 = flood(ns, flooder, a.seconds, mode);
-    log(`[${mode}] flood alone again: ${Math.round(pps(off2))} pkt/s`);
-    const offCpu = (cpuUsPerPkt(off1) + cpuUsPerPkt(off2)) / 2;
-    log(`[${mode}] flood CPU per datagram: ${offCpu.toFixed(2)} µs alone, ${cpuUsPerPkt(on).toFixed(2)} µs with the capture`);
-    return { offRate: (pps(off1) + pps(off2)) / 2, onRate: pps(on), offCpu, onCpu: cpuUsPerPkt(on), meta, rssKiB: cap.peakRssKiB() };
+  // Rounds of off / on / off; each round's ratios, then their medians.
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((x, y) => x - y);
+    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
   };
-  const sink = await overhead('sink');
-  const closed = await overhead('closed');
-  const { offRate, onRate, meta: onMeta } = sink;
-  const overheadRssKiB = Math.max(sink.rssKiB, closed.rssKiB);
+  const overhead = async (mode: FloodMode, rounds: number) => {
+    const runs: { rate: number; cpu: number; offRate: number; onRate: number; offCpu: number; onCpu: number }[] = [];
+    let meta: Meta | undefined;
+    let rssKiB = 0;
+    for (let i = 1; i <= rounds; i++) {
+      const off1 = flood(ns, flooder, a.seconds, mode);
+      const dir = path.join(work, `overhead-${mode}-${i}`);
+      const cap = await startCapture(['-o', dir]);
+      const on = flood(ns, flooder, a.seconds, mode);
+      const onStop = await cap.stop();
+      rssKiB = Math.max(rssKiB, cap.peakRssKiB());
+      meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
+      const off2 = flood(ns, flooder, a.seconds, mode);
+      const r = { offRate: (pps(off1) + pps(off2)) / 2, onRate: pps(on), offCpu: (cpuUsPerPkt(off1) + cpuUsPerPkt(off2)) / 2, onCpu: cpuUsPerPkt(on) };
+      runs.push({ ...r, rate: r.onRate / r.offRate, cpu: r.offCpu / r.onCpu });
+      log(`[${mode} ${i}/${rounds}] ${Math.round(pps(off1))} / ${Math.round(pps(on))} / ${Math.round(pps(off2))} pkt/s alone / with the default capture (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status}) / alone: ratio ${(r.onRate / r.offRate).toFixed(3)}; CPU per datagram ${r.offCpu.toFixed(2)} / ${r.onCpu.toFixed(2)} µs: ratio ${(r.offCpu / r.onCpu).toFixed(3)}`);
+    }
+    const m = (k: keyof (typeof runs)[number]): number => median(runs.map((r) => r[k]));
+    return { rate: m('rate'), cpu: m('cpu'), offRate: m('offRate'), onRate: m('onRate'), offCpu: m('offCpu'), onCpu: m('onCpu'), meta: meta!, rssKiB };
+  };
+  const read = await overhead('read', a.rounds);
+  const sink = await overhead('sink', a.rounds);
+  const closed = await overhead('closed', 1);
+  log(`overhead (median of ${a.rounds}): read ${read.rate.toFixed(3)} (CPU ${read.cpu.toFixed(3)}), sink ${sink.rate.toFixed(3)} (CPU ${sink.cpu.toFixed(3)}), closed port ${closed.rate.toFixed(3)}`);
+  const onMeta = read.meta;
+  const overheadRssKiB = Math.max(read.rssKiB, sink.rssKiB, closed.rssKiB);
 
   // Diagnostics: probes firing with the consumer stopped (SIGSTOP: the ring fills, reservations
   // fail and are counted), and a busy loop in place of the capture.
@@ -294,6 +313,7 @@ async function main(): Promise<void> {
   spin.kill('SIGKILL');
   const probesOnlyRate = pps(probesOnly);
   const busyRate = pps(busy);
+  const offRate = sink.offRate;
   log(`[sink] flood with the probes attached but the capture stopped: ${Math.round(probesOnlyRate)} pkt/s; beside a busy loop: ${Math.round(busyRate)} pkt/s`);
   log(`[sink] flood CPU per datagram, probes attached but the capture stopped: ${cpuUsPerPkt(probesOnly).toFixed(2)} µs; beside a busy loop: ${cpuUsPerPkt(busy).toFixed(2)} µs`);
 
@@ -334,7 +354,7 @@ async function main(): Promise<void> {
     events_per_s: Math.round(eventsPerS),
     lost: c.lost_total,
     unaccounted,
-    overhead_ratio: Number((onRate / offRate).toFixed(3)),
+    overhead_ratio: Number(read.rate.toFixed(3)),
     rss_mib: Math.round(rssMiB),
     start_to_attached_s: Number(((attachS[0]! + attachS[1]!) / 2).toFixed(3)),
     capture_cpu_us_per_event: Number(cpuUsPerEvent.toFixed(3)),
@@ -343,16 +363,18 @@ async function main(): Promise<void> {
     seconds: Number(elapsed.toFixed(3)),
     repeat: a.repeat,
     bytes_per_event: Math.round(arrowBytes / Math.max(1, c.events)),
-    pps_off: Math.round(offRate),
-    pps_on: Math.round(onRate),
-    overhead_ratio_closed_port: Number((closed.onRate / closed.offRate).toFixed(3)),
+    pps_off: Math.round(read.offRate),
+    pps_on: Math.round(read.onRate),
+    overhead_ratio_sink: Number(sink.rate.toFixed(3)),
+    overhead_ratio_closed_port: Number(closed.rate.toFixed(3)),
     overhead_ratio_probes_only: Number((probesOnlyRate / offRate).toFixed(3)),
     busy_loop_ratio: Number((busyRate / offRate).toFixed(3)),
-    overhead_cpu_ratio: Number((sink.offCpu / sink.onCpu).toFixed(3)),
+    overhead_cpu_ratio: Number(read.cpu.toFixed(3)),
+    overhead_cpu_ratio_sink: Number(sink.cpu.toFixed(3)),
     overhead_cpu_ratio_probes_only: Number((sink.offCpu / cpuUsPerPkt(probesOnly)).toFixed(3)),
     busy_loop_cpu_ratio: Number((sink.offCpu / cpuUsPerPkt(busy)).toFixed(3)),
-    flood_cpu_us_per_pkt_off: Number(sink.offCpu.toFixed(2)),
-    flood_cpu_us_per_pkt_on: Number(sink.onCpu.toFixed(2)),
+    flood_cpu_us_per_pkt_off: Number(read.offCpu.toFixed(2)),
+    flood_cpu_us_per_pkt_on: Number(read.onCpu.toFixed(2)),
     bpf_ns_per_run: typeof cost === 'string' ? null : Math.round(cost.nsPerRun),
     bpf_runs_per_packet: typeof cost === 'string' ? null : Number(cost.runsPerPacket.toFixed(2)),
     writer_events_per_s: Math.round(w.eventsPerS),

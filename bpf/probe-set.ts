@@ -47,6 +47,12 @@ export interface ProbeSetOptions {
   firstProbeId?: number;
   /** Keep going when a probe fails to load/attach: it is recorded in `skipped` with the reason. */
   skipFailed?: boolean;
+  /**
+   * The object's producers stage records per CPU and write batches of frames (see
+   * RingBufOptions.stageFlushFd): this program of the object moves what a CPU holds to the ring.
+   * Loaded with the first instance, never attached; openReader() hands it to the reader.
+   */
+  stageFlush?: string;
   /** Last configuration step of each instance before load (e.g. BpfObject.patchProgram for filters). */
   beforeLoad?: (obj: BpfObject, probe: ResolvedProbe, program: string) => void;
 }
@@ -176,7 +182,7 @@ export class ProbeSet {
     let obj: BpfObject | undefined;
     try {
       obj = BpfObject.open(o.object, owner ? {} : { layouts: o.layouts ?? [] });
-      obj.onlyPrograms([program]);
+      obj.onlyPrograms(owner || !o.stageFlush ? [program] : [program, o.stageFlush]);
       if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
       obj.setConstants({
         retis_probe_id: id,
@@ -253,7 +259,10 @@ export class ProbeSet {
 
   /** Read the shared ring buffer. */
   openReader(onBatch: (batch: RingBatch) => void, opts: RingBufOptions = {}): RingBufReader {
-    return RingBufReader.open(this.map('retis_events'), onBatch, opts);
+    const flush = this.#opts.stageFlush;
+    const owner = this.#probes[0]?.object;
+    const stage = flush && owner ? { stageFlushFd: owner.program(flush).fd } : {};
+    return RingBufReader.open(this.map('retis_events'), onBatch, { ...opts, ...stage });
   }
 
   /** Reservation failures per probe and CPU, with probe names. */

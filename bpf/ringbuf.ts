@@ -89,6 +89,14 @@ export interface RingBufOptions {
    * of its arenas (`count` = rows) instead of records; `batchBytes` is then ignored.
    */
   decoder?: DecoderHandle;
+  /**
+   * Staged producers: each ring record is a batch of frames { u32 len, u32 probe id } + record
+   * (8-aligned), and this BPF_PROG_TEST_RUN-able program (raw_tp; args[0] != 0: everything)
+   * moves the records a CPU still holds to the ring. The reader runs it on every CPU each
+   * `stageFlushMs` (default 50) and before answering flush().
+   */
+  stageFlushFd?: number;
+  stageFlushMs?: number;
 }
 
 export interface RingBufStats {
@@ -124,7 +132,9 @@ export class RingBufReader {
       if (fd < 0) throw new BpfError({ op: 'RingBufReader.open', target: m.name, kind: 'invalid', hint: 'Load the object before opening its ring buffer.' });
       return fd;
     });
-    const nopts: { keepBatches: number; batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number; decoder?: DecoderHandle } = { keepBatches: opts.keepBatches ? 1 : 0 };
+    const nopts: { keepBatches: number; batchBytes?: number; pollMs?: number; flushMs?: number; queue?: number; decoder?: DecoderHandle; stageFlushFd?: number; stageFlushMs?: number } = { keepBatches: opts.keepBatches ? 1 : 0 };
+    if (opts.stageFlushFd !== undefined) nopts.stageFlushFd = opts.stageFlushFd;
+    if (opts.stageFlushMs !== undefined) nopts.stageFlushMs = opts.stageFlushMs;
     if (opts.decoder !== undefined) nopts.decoder = opts.decoder;
     if (opts.batchBytes !== undefined) nopts.batchBytes = opts.batchBytes;
     if (opts.pollMs !== undefined) nopts.pollMs = opts.pollMs;

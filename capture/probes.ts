@@ -66,7 +66,7 @@ export const CAPTURE_PROGRAMS: ProbePrograms = {
 
 /** Maps every probe instance shares with the first one. */
 export const SHARED_MAPS = [
-  'retis_events', 'retis_lost', 'tracking_map', 'capture_hits',
+  'retis_events', 'retis_lost', 'retis_stage', 'tracking_map', 'capture_hits',
   // ovs collector (capture/progs/ovs.bpf.h): per-task context between its probes, queue ids
   'ovs_inflight_upcalls', 'ovs_inflight_enqueue', 'ovs_inflight_exec', 'ovs_upcall_tracking', 'ovs_flow_exec_tracking', 'ovs_batches',
 ];
@@ -497,6 +497,7 @@ export async function loadProbes(plan: Plan, o: LoadOptions): Promise<{ set: Pro
       object: bpfObjectPath('capture'),
       programs: CAPTURE_PROGRAMS,
       sharedMaps: SHARED_MAPS,
+      stageFlush: 'capture_flush',
       ringbufBytes: o.ringbufBytes,
       wakeupBytes: o.wakeupBytes,
       layouts: [captureEvent],

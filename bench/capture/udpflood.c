@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Load generator of bench/capture.ts: UDP datagrams to 127.0.0.1:PORT as fast as one core sends
- * them, for SECONDS. Prints "sent N seconds S cpu C" on stdout (C: this process's CPU time, user +
- * system, seconds). Run it inside a private network namespace.
+ * them, for SECONDS. Prints "sent N seconds S cpu C read R" on stdout (C: this process's CPU
+ * time, user + system, seconds; R: datagrams read back, `read` mode). Run it inside a private
+ * network namespace.
  *
- *   udpflood PORT SECONDS [PAYLOAD_BYTES] [closed|sink]
+ *   udpflood PORT SECONDS [PAYLOAD_BYTES] [closed|sink|read]
  *
  * closed (default): nothing listens on PORT, so every datagram ends in kfree_skb(NO_SOCKET) and
  *   the stack answers each with an ICMP port unreachable (not rate-limited on loopback): two
@@ -12,6 +13,9 @@
  * sink: this process binds PORT first with the smallest receive buffer and never reads, so every
  *   datagram crosses the whole receive path up to the socket and is dropped at its full queue
  *   (kfree_skb(SOCKET_RCVBUFF)): one packet through the stack per datagram counted.
+ * read: this process binds PORT first and reads each datagram back after sending it (loopback
+ *   delivers it within the send, in softirq), as a receiver that keeps up: one packet through
+ *   the stack per datagram counted, delivered to the application and freed by it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -40,7 +44,7 @@ int main(int argc, char **argv)
 	int port = atoi(argv[1]);
 	double seconds = atof(argv[2]);
 	size_t payload = argc > 3 ? (size_t)atoi(argv[3]) : 32;
-	char buf[1500];
+	char buf[1500], rbuf[1500];
 	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
@@ -49,7 +53,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-	if (argc > 4 && strcmp(argv[4], "sink") == 0) {
+	int reader = -1;
+
+	if (argc > 4 && strcmp(argv[4], "read") == 0) {
+		reader = socket(AF_INET, SOCK_DGRAM, 0);
+		if (reader < 0 || bind(reader, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+			perror("reader socket");
+			return 1;
+		}
+	} else if (argc > 4 && strcmp(argv[4], "sink") == 0) {
 		int one = 1; /* the kernel raises it to its minimum */
 		int sink = socket(AF_INET, SOCK_DGRAM, 0);
 
@@ -59,18 +71,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	} else if (argc > 4 && strcmp(argv[4], "closed") != 0) {
-		fprintf(stderr, "unknown mode %s (closed or sink)\n", argv[4]);
+		fprintf(stderr, "unknown mode %s (closed, sink or read)\n", argv[4]);
 		return 2;
 	}
 	memset(buf, 'x', sizeof(buf));
 	double start = now(), end = start + seconds, t = start;
-	unsigned long n = 0;
+	unsigned long n = 0, got = 0;
 
 	while (t < end) {
 		for (int i = 0; i < 256; i++) {
 			/* ECONNREFUSED from a previous ICMP error is expected: count only what left. */
 			if (sendto(fd, buf, payload, 0, (struct sockaddr *)&dst, sizeof(dst)) >= 0)
 				n++;
+			if (reader >= 0 && recv(reader, rbuf, sizeof(rbuf), MSG_DONTWAIT) >= 0)
+				got++;
 		}
 		t = now();
 	}
@@ -80,7 +94,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	printf("sent %lu seconds %.6f cpu %.6f\n", n, t - start,
-	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	printf("sent %lu seconds %.6f cpu %.6f read %lu\n", n, t - start,
+	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, got);
 	return 0;
 }

@@ -1363,6 +1363,13 @@ struct reader {
 	atomic_uint_fast64_t records, bytes, batches, oversize;
 	atomic_uint_fast64_t buffers_allocated; /* batch buffers this reader had to malloc */
 
+	/* Staged producers (capture.bpf.c stage_enter()): each ring record is a batch of frames
+	 * { u32 len, u32 probe } + record, and this program (BPF_PROG_TEST_RUN on each CPU) moves
+	 * what a CPU still holds to the ring: every stage_ns, and everything on a flush request. */
+	int stage_fd; /* -1: plain records */
+	uint64_t stage_ns, stage_last_ns;
+	int ncpus;
+
 	/* Column mode: records are decoded on this thread into arenas (decoder.h), and batches
 	 * are arenas of `count` rows instead of copied records. */
 	struct decoder *dec;
@@ -1516,6 +1523,38 @@ static uint8_t *ring_record(struct ring_ctx *g, uint32_t *hdr, size_t len)
 	return g->wrap_buf;
 }
 
+/* A batch of staged records: frames { u32 len, u32 probe } each followed by `len` bytes (8-aligned). */
+static int on_frames(struct ring_ctx *g, const uint8_t *p, size_t size)
+{
+	size_t off = 0;
+
+	while (off + 8 <= size) {
+		uint32_t len;
+		memcpy(&len, p + off, sizeof(len));
+		if (len > size - off - 8)
+			break; /* cannot happen: the producer writes whole frames */
+		int err = on_record(g, (void *)(p + off + 8), len);
+		if (err < 0)
+			return err;
+		off += 8 + (((size_t)len + 7) & ~(size_t)7);
+	}
+	return 0;
+}
+
+/* Run the staged producers' flush program on every CPU (`all`: everything, else only batches
+ * older than the program's limit). A CPU that is offline refuses (ENXIO): nothing staged there. */
+static void stage_flush_all(struct reader *r, bool all)
+{
+	uint64_t args[1] = { all };
+
+	for (int cpu = 0; cpu < r->ncpus; cpu++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args),
+			    .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = (uint32_t)cpu);
+		(void)bpf_prog_test_run_opts(r->stage_fd, &o);
+	}
+	r->stage_last_ns = now_ns();
+}
+
 static int ring_consume(struct reader *r, struct ring_ctx *g)
 {
 	unsigned long cons = __atomic_load_n(g->consumer_pos, __ATOMIC_ACQUIRE);
@@ -1536,7 +1575,8 @@ static int ring_consume(struct reader *r, struct ring_ctx *g)
 					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
 					return -ENOMEM;
 				}
-				int err = on_record(g, rec, len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+				uint32_t size = len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+				int err = r->stage_fd >= 0 ? on_frames(g, rec, size) : on_record(g, rec, size);
 				if (err < 0) {
 					__atomic_store_n(g->consumer_pos, cons, __ATOMIC_RELEASE);
 					return err;
@@ -1646,6 +1686,9 @@ static void *reader_main(void *arg)
 		}
 		if (fatal || atomic_load(&r->stop))
 			break;
+		unsigned fr = atomic_load(&r->flush_req);
+		if (r->stage_fd >= 0 && (fr != r->flush_done || now_ns() - r->stage_last_ns >= r->stage_ns))
+			stage_flush_all(r, fr != r->flush_done);
 		/* The BPF side mostly submits without wakeup: always drain, woken or timed out. */
 		int err = rings_consume(r);
 		if (err < 0 && err != -ECANCELED) {
@@ -1654,7 +1697,6 @@ static void *reader_main(void *arg)
 		}
 		if (atomic_load(&r->stop))
 			break;
-		unsigned fr = atomic_load(&r->flush_req);
 		if (fr != r->flush_done) {
 			/* Records committed before the flush request may have landed after the drain
 			 * above finished: drain once more after seeing the request, then acknowledge. */
@@ -1833,7 +1875,7 @@ static bool opt_u32(napi_env env, napi_value o, const char *k, uint32_t def, uin
 static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 {
 	GET_ARGS(3);
-	uint32_t nfds, batch_bytes, poll_ms, flush_ms, queue;
+	uint32_t nfds, batch_bytes, poll_ms, flush_ms, queue, stage_fd, stage_ms;
 	struct reader *r;
 	napi_value name, ext;
 	struct epoll_event ev;
@@ -1845,7 +1887,8 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	uint32_t keep = 0;
 	if (!opt_u32(env, argv[1], "keepBatches", 0, &keep) ||
 	    !opt_u32(env, argv[1], "batchBytes", 1 << 20, &batch_bytes) || !opt_u32(env, argv[1], "pollMs", 10, &poll_ms) ||
-	    !opt_u32(env, argv[1], "flushMs", 10, &flush_ms) || !opt_u32(env, argv[1], "queue", 16, &queue))
+	    !opt_u32(env, argv[1], "flushMs", 10, &flush_ms) || !opt_u32(env, argv[1], "queue", 16, &queue) ||
+	    !opt_u32(env, argv[1], "stageFlushFd", UINT32_MAX, &stage_fd) || !opt_u32(env, argv[1], "stageFlushMs", 50, &stage_ms))
 		return throw_type(env, "ringbufOpen: bad options");
 	if (batch_bytes < 4096)
 		batch_bytes = 4096;
@@ -1871,6 +1914,9 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	r->keep_batches = keep != 0;
 	r->poll_ms = (int)poll_ms;
 	r->flush_ns = (uint64_t)flush_ms * 1000000ULL;
+	r->stage_fd = stage_fd == UINT32_MAX ? -1 : (int)stage_fd;
+	r->stage_ns = (uint64_t)stage_ms * 1000000ULL;
+	r->ncpus = libbpf_num_possible_cpus();
 	r->env = env;
 	r->pool_share = (int)(queue ? queue : 16) + 2;
 	pool_adjust(r->pool_share);

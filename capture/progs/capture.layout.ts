@@ -7,7 +7,9 @@
  *   u64 stack[stack_bytes / 8]            when sections & STACK (kernel return addresses, innermost first)
  *
  * `sections` says which Retis sections the record carries (CaptureSection bits): a field whose
- * section bit is clear is garbage, not zero. The C header build/include/capture.layout.h is generated
+ * section bit is clear is garbage, not zero. A record without stack, ct, nft or ovs block ends
+ * after its packet bytes (8-aligned). In the ring, records travel in batches, each record behind
+ * a frame { u32 len, u32 probe_id } (capture.bpf.c stage_flush(); split by the reader). The C header build/include/capture.layout.h is generated
  * from this file by bpf/build.mjs.
  */
 import { defineEnum, defineLayout } from '../../bpf/layout.ts';

@@ -64,7 +64,7 @@ describe('ring reader: records that wrap around the ring end', () => {
          FROM events`,
       );
       const n = Number(r!.n);
-      // ~600 bytes a record in the ring: 20k records fill a 1 MiB ring about ten times.
+      // ~250-byte records in batches of up to 64: 20k records fill a 1 MiB ring about five times.
       expect(n).toBeGreaterThan(20_000);
       expect(Number(r!.gaps)).toBe(0);
       // Every packet row is one of the two the flood makes: a badly joined wrapped record
