@@ -1541,18 +1541,27 @@ static int on_frames(struct ring_ctx *g, const uint8_t *p, size_t size)
 	return 0;
 }
 
-/* Run the staged producers' flush program on every CPU (`all`: everything, else only batches
- * older than the program's limit). A CPU that is offline refuses (ENXIO): nothing staged there. */
-static void stage_flush_all(struct reader *r, bool all)
+/* Run the staged producers' flush program on `cpu` (`all`: everything, else only batches older
+ * than the program's limit). 0 or -errno. */
+static int stage_run(int fd, int cpu, bool all)
 {
 	uint64_t args[1] = { all };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args), .flags = BPF_F_TEST_RUN_ON_CPU,
+		    .cpu = (uint32_t)cpu);
 
+	return bpf_prog_test_run_opts(fd, &o) < 0 ? -errno : 0;
+}
+
+/* stage_run() on every CPU. An offline CPU refuses (ENXIO): nothing is staged there. */
+static int stage_flush_all(struct reader *r, bool all)
+{
 	for (int cpu = 0; cpu < r->ncpus; cpu++) {
-		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args),
-			    .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = (uint32_t)cpu);
-		(void)bpf_prog_test_run_opts(r->stage_fd, &o);
+		int err = stage_run(r->stage_fd, cpu, all);
+		if (err < 0 && err != -ENXIO)
+			return err;
 	}
 	r->stage_last_ns = now_ns();
+	return 0;
 }
 
 static int ring_consume(struct reader *r, struct ring_ctx *g)
@@ -1687,8 +1696,13 @@ static void *reader_main(void *arg)
 		if (fatal || atomic_load(&r->stop))
 			break;
 		unsigned fr = atomic_load(&r->flush_req);
-		if (r->stage_fd >= 0 && (fr != r->flush_done || now_ns() - r->stage_last_ns >= r->stage_ns))
-			stage_flush_all(r, fr != r->flush_done);
+		if (r->stage_fd >= 0 && (fr != r->flush_done || now_ns() - r->stage_last_ns >= r->stage_ns)) {
+			int err = stage_flush_all(r, fr != r->flush_done);
+			if (err < 0) {
+				fatal = -err;
+				break;
+			}
+		}
 		/* The BPF side mostly submits without wakeup: always drain, woken or timed out. */
 		int err = rings_consume(r);
 		if (err < 0 && err != -ECANCELED) {
@@ -1892,6 +1906,16 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 		return throw_type(env, "ringbufOpen: bad options");
 	if (batch_bytes < 4096)
 		batch_bytes = 4096;
+	int ncpus = 0;
+	if (stage_fd != UINT32_MAX) {
+		/* Checked once here, so the reader thread's flushes can only fail for new reasons. */
+		int cpu = sched_getcpu();
+		if ((ncpus = libbpf_num_possible_cpus()) < 0)
+			return throw_errno(env, "libbpf_num_possible_cpus", -ncpus, "/sys/devices/system/cpu/possible");
+		if ((err = stage_run((int)stage_fd, cpu < 0 ? 0 : cpu, false)) < 0)
+			return throw_errno(env, "BPF_PROG_TEST_RUN", -err,
+					   "the staged records' flush program, run on one CPU (BPF_F_TEST_RUN_ON_CPU, Linux 5.10+)");
+	}
 	struct decoder *dec = NULL;
 	napi_value dec_v = NULL;
 	{
@@ -1916,7 +1940,7 @@ static napi_value ringbuf_open(napi_env env, napi_callback_info info)
 	r->flush_ns = (uint64_t)flush_ms * 1000000ULL;
 	r->stage_fd = stage_fd == UINT32_MAX ? -1 : (int)stage_fd;
 	r->stage_ns = (uint64_t)stage_ms * 1000000ULL;
-	r->ncpus = libbpf_num_possible_cpus();
+	r->ncpus = ncpus;
 	r->env = env;
 	r->pool_share = (int)(queue ? queue : 16) + 2;
 	pool_adjust(r->pool_share);
