@@ -971,6 +971,19 @@ int capture_usdt(struct pt_regs *ctx)
 	return capture(ctx, NULL, NULL, -1, false, PT_REGS_IP(ctx), false);
 }
 
+/* capture_flush() for one level, unless a run it interrupted holds that level (level < d). */
+static __always_inline void flush_level(struct retis_stage *base, __u32 level, __u32 d, bool all, __u64 now)
+{
+	struct retis_stage *st;
+
+	if (level < d)
+		return;
+	st = bpf_map_lookup_elem(&retis_stage, &level);
+	base->depth = level + 1;
+	if (st && st->len && (all || now - st->first > STAGE_FLUSH_NS))
+		stage_flush(st);
+}
+
 /*
  * Flush this CPU's staged records (see stage_enter()), run by user space with
  * BPF_PROG_TEST_RUN on each CPU: args[0] != 0 flushes everything (stop), else only batches whose
@@ -989,13 +1002,12 @@ int capture_flush(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	__u32 d = base->depth;
 
-	for (__u32 level = d; level < STAGE_LEVELS; level++) {
-		struct retis_stage *st = bpf_map_lookup_elem(&retis_stage, &level);
-
-		base->depth = level + 1;
-		if (st && st->len && (all || now - st->first > STAGE_FLUSH_NS))
-			stage_flush(st);
-	}
+	/* Spelled out: 6.1's verifier calls a loop over the levels "infinite". */
+	_Static_assert(STAGE_LEVELS == 4, "one flush_level() per level");
+	flush_level(base, 0, d, all, now);
+	flush_level(base, 1, d, all, now);
+	flush_level(base, 2, d, all, now);
+	flush_level(base, 3, d, all, now);
 	base->depth = d;
 	return 0;
 }

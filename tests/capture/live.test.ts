@@ -13,23 +13,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Btf } from '../../bpf/btf.ts';
 import { probeFeatures } from '../../bpf/features.ts';
-import { BUILD_DIR } from '../../bpf/native.ts';
-import { liveIt, liveSkipReason, usdtProvider } from '../bpf/helpers.ts';
+import { liveIt, usdtProvider } from '../bpf/helpers.ts';
 import { readPcapng, optionText } from '../util/pcapng.ts';
 import { compat } from '../util/paths.ts';
-import { CAPTURE, loadRows, runCapture, until } from './run-capture.ts';
+import { CAPTURE, captureSkipReason, loadRows, runCapture, until } from './run-capture.ts';
 import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from './topology.ts';
 
-function skipReason(): string | undefined {
-  const base = liveSkipReason();
-  if (base) return base;
-  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
-  for (const tool of ['nft', 'tcpdump', 'ip']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
-  }
-  return undefined;
-}
-const skip = skipReason();
+const skip = captureSkipReason(['nft', 'tcpdump', 'ip']);
 if (skip) console.log(`SKIP live capture tests: ${skip}`);
 
 const N_NFT = 200;

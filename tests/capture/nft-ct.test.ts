@@ -14,23 +14,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { BUILD_DIR } from '../../bpf/native.ts';
-import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
+import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { loadRows, startCapture, until, type Run } from './run-capture.ts';
+import { captureSkipReason, loadRows, startCapture, type Run, until } from './run-capture.ts';
 import { NFT_PORT, createTopology, type Topology } from './topology.ts';
 import { runNftScenario } from './nft-scenario.ts';
 
-function skipReason(): string | undefined {
-  const base = liveSkipReason();
-  if (base) return base;
-  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
-  for (const tool of ['nft', 'ip', 'nsenter']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
-  }
-  return undefined;
-}
-const skip = skipReason();
+const skip = captureSkipReason(['nft', 'ip', 'nsenter']);
 if (skip) console.log(`SKIP nft/ct capture tests: ${skip}`);
 
 const QUERY = path.join(REPO_ROOT, 'bin', 'retis-query.js');

@@ -2,10 +2,13 @@
  * Running the real retis-capture in live tests: spawn it, collect its output, bound it in time;
  * wait for a condition; load what it wrote through the analyzer's loader.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Db } from '../../analyze/db.ts';
 import { loadInputs } from '../../analyze/load/index.ts';
+import { BUILD_DIR } from '../../bpf/native.ts';
+import { liveSkipReason } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
 
 export const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
@@ -67,4 +70,18 @@ export async function loadRows(input: string, sql: string): Promise<Record<strin
   } finally {
     db.close();
   }
+}
+
+/**
+ * Why the live capture tests of a file cannot run here (undefined: they can): not root, no
+ * native build or capture.bpf.o, or one of `tools` missing from PATH.
+ */
+export function captureSkipReason(tools: readonly string[] = []): string | undefined {
+  const base = liveSkipReason();
+  if (base) return base;
+  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
+  for (const tool of tools) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+  }
+  return undefined;
 }

@@ -16,21 +16,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
-import { BUILD_DIR } from '../../bpf/native.ts';
-import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
+import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { startCapture, until } from './run-capture.ts';
+import { captureSkipReason, startCapture, until } from './run-capture.ts';
 
-function skipReason(): string | undefined {
-  const base = liveSkipReason();
-  if (base) return base;
-  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
-  for (const tool of ['cc', 'ip', 'ping']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
-  }
-  return undefined;
-}
-const skip = skipReason();
+const skip = captureSkipReason(['cc', 'ip', 'ping']);
 if (skip) console.log(`SKIP staging tests: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-staging-'));

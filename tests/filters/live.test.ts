@@ -8,18 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { BUILD_DIR } from '../../bpf/native.ts';
-import { liveIt, liveSkipReason } from '../bpf/helpers.ts';
-import { loadRows, runCapture } from '../capture/run-capture.ts';
+import { liveIt } from '../bpf/helpers.ts';
+import { captureSkipReason, loadRows, runCapture } from '../capture/run-capture.ts';
 import { CLOSED_PORT, NFT_PORT, createTopology, type Topology } from '../capture/topology.ts';
 
-function skipReason(): string | undefined {
-  const base = liveSkipReason();
-  if (base) return base;
-  if (!fs.existsSync(path.join(BUILD_DIR, 'bpf', 'capture.bpf.o'))) return 'capture.bpf.o is not built (npm run build:bpf)';
-  return undefined;
-}
-const skip = skipReason();
+const skip = captureSkipReason();
 if (skip) console.log(`SKIP live filter tests: ${skip}`);
 
 /** UDP to this port is dropped by nft in A's output hook, before the packet has a MAC header. */
