@@ -1,7 +1,7 @@
 /**
  * retis-capture benchmark (root; npm run build:bpf first):
  *
- *   npm run bench -- capture [--seconds 3] [--rounds 3] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
+ *   npm run bench -- capture [--seconds 3] [--rounds 5] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
  *
  * --bundle: measure another build of retis-capture (e.g. an older commit's bundle, for a
  * before/after in the same conditions) instead of rebuilding this tree's.
@@ -12,7 +12,7 @@
  *     what one sender core can trigger). events/s = events written / (flood + drain time).
  *     Losses come from capture.json; unaccounted = attempted - written - lost - ignored (must be 0).
  * (b) overhead: the flood's packets/s with the default capture running vs not, same run
- *     (off, on, off; ratio = on / mean(off); the median of --rounds such rounds, default 3: this
+ *     (off, on, off; ratio = on / mean(off); the median of --rounds such rounds, default 5: this
  *     shared guest's speed drifts between floods). The figure is UDP as applications use it:
  *     each datagram is read by a receiving socket (udpflood `read`: delivered and freed, the
  *     default probes see it twice, on transmit and on receive). Two worst cases beside it, where
@@ -66,7 +66,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, rounds: 3, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
+  const a: Args = { seconds: 3, rounds: 5, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
@@ -291,7 +291,7 @@ async function main(): Promise<void> {
       log(`[${mode} ${i}/${rounds}] ${Math.round(pps(off1))} / ${Math.round(pps(on))} / ${Math.round(pps(off2))} pkt/s alone / with the default capture (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status}) / alone: ratio ${(r.onRate / r.offRate).toFixed(3)}; CPU per datagram ${r.offCpu.toFixed(2)} / ${r.onCpu.toFixed(2)} µs: ratio ${(r.offCpu / r.onCpu).toFixed(3)}`);
     }
     const m = (k: keyof (typeof runs)[number]): number => median(runs.map((r) => r[k]));
-    return { rate: m('rate'), cpu: m('cpu'), offRate: m('offRate'), onRate: m('onRate'), offCpu: m('offCpu'), onCpu: m('onCpu'), meta: meta!, rssKiB };
+    return { rate: m('rate'), cpu: m('cpu'), offRate: m('offRate'), onRate: m('onRate'), offCpu: m('offCpu'), onCpu: m('onCpu'), rates: runs.map((r) => Number(r.rate.toFixed(3))), meta: meta!, rssKiB };
   };
   const read = await overhead('read', a.rounds);
   const sink = await overhead('sink', a.rounds);
@@ -355,6 +355,7 @@ async function main(): Promise<void> {
     lost: c.lost_total,
     unaccounted,
     overhead_ratio: Number(read.rate.toFixed(3)),
+    overhead_ratio_rounds: read.rates,
     rss_mib: Math.round(rssMiB),
     start_to_attached_s: Number(((attachS[0]! + attachS[1]!) / 2).toFixed(3)),
     capture_cpu_us_per_event: Number(cpuUsPerEvent.toFixed(3)),
