@@ -559,9 +559,9 @@ static __always_inline void fill(struct retis_capture_event *e, struct sk_buff *
  * `len` bytes, 8-aligned (the reader splits them, bpf/native/retis_bpf.c on_frames()). A record
  * whose only variable part is its packet is cut right after it. Runs that nest on a CPU (an
  * interrupt's probe inside a softirq's) each take the next level's buffer. A batch leaves when
- * the next record might not fit, when it is full, when its oldest record is STAGE_FLUSH_NS old at
- * the next event, or when user space asks (capture_flush(), run on each CPU by the reader every
- * 50 ms and at stop): a CPU that goes quiet never keeps records.
+ * it is full, when its oldest record is STAGE_FLUSH_NS old at the next event, or when user space
+ * asks (capture_flush(), run on each CPU by the reader every 50 ms and at stop): a CPU that goes
+ * quiet never keeps records.
  */
 #define STAGE_BYTES (32768 - 16)
 #define STAGE_LEVELS 4
@@ -592,14 +592,6 @@ struct {
 	__type(value, struct retis_stage);
 } retis_stage SEC(".maps");
 
-static __always_inline void lost_add(__u32 probe)
-{
-	__u64 *cnt = bpf_map_lookup_elem(&retis_lost, &probe);
-
-	if (cnt)
-		*cnt += 1;
-}
-
 struct stage_walk {
 	struct retis_stage *st;
 	__u32 off;
@@ -616,7 +608,7 @@ static long stage_lost_one(__u32 i, void *ctx)
 		return 1;
 	struct retis_frame *fr = (void *)st->data + off;
 
-	lost_add(fr->probe_id);
+	retis_count_lost_of(fr->probe_id);
 	w->off = off + sizeof(*fr) + ((fr->len + 7) & ~7);
 	return 0;
 }
@@ -650,40 +642,43 @@ __noinline int stage_flush(struct retis_stage *st)
 	return 0;
 }
 
-/* This run's staging buffer with room for a record of `room` bytes, or NULL (nested too deep:
- * counted lost). Pair with stage_leave(). */
-static __always_inline struct retis_stage *stage_enter(__u32 room)
+/* The largest record room of any probe (REC_ROOM below at its bounds). */
+#define MAX_REC_ROOM                                                                               \
+	(sizeof(struct retis_capture_event) + MAX_SNAPLEN + MAX_STACK_DEPTH * 8 + CT_BLOCK_BYTES + \
+	 sizeof(struct retis_nft_event) + sizeof(struct retis_ovs_event))
+/* stage_leave() flushes a batch once it holds STAGE_FLUSH_AT bytes or STAGE_MAX_RECORDS records,
+ * so a buffer always has room for one more record when a run takes it. */
+_Static_assert(STAGE_FLUSH_AT + sizeof(struct retis_frame) + MAX_REC_ROOM <= STAGE_BYTES,
+	       "a staging buffer below STAGE_FLUSH_AT holds one more record of any probe");
+
+/* This run's staging buffer (room for one record, see above), or NULL (nested too deep: counted
+ * lost). `base` (level 0, which keeps the depth) goes to stage_leave(). */
+static __always_inline struct retis_stage *stage_enter(struct retis_stage **base)
 {
 	__u32 zero = 0, level;
-	struct retis_stage *base = bpf_map_lookup_elem(&retis_stage, &zero), *st;
+	struct retis_stage *st;
 
-	if (!base)
+	*base = bpf_map_lookup_elem(&retis_stage, &zero);
+	if (!*base)
 		return NULL;
-	level = base->depth++;
+	level = (*base)->depth++;
 	st = level < STAGE_LEVELS ? bpf_map_lookup_elem(&retis_stage, &level) : NULL;
 	if (!st) {
-		base->depth--;
+		(*base)->depth--;
 		retis_count_lost();
-		return NULL;
 	}
-	if (st->len > STAGE_BYTES - room - sizeof(struct retis_frame) || st->count >= STAGE_MAX_RECORDS)
-		stage_flush(st);
 	return st;
 }
 
-static __always_inline void stage_leave(struct retis_stage *st, __u32 end, __u64 now)
+static __always_inline void stage_leave(struct retis_stage *base, struct retis_stage *st, __u32 end, __u64 now)
 {
-	__u32 zero = 0;
-	struct retis_stage *base = bpf_map_lookup_elem(&retis_stage, &zero);
-
 	if (st->len == 0)
 		st->first = now;
 	st->len = end;
 	st->count++;
 	if (end >= STAGE_FLUSH_AT || st->count >= STAGE_MAX_RECORDS || now - st->first > STAGE_FLUSH_NS)
 		stage_flush(st);
-	if (base)
-		base->depth--;
+	base->depth--;
 }
 
 #define STACK_ROOM (COLLECT(STACK) ? MAX_STACK_DEPTH * 8 : 0)
@@ -748,14 +743,14 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 	for (__u32 i = 0; i < 64; i++) {
 		if (i >= cfg_repeat)
 			break;
-		struct retis_stage *st = stage_enter(REC_ROOM);
+		struct retis_stage *base, *st = stage_enter(&base);
 
 		if (!st)
 			continue;
 		__u32 off = st->len;
 
 		if (off > STAGE_BYTES - REC_ROOM - sizeof(struct retis_frame))
-			off = 0; /* cannot happen (stage_enter made room); tells the verifier */
+			off = 0; /* cannot happen (MAX_REC_ROOM's assertion); tells the verifier */
 		struct retis_frame *fr = (void *)st->data + off;
 		struct retis_capture_event *e = (void *)(fr + 1);
 
@@ -780,7 +775,7 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 
 		fr->len = len;
 		fr->probe_id = retis_probe_id;
-		stage_leave(st, off + sizeof(*fr) + len, now);
+		stage_leave(base, st, off + sizeof(*fr) + len, now);
 	}
 	if (cfg_ovs && ovs)
 		ovs_post(ovs, skb, now);

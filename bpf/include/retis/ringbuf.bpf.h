@@ -43,13 +43,18 @@ const volatile __u32 retis_probe_id = 0;
 /* 0: let the kernel decide (wake on every submit when the consumer caught up). */
 const volatile __u64 retis_wakeup_bytes = 0;
 
-static __always_inline void retis_count_lost(void)
+/* One record of probe `probe` lost (e.g. a staged record, counted when its batch is refused). */
+static __always_inline void retis_count_lost_of(__u32 probe)
 {
-	__u32 key = retis_probe_id;
-	__u64 *cnt = bpf_map_lookup_elem(&retis_lost, &key);
+	__u64 *cnt = bpf_map_lookup_elem(&retis_lost, &probe);
 
 	if (cnt)
 		*cnt += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline void retis_count_lost(void)
+{
+	retis_count_lost_of(retis_probe_id);
 }
 
 /* Reserve `size` bytes (must be a compile-time constant) or count a loss and return NULL. */
