@@ -55,6 +55,7 @@ import { BUILD_DIR, ROOT_DIR, nativeStatus } from '../bpf/native.ts';
 import { ArrowStreamFile } from '../capture/arrow-stream.ts';
 import { EventEncoder } from '../capture/decode.ts';
 import { writerFixture } from './capture/fixture.ts';
+import { median } from './median.ts';
 
 interface Args {
   seconds: number;
@@ -269,10 +270,6 @@ async function main(): Promise<void> {
 
   //// (b) overhead: packets/s without, with, without the default capture ////
   // Rounds of off / on / off; each round's ratios, then their medians.
-  const median = (xs: number[]): number => {
-    const v = [...xs].sort((x, y) => x - y);
-    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-  };
   const overhead = async (mode: FloodMode, rounds: number) => {
     const runs: { rate: number; cpu: number; offRate: number; onRate: number; offCpu: number; onCpu: number }[] = [];
     let meta: Meta | undefined;

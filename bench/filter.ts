@@ -32,6 +32,7 @@ import { FILTER_L2_MAGIC, FILTER_L3_MAGIC, FILTER_META_MAGIC } from '../bpf/filt
 import { BUILD_DIR, ROOT_DIR, bpfObjectPath, nativeStatus } from '../bpf/native.ts';
 import { BpfObject } from '../bpf/object.ts';
 import { udpFrame } from '../capture/synthetic.ts';
+import { median } from './median.ts';
 
 const log = (s: string): void => void process.stderr.write(`bench filter: ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -192,11 +193,9 @@ async function main(): Promise<void> {
     }
   }
   // Median of the rounds: on a shared machine one round can be hit by a neighbour's burst.
-  const mean = (k: string): number => {
-    const v = [...(pps.get(k) ?? [])].sort((x, y) => x - y);
-    if (v.length === 0) return 0;
-    const m = v.length >> 1;
-    return Math.round(v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2);
+  const medianPps = (k: string): number => {
+    const v = pps.get(k) ?? [];
+    return v.length === 0 ? 0 : Math.round(median(v));
   };
   const rounds = (k: string): number[] => (pps.get(k) ?? []).map((x) => Math.round(x));
   const summary = {
@@ -204,19 +203,19 @@ async function main(): Promise<void> {
     seconds: a.seconds,
     rounds: a.rounds,
     cpus: os.cpus().length,
-    pps_baseline: mean('baseline'),
-    pps_nofilter: mean('nofilter'),
-    pps_reject_all: mean('reject_all'),
-    pps_meta_reject_all: mean('meta_reject_all'),
+    pps_baseline: medianPps('baseline'),
+    pps_nofilter: medianPps('nofilter'),
+    pps_reject_all: medianPps('reject_all'),
+    pps_meta_reject_all: medianPps('meta_reject_all'),
     pps_rounds: { baseline: rounds('baseline'), nofilter: rounds('nofilter'), reject_all: rounds('reject_all'), meta_reject_all: rounds('meta_reject_all') },
     load_average: os.loadavg().map((x) => Number(x.toFixed(1))),
     events_nofilter: events.get('nofilter') ?? [],
     events_reject_all: events.get('reject_all') ?? [],
     events_meta_reject_all: events.get('meta_reject_all') ?? [],
     ...perHit,
-    ratio: Number((mean('reject_all') / mean('nofilter')).toFixed(3)),
-    meta_ratio: Number((mean('meta_reject_all') / mean('nofilter')).toFixed(3)),
-    reject_vs_baseline: Number((mean('reject_all') / mean('baseline')).toFixed(3)),
+    ratio: Number((medianPps('reject_all') / medianPps('nofilter')).toFixed(3)),
+    meta_ratio: Number((medianPps('meta_reject_all') / medianPps('nofilter')).toFixed(3)),
+    reject_vs_baseline: Number((medianPps('reject_all') / medianPps('baseline')).toFixed(3)),
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
