@@ -1,7 +1,8 @@
 /**
  * retis-capture benchmark (root; npm run build:bpf first):
  *
- *   npm run bench -- capture [--seconds 3] [--rounds 5] [--repeat 4] [--out DIR] [--ring-mib 64] [--bundle FILE]
+ *   npm run bench -- capture [--seconds 3] [--overhead-seconds 20] [--window-ms 500] [--repeat 4]
+ *                            [--out DIR] [--ring-mib 64] [--bundle FILE]
  *
  * --bundle: measure another build of retis-capture (e.g. an older commit's bundle, for a
  * before/after in the same conditions) instead of rebuilding this tree's.
@@ -11,27 +12,31 @@
  *     --bench-repeat R (each probe hit emits R events in BPF, so the writer is measured beyond
  *     what one sender core can trigger). events/s = events written / (flood + drain time).
  *     Losses come from capture.json; unaccounted = attempted - written - lost - ignored (must be 0).
- * (b) overhead: the flood's packets/s with the default capture running vs not, same run
- *     (off, on, off; ratio = on / mean(off); the median of --rounds such rounds, default 5: this
- *     shared guest's speed drifts between floods). The figure is UDP as applications use it:
- *     each datagram is read by a receiving socket (udpflood `read`: delivered and freed, the
- *     default probes see it twice, on transmit and on receive). Two worst cases beside it, where
- *     every datagram is also dropped (the drop probe fires too): overhead_ratio_sink (udpflood
- *     `sink`: a socket that never reads, each datagram dropped at its full queue), and
- *     overhead_ratio_closed_port (`closed`: every datagram also makes the stack send an ICMP
- *     port unreachable, unlimited on loopback, so two packets' probes run per datagram counted).
- *     Two more diagnostics, because on a small VM
- *     the consumer's CPU use can dominate: the ratio with the capture's process stopped (probes
- *     still firing: the in-kernel cost alone), and with a plain busy loop instead of the capture
- *     (what any CPU activity next to the flood costs on this machine).
- *     Beside each rate ratio, the same ratio of the flood's CPU time per datagram (alone / with:
- *     overhead_cpu_ratio, _probes_only, busy_loop_cpu_ratio; udpflood's getrusage). Loopback
- *     receive runs in softirq on the sending task and is charged to it (kernels without
+ * (b) overhead: the flood's packets/s with the default capture's probes attached vs detached, in
+ *     one flood of --overhead-seconds under one capture process that detaches and re-attaches
+ *     its probes every --window-ms (retis-capture --bench-toggle, SIGUSR1/SIGUSR2; udpflood
+ *     reports its progress every 20 ms). Each attached window is compared with the mean of the
+ *     detached windows on either side, and overhead_ratio is the median of those ratios
+ *     (overhead_ratio_quartiles: their spread). Windows half a second apart share the state of
+ *     this shared guest, whose speed drifts by 10-20% over seconds: separate off / on / off
+ *     floods of 3 s each (this bench until session 7) moved the same build's figure between
+ *     0.77 and 0.93 from round to round.
+ *     The figure is UDP as applications use it: each datagram is read by a receiving socket
+ *     (udpflood `read`: delivered and freed, the default probes see it twice, on transmit and on
+ *     receive). Two worst cases beside it, where every datagram is also dropped (the drop probe
+ *     fires too): overhead_ratio_sink (udpflood `sink`: a socket that never reads, each datagram
+ *     dropped at its full queue), and overhead_ratio_closed_port (`closed`: every datagram also
+ *     makes the stack send an ICMP port unreachable, unlimited on loopback, so two packets'
+ *     probes run per datagram counted).
+ *     Beside each rate ratio, the same ratio of the flood's CPU time per datagram (detached /
+ *     attached: overhead_cpu_ratio, _sink; udpflood's getrusage). Loopback receive runs in
+ *     softirq on the sending task and is charged to it (kernels without
  *     CONFIG_IRQ_TIME_ACCOUNTING; with it the receive half would be left out), so this is the
- *     cost the capture adds to each datagram, independent of how much CPU the flood gets: on
- *     this shared 2-vCPU guest another tenant's load moved overhead_ratio 0.45-0.77 between
- *     rounds while overhead_cpu_ratio stayed 0.69-0.81. overhead_ratio / overhead_cpu_ratio is
- *     then the part lost to sharing the machine with the consumer (CPU time, not cost per packet).
+ *     cost the capture adds to each datagram, independent of how much CPU the flood gets.
+ *     Two more diagnostics, separate 3 s floods against the sink windows' detached median: the
+ *     ratio with the capture's process stopped (probes still firing: the in-kernel cost alone),
+ *     and with a plain busy loop instead of the capture (what any CPU activity next to the flood
+ *     costs on this machine).
  * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
  * (d) start to attached: capture.json's attach_ms (process start to probes attached, the bundle)
  *     for the default probes.
@@ -59,7 +64,8 @@ import { median } from './median.ts';
 
 interface Args {
   seconds: number;
-  rounds: number;
+  overheadSeconds: number;
+  windowMs: number;
   repeat: number;
   out: string;
   ringMiB: number;
@@ -67,18 +73,19 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, rounds: 5, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
+  const a: Args = { seconds: 3, overheadSeconds: 20, windowMs: 500, repeat: 4, out: os.tmpdir(), ringMiB: 0, bundle: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
     if (v === undefined) throw new Error(`${k} needs a value`);
     if (k === '--seconds') a.seconds = Number(v);
-    else if (k === '--rounds') a.rounds = Math.max(1, Number(v));
+    else if (k === '--overhead-seconds') a.overheadSeconds = Math.max(2, Number(v));
+    else if (k === '--window-ms') a.windowMs = Math.max(100, Number(v));
     else if (k === '--repeat') a.repeat = Number(v);
     else if (k === '--out') a.out = v;
     else if (k === '--ring-mib') a.ringMiB = Number(v);
     else if (k === '--bundle') a.bundle = path.resolve(v);
-    else throw new Error(`unknown option ${k} (--seconds --rounds --repeat --out --ring-mib --bundle)`);
+    else throw new Error(`unknown option ${k} (--seconds --overhead-seconds --window-ms --repeat --out --ring-mib --bundle)`);
   }
   return a;
 }
@@ -115,6 +122,8 @@ const cpuUsPerPkt = (f: { sent: number; cpuS: number }): number => (f.cpuS * 1e6
 
 interface CaptureRun {
   pid: number;
+  /** What it printed on stderr so far. */
+  stderr: () => string;
   peakRssKiB: () => number;
   /** CPU time of the capture process so far (user + system), seconds. */
   cpuS: () => number;
@@ -153,6 +162,7 @@ async function startCapture(args: string[]): Promise<CaptureRun> {
   const tick = 100; // USER_HZ: /proc stat times are in clock ticks
   return {
     pid: child.pid!,
+    stderr: () => stderr,
     peakRssKiB: () => peak,
     cpuS: () => {
       const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -165,6 +175,117 @@ async function startCapture(args: string[]): Promise<CaptureRun> {
       return { status, stderr, stoppedAt: stoppedAt || performance.now() };
     },
   };
+}
+
+/** A udpflood progress line: CLOCK_MONOTONIC ns, datagrams sent so far, its CPU ns so far. */
+interface Tick {
+  t: number;
+  n: number;
+  cpu: number;
+}
+
+/** A stretch of the flood with the probes in one state: rate and CPU per datagram. */
+interface Window {
+  on: boolean;
+  pps: number;
+  cpuUs: number;
+}
+
+/** Time for a state change to settle before its window is counted (staged records, consumer). */
+const SETTLE_MS = 100;
+
+/**
+ * (b) One flood of `seconds` under a default capture whose probes are detached and attached again
+ * every `windowMs` (--bench-toggle), the flood reporting its progress every 20 ms. Each attached
+ * window's rate is compared with the mean of the detached windows on either side: on this shared
+ * guest the speed of the host drifts by 10-20% over seconds, which a window a fraction of a second
+ * away shares. Returns the medians over windows (rate ratio, CPU-per-datagram ratio) and the
+ * quartiles of the rate ratios.
+ */
+async function toggledOverhead(ns: string, flooder: string, mode: FloodMode, seconds: number, windowMs: number, dir: string) {
+  const cap = await startCapture(['-o', dir, '--bench-toggle']);
+  const confirmations = (): number => (cap.stderr().match(/probes (attached|detached)/g) ?? []).length;
+  // State changes: when asked (the previous state's end) and when confirmed (this state's start).
+  const marks: { on: boolean; asked: number; confirmed: number }[] = [];
+  const monoNs = (): number => Number(process.hrtime.bigint());
+  const setState = async (on: boolean): Promise<void> => {
+    const before = confirmations();
+    const asked = monoNs();
+    process.kill(cap.pid, on ? 'SIGUSR2' : 'SIGUSR1');
+    const end = Date.now() + 10_000;
+    while (confirmations() === before) {
+      if (Date.now() > end) throw new Error(`the capture did not confirm ${on ? 'attach' : 'detach'}:\n${cap.stderr()}`);
+      await sleep(2);
+    }
+    marks.push({ on, asked, confirmed: monoNs() });
+  };
+  await setState(false);
+  const ticks: Tick[] = [];
+  const child = spawn('ip', ['netns', 'exec', ns, flooder, '9', String(seconds), '32', mode, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const m = /^tick (\d+) (\d+) (\d+)/.exec(out.slice(0, nl));
+      out = out.slice(nl + 1);
+      if (m) ticks.push({ t: Number(m[1]), n: Number(m[2]), cpu: Number(m[3]) });
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let running = true;
+  void exited.then(() => (running = false));
+  let on = false;
+  while (running) {
+    await sleep(windowMs);
+    if (!running) break;
+    on = !on;
+    await setState(on);
+  }
+  if ((await exited) !== 0) throw new Error(`udpflood (${mode}) failed`);
+  const stop = await cap.stop();
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
+
+  // Each state's window: from its confirmation + SETTLE_MS to the next request, flood ticks inside.
+  const windows: Window[] = [];
+  for (let i = 0; i < marks.length; i++) {
+    const from = marks[i]!.confirmed + SETTLE_MS * 1e6;
+    const to = i + 1 < marks.length ? marks[i + 1]!.asked : Infinity;
+    const inside = ticks.filter((k) => k.t >= from && k.t <= to);
+    if (inside.length < 3) continue;
+    const first = inside[0]!;
+    const last = inside[inside.length - 1]!;
+    const sent = last.n - first.n;
+    windows.push({ on: marks[i]!.on, pps: sent / ((last.t - first.t) / 1e9), cpuUs: (last.cpu - first.cpu) / 1e3 / Math.max(1, sent) });
+  }
+  // Attached windows against the mean of their detached neighbours.
+  const rates: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 1; i + 1 < windows.length; i++) {
+    const [b, w, c] = [windows[i - 1]!, windows[i]!, windows[i + 1]!];
+    if (!w.on || b.on || c.on) continue;
+    rates.push(w.pps / ((b.pps + c.pps) / 2));
+    cpus.push((b.cpuUs + c.cpuUs) / 2 / w.cpuUs);
+  }
+  if (rates.length === 0) throw new Error(`no complete attached window in the ${mode} flood (${ticks.length} ticks, ${marks.length} state changes)`);
+  const offs = windows.filter((w) => !w.on);
+  const ons = windows.filter((w) => w.on);
+  const sorted = [...rates].sort((x, y) => x - y);
+  const q = (f: number): number => Number(sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))]!.toFixed(3));
+  const r = {
+    rate: median(rates),
+    cpu: median(cpus),
+    windows: rates.length,
+    quartiles: [q(0.25), q(0.75)],
+    offRate: median(offs.map((w) => w.pps)),
+    onRate: median(ons.map((w) => w.pps)),
+    offCpu: median(offs.map((w) => w.cpuUs)),
+    onCpu: median(ons.map((w) => w.cpuUs)),
+    meta,
+    rssKiB: cap.peakRssKiB(),
+  };
+  log(`[${mode}] ${seconds} s flood, probes detached/attached every ${windowMs} ms: ${Math.round(r.offRate)} / ${Math.round(r.onRate)} pkt/s (medians), ratio ${r.rate.toFixed(3)} over ${rates.length} windows (quartiles ${r.quartiles.join(' - ')}); CPU per datagram ${r.offCpu.toFixed(2)} / ${r.onCpu.toFixed(2)} µs: ratio ${r.cpu.toFixed(3)}; ${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${stop.status}`);
+  return r;
 }
 
 /** Events/s and CPU µs per event of decoder + Arrow writer on synthetic default-capture records. */
@@ -268,32 +389,11 @@ async function main(): Promise<void> {
   execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
   log(`namespace ${ns}, output under ${work}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 
-  //// (b) overhead: packets/s without, with, without the default capture ////
-  // Rounds of off / on / off; each round's ratios, then their medians.
-  const overhead = async (mode: FloodMode, rounds: number) => {
-    const runs: { rate: number; cpu: number; offRate: number; onRate: number; offCpu: number; onCpu: number }[] = [];
-    let meta: Meta | undefined;
-    let rssKiB = 0;
-    for (let i = 1; i <= rounds; i++) {
-      const off1 = flood(ns, flooder, a.seconds, mode);
-      const dir = path.join(work, `overhead-${mode}-${i}`);
-      const cap = await startCapture(['-o', dir]);
-      const on = flood(ns, flooder, a.seconds, mode);
-      const onStop = await cap.stop();
-      rssKiB = Math.max(rssKiB, cap.peakRssKiB());
-      meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
-      const off2 = flood(ns, flooder, a.seconds, mode);
-      const r = { offRate: (pps(off1) + pps(off2)) / 2, onRate: pps(on), offCpu: (cpuUsPerPkt(off1) + cpuUsPerPkt(off2)) / 2, onCpu: cpuUsPerPkt(on) };
-      runs.push({ ...r, rate: r.onRate / r.offRate, cpu: r.offCpu / r.onCpu });
-      log(`[${mode} ${i}/${rounds}] ${Math.round(pps(off1))} / ${Math.round(pps(on))} / ${Math.round(pps(off2))} pkt/s alone / with the default capture (${meta.counts.events} events, ${meta.counts.lost_total} lost, exit ${onStop.status}) / alone: ratio ${(r.onRate / r.offRate).toFixed(3)}; CPU per datagram ${r.offCpu.toFixed(2)} / ${r.onCpu.toFixed(2)} µs: ratio ${(r.offCpu / r.onCpu).toFixed(3)}`);
-    }
-    const m = (k: keyof (typeof runs)[number]): number => median(runs.map((r) => r[k]));
-    return { rate: m('rate'), cpu: m('cpu'), offRate: m('offRate'), onRate: m('onRate'), offCpu: m('offCpu'), onCpu: m('onCpu'), rates: runs.map((r) => Number(r.rate.toFixed(3))), meta: meta!, rssKiB };
-  };
-  const read = await overhead('read', a.rounds);
-  const sink = await overhead('sink', a.rounds);
-  const closed = await overhead('closed', 1);
-  log(`overhead (median of ${a.rounds}): read ${read.rate.toFixed(3)} (CPU ${read.cpu.toFixed(3)}), sink ${sink.rate.toFixed(3)} (CPU ${sink.cpu.toFixed(3)}), closed port ${closed.rate.toFixed(3)}`);
+  //// (b) overhead: packets/s with the default capture's probes attached vs detached ////
+  const read = await toggledOverhead(ns, flooder, 'read', a.overheadSeconds, a.windowMs, path.join(work, 'overhead-read'));
+  const sink = await toggledOverhead(ns, flooder, 'sink', a.overheadSeconds / 2, a.windowMs, path.join(work, 'overhead-sink'));
+  const closed = await toggledOverhead(ns, flooder, 'closed', a.overheadSeconds / 2, a.windowMs, path.join(work, 'overhead-closed'));
+  log(`overhead (medians over windows): read ${read.rate.toFixed(3)} (CPU ${read.cpu.toFixed(3)}), sink ${sink.rate.toFixed(3)} (CPU ${sink.cpu.toFixed(3)}), closed port ${closed.rate.toFixed(3)} (CPU ${closed.cpu.toFixed(3)})`);
   const onMeta = read.meta;
   const overheadRssKiB = Math.max(read.rssKiB, sink.rssKiB, closed.rssKiB);
 
@@ -352,7 +452,8 @@ async function main(): Promise<void> {
     lost: c.lost_total,
     unaccounted,
     overhead_ratio: Number(read.rate.toFixed(3)),
-    overhead_ratio_rounds: read.rates,
+    overhead_ratio_windows: read.windows,
+    overhead_ratio_quartiles: read.quartiles,
     rss_mib: Math.round(rssMiB),
     start_to_attached_s: Number(((attachS[0]! + attachS[1]!) / 2).toFixed(3)),
     capture_cpu_us_per_event: Number(cpuUsPerEvent.toFixed(3)),

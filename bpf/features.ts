@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { Btf } from './btf.ts';
 import { errnoName } from './errors.ts';
+import { ALU, Asm, SZ } from './filters/ebpf.ts';
 import { native, nativeStatus } from './native.ts';
 
 export interface Feature {
@@ -35,6 +36,12 @@ export interface KernelFeatures {
   usdt: Feature;
   /** bpf_get_attach_cookie() (per-attachment values for kprobe/uprobe/tracepoint). */
   bpfCookie: Feature;
+  /**
+   * BTF-typed programs (tp_btf, fentry) may load packet bytes through skb->head with plain
+   * loads: the verifier types a member pointing to a non-struct type as untrusted read-only
+   * memory (Linux 6.16 and later), the loads fault-safe like bpf_probe_read_kernel but inline.
+   */
+  directPacketLoads: Feature;
 }
 
 // uapi enums (linux/bpf.h); stable numbers.
@@ -62,6 +69,12 @@ function probeTypeResult(r: number, what: string): Feature {
   return no(`${what}: probe failed with ${errnoName(-r)}${-r === 1 ? ' (not root / no CAP_BPF)' : ''}`);
 }
 
+/** The verifier's reason in a load log: its last line before the statistics it ends with. */
+function verifierReason(log: string): string {
+  const lines = log.trim().split('\n').filter((l) => l && !/^(processed \d+ insns|verification time)/.test(l));
+  return lines.pop() ?? '';
+}
+
 /** Load "r0=0; exit" as a tracing program against a BTF id: the real test for trampolines. */
 function probeTracing(attachType: number, btfId: number, what: string): Feature {
   const r = native().probeProgLoad(PROG_TRACING, attachType, btfId);
@@ -70,8 +83,36 @@ function probeTracing(attachType: number, btfId: number, what: string): Feature 
   let why = `loading a ${what} program fails with ${name}`;
   if (name === 'EPERM') why += ' even as root: the kernel or a sandbox/LSM blocks BPF trampolines here';
   else if (name === 'ENOTSUPP' || name === 'EOPNOTSUPP') why += ': no BPF trampoline support (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS or arch)';
-  else if (name === 'EINVAL') why += `: ${r.log.trim().split('\n').pop() ?? 'kernel too old?'}`;
+  else if (name === 'EINVAL') why += `: ${verifierReason(r.log) || 'kernel too old?'}`;
   return no(why);
+}
+
+/**
+ * Whether a tp_btf program (on the tracepoint of BTF id `tpId`, whose first argument is the skb)
+ * may read a packet word with plain loads: skb->head + skb->mac_header + 8. Kernels that type
+ * skb->head as a scalar refuse the load ("invalid mem access 'scalar'").
+ */
+function probeDirectPacketLoads(btf: Btf, tpId: number): Feature {
+  let head: number;
+  let mac: number;
+  try {
+    head = btf.memberPath('sk_buff.head').offsets[0]!;
+    mac = btf.memberPath('sk_buff.mac_header').offsets[0]!;
+  } catch (e) {
+    return no(`no sk_buff.head/mac_header in BTF: ${(e as Error).message}`);
+  }
+  const a = new Asm();
+  a.load(SZ.DW, 2, 1, 0); // the skb (the tracepoint's first argument)
+  a.load(SZ.DW, 3, 2, head);
+  a.load(SZ.H, 4, 2, mac);
+  a.alu64r(ALU.ADD, 3, 4);
+  a.load(SZ.DW, 0, 3, 8);
+  a.alu64(ALU.MOV, 0, 0);
+  a.exit();
+  const r = native().probeProgLoad(PROG_TRACING, ATTACH_TRACE_RAW_TP, tpId, a.program());
+  if (r.errno === 0) return yes('tp_btf programs load packet bytes through skb->head directly');
+  const why = verifierReason(r.log);
+  return no(`packet bytes are read with bpf_probe_read_kernel: the verifier refuses plain loads through skb->head (${errnoName(r.errno)}${why ? `: ${why}` : ''})`);
 }
 
 /** First function of a list that has BTF (fentry probe target). */
@@ -116,6 +157,7 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
       kernelRelease, btf: btfFeature, ringbuf: unknown, tracepoint: unknown, rawTracepoint: unknown, tpBtf: unknown,
       kprobe: kprobe.supported ? unknown : kprobe, kretprobe: kprobe.supported ? unknown : kprobe, fentry: unknown, fexit: unknown,
       uprobe: uprobe.supported ? unknown : uprobe, uretprobe: uprobe.supported ? unknown : uprobe, usdt: uprobe.supported ? unknown : uprobe, bpfCookie: unknown,
+      directPacketLoads: unknown,
     };
     return cached;
   }
@@ -132,11 +174,14 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
   let tpBtf: Feature;
   let fentry: Feature;
   let fexit: Feature;
+  let directPacketLoads: Feature;
   if (!btf) {
-    tpBtf = fentry = fexit = no(`needs kernel BTF: ${btfFeature.reason}`);
+    tpBtf = fentry = fexit = directPacketLoads = no(`needs kernel BTF: ${btfFeature.reason}`);
   } else {
     const [tpId] = btf.find('btf_trace_kfree_skb', 'typedef').concat(btf.find('btf_trace_sched_switch', 'typedef'));
     tpBtf = tpId === undefined ? no('no btf_trace_* types in kernel BTF') : probeTracing(ATTACH_TRACE_RAW_TP, tpId, 'tp_btf');
+    const [skbTpId] = btf.find('btf_trace_kfree_skb', 'typedef');
+    directPacketLoads = !tpBtf.supported ? tpBtf : skbTpId === undefined ? no('no skb:kfree_skb tracepoint in BTF to test on') : probeDirectPacketLoads(btf, skbTpId);
     const fnId = fentryTarget(btf);
     fentry = fnId === undefined ? no('no probe target function in BTF') : probeTracing(ATTACH_TRACE_FENTRY, fnId, 'fentry');
     fexit = fnId === undefined ? fentry : probeTracing(ATTACH_TRACE_FEXIT, fnId, 'fexit');
@@ -159,6 +204,7 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
     uretprobe: up,
     usdt: up.supported ? yes(`uprobes work; libbpf ${n.version()} attaches USDT notes`) : up,
     bpfCookie,
+    directPacketLoads,
   };
   return cached;
 }

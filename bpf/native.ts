@@ -107,7 +107,8 @@ export interface NativeBinding {
   probeProgType(type: number): number;
   probeMapType(type: number): number;
   probeHelper(progType: number, helper: number): number;
-  probeProgLoad(progType: number, expectedAttachType: number, attachBtfId: number): { errno: number; log: string };
+  /** `insns`: raw struct bpf_insn bytes to load instead of "r0 = 0; exit". */
+  probeProgLoad(progType: number, expectedAttachType: number, attachBtfId: number, insns?: Uint8Array): { errno: number; log: string };
   ringbufOpen(mapFds: number[], opts: NativeRingOptions, cb: NativeBatchCallback): ReaderHandle;
   ringbufFlush(r: ReaderHandle): number;
   ringbufStats(r: ReaderHandle): { records: bigint; bytes: bigint; batches: bigint; oversize: bigint; buffersAllocated: bigint; poolMisses: bigint };

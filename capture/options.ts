@@ -36,6 +36,12 @@ export interface CaptureOptions {
   batchMs: number;
   /** Benchmark only: emit each event this many times in BPF (measures the writer, not the stack). */
   benchRepeat: number;
+  /**
+   * Benchmark only: SIGUSR1 detaches the probes and SIGUSR2 attaches them again, each confirmed on
+   * stderr ("probes detached" / "probes attached"): bench/capture measures on and off in windows
+   * a fraction of a second apart, under the same load of a shared machine.
+   */
+  benchToggle: boolean;
   help: boolean;
   version: boolean;
 }
@@ -157,6 +163,7 @@ export function parseCaptureArgs(argv: readonly string[]): CaptureOptions {
         'batch-events': { type: 'string' },
         'batch-ms': { type: 'string' },
         'bench-repeat': { type: 'string' },
+        'bench-toggle': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -218,6 +225,7 @@ export function parseCaptureArgs(argv: readonly string[]): CaptureOptions {
     batchEvents: str('batch-events') === undefined ? 16384 : positiveInt('--batch-events', str('batch-events'), 1 << 20),
     batchMs: str('batch-ms') === undefined ? 200 : positiveInt('--batch-ms', str('batch-ms'), 60_000),
     benchRepeat: str('bench-repeat') === undefined ? 1 : positiveInt('--bench-repeat', str('bench-repeat'), 64),
+    benchToggle: bool('bench-toggle'),
     help: bool('help'),
     version: bool('version'),
   };

@@ -472,6 +472,8 @@ export interface LoadOptions {
   filters?: ProbeFilters | undefined;
   /** --ovs-track (cfg_ovs_track). */
   ovsTrack?: boolean;
+  /** BTF-typed programs read packet bytes with plain loads (features.directPacketLoads). */
+  directPacketLoads?: boolean;
 }
 
 export interface ProbeFilters {
@@ -517,6 +519,7 @@ export async function loadProbes(plan: Plan, o: LoadOptions): Promise<{ set: Pro
           cfg_snaplen: o.snaplen,
           cfg_skb_key: skbKey,
           cfg_repeat: o.repeat,
+          cfg_direct_pkt: o.directPacketLoads ? 1 : 0,
           ...(filters ? { cfg_filter_packet: filters.packet, cfg_filter_meta: filters.meta } : {}),
           cfg_nft_info_arg: p.nft?.info ?? -1,
           cfg_nft_pkt_arg: p.nft?.pkt ?? -1,

@@ -307,7 +307,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
   let loaded: Awaited<ReturnType<typeof loadProbes>>;
   try {
     // Submits never wake the reader (it drains every pollMs); wakeupBytes only has to be non-zero.
-    loaded = await loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters, ovsTrack: opts.ovsTrack });
+    loaded = await loadProbes(plan, { snaplen: opts.snaplen, ringbufBytes: opts.ringMiB << 20, wakeupBytes: Math.min(1 << 20, (opts.ringMiB << 20) / 8), repeat: opts.benchRepeat, filters, ovsTrack: opts.ovsTrack, directPacketLoads: probeFeatures().directPacketLoads.supported });
   } catch (e) {
     if (createdDir) removeIfEmpty(dir);
     throw e;
@@ -597,6 +597,18 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (opts.benchToggle) {
+      process.on('SIGUSR1', () => {
+        if (stopping) return;
+        set.detach();
+        log('probes detached');
+      });
+      process.on('SIGUSR2', () => {
+        if (stopping) return;
+        set.attach();
+        log('probes attached');
+      });
+    }
     let cmdStatus: number | undefined;
     if (opts.cmd !== undefined) {
       child = spawn('sh', ['-c', opts.cmd], { stdio: ['inherit', 'inherit', 'inherit'] });

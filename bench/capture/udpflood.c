@@ -5,7 +5,10 @@
  * time, user + system, seconds; R: datagrams read back, `read` mode). Run it inside a private
  * network namespace.
  *
- *   udpflood PORT SECONDS [PAYLOAD_BYTES] [closed|sink|read]
+ *   udpflood PORT SECONDS [PAYLOAD_BYTES] [closed|sink|read] [TICK_MS]
+ *
+ * TICK_MS > 0: also print "tick T N C" every TICK_MS while sending (T: CLOCK_MONOTONIC ns, N:
+ * datagrams sent so far, C: CPU ns so far), so that a caller can cut the flood into windows.
  *
  * closed (default): nothing listens on PORT, so every datagram ends in kfree_skb(NO_SOCKET) and
  *   the stack answers each with an ICMP port unreachable (not rate-limited on loopback): two
@@ -35,15 +38,24 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT SECONDS [PAYLOAD_BYTES] [closed|sink]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT SECONDS [PAYLOAD_BYTES] [closed|sink|read] [TICK_MS]\n", argv[0]);
 		return 2;
 	}
 	int port = atoi(argv[1]);
 	double seconds = atof(argv[2]);
 	size_t payload = argc > 3 ? (size_t)atoi(argv[3]) : 32;
+	double tick = argc > 5 ? atof(argv[5]) / 1000 : 0;
 	char buf[1500], rbuf[1500];
 	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -75,7 +87,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(buf, 'x', sizeof(buf));
-	double start = now(), end = start + seconds, t = start;
+	double start = now(), end = start + seconds, t = start, next_tick = tick > 0 ? start : end + 1;
 	unsigned long n = 0, got = 0;
 
 	while (t < end) {
@@ -87,14 +99,15 @@ int main(int argc, char **argv)
 				got++;
 		}
 		t = now();
+		if (t >= next_tick) {
+			printf("tick %.0f %lu %.0f\n", t * 1e9, n, cpu_seconds() * 1e9);
+			fflush(stdout);
+			next_tick += tick;
+		}
 	}
 	/* The loopback receive path runs in softirq on this task (netif_rx, then do_softirq at
 	 * local_bh_enable) and is charged to it without CONFIG_IRQ_TIME_ACCOUNTING: the CPU time
 	 * covers the whole path of each datagram, probes included. */
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	printf("sent %lu seconds %.6f cpu %.6f read %lu\n", n, t - start,
-	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, got);
+	printf("sent %lu seconds %.6f cpu %.6f read %lu\n", n, t - start, cpu_seconds(), got);
 	return 0;
 }

@@ -116,6 +116,10 @@ export class Asm {
     this.raw(CLS.JMP | JOP.CALL, 0, 0, 0, helper);
   }
 
+  exit(): void {
+    this.raw(CLS.JMP | JOP.EXIT, 0, 0, 0, 0);
+  }
+
   /**
    * The placeholder's replacement, FILTER_ROOM instructions: this code, then a tail that leaves the
    * region, then filler nops. Exits (END) jump to the tail, `w5 = 0; if w5 == 0 goto end`: the
@@ -127,31 +131,50 @@ export class Asm {
   assemble(room = FILTER_ROOM): Uint8Array {
     const n = this.#insns.length;
     if (n + 2 > room) throw new FilterTooLargeError(`the filter needs ${n + 2} eBPF instructions, more than the ${room} the probes reserve for it`);
-    const out = new Uint8Array(room * 8);
-    const dv = new DataView(out.buffer);
-    const put = (j: number, code: number, dst: Reg, src: Reg, off: number, imm: number): void => {
-      const p = j * 8;
-      out[p] = code;
-      out[p + 1] = (dst & 0xf) | ((src & 0xf) << 4);
-      dv.setInt16(p + 2, off, true);
-      dv.setInt32(p + 4, imm, true);
-    };
-    this.#insns.forEach((ins, j) => {
-      let off = ins.off;
-      if (ins.target !== undefined) {
-        const dest = ins.target === END ? n : this.#labels.get(ins.target);
-        if (dest === undefined) throw new Error(`unbound label ${String(ins.target)}`);
-        off = dest - j - 1;
-        if (off < -32768 || off > 32767) throw new FilterTooLargeError('jump out of range');
-      }
-      put(j, ins.code, ins.dst, ins.src, off, ins.imm);
-    });
+    const out = this.#encode(room, n);
+    const put = encoder(out);
     put(n, CLS.ALU | ALU.MOV | SRC_K, 5, 0, 0, 0);
     put(n + 1, CLS.JMP32 | JOP.JEQ | SRC_K, 5, 0, room - (n + 1) - 1, 0);
     // Filler: `ja +0` (code 0x05, all else zero), dead.
     for (let j = n + 2; j < room; j++) out[j * 8] = CLS.JMP | JOP.JA;
     return out;
   }
+
+  /** This code alone as a whole program (it ends with its own exit; END is not a target here). */
+  program(): Uint8Array {
+    const n = this.#insns.length;
+    return this.#encode(n, n);
+  }
+
+  /** `room` instruction slots, this code's `end` (= END) resolved, the rest left zero. */
+  #encode(room: number, end: number): Uint8Array {
+    const out = new Uint8Array(room * 8);
+    const put = encoder(out);
+    this.#insns.forEach((ins, j) => {
+      let off = ins.off;
+      if (ins.target !== undefined) {
+        const dest = ins.target === END ? end : this.#labels.get(ins.target);
+        if (dest === undefined) throw new Error(`unbound label ${String(ins.target)}`);
+        if (dest >= room) throw new Error('a whole program has no END to jump to: end it with exit()');
+        off = dest - j - 1;
+        if (off < -32768 || off > 32767) throw new FilterTooLargeError('jump out of range');
+      }
+      put(j, ins.code, ins.dst, ins.src, off, ins.imm);
+    });
+    return out;
+  }
+}
+
+/** Writes instruction `j` into `out` (struct bpf_insn, little-endian). */
+function encoder(out: Uint8Array): (j: number, code: number, dst: Reg, src: Reg, off: number, imm: number) => void {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  return (j, code, dst, src, off, imm) => {
+    const p = j * 8;
+    out[p] = code;
+    out[p + 1] = (dst & 0xf) | ((src & 0xf) << 4);
+    dv.setInt16(p + 2, off, true);
+    dv.setInt32(p + 4, imm, true);
+  };
 }
 
 /** Code that matches everything (r0 = 1). */

@@ -1165,30 +1165,51 @@ static napi_value probe_helper(napi_env env, napi_callback_info info)
 }
 
 /*
- * probeProgLoad(progType, expectedAttachType, attachBtfId) -> { errno, log }
- * Loads the smallest valid program ("r0 = 0; exit") and closes it: tells whether this kernel
- * lets us load that program type with that attach point (fentry is EPERM on some sandboxes even
- * as root, while tp_btf of the same prog type works).
+ * probeProgLoad(progType, expectedAttachType, attachBtfId[, insns]) -> { errno, log }
+ * Loads the smallest valid program ("r0 = 0; exit"), or `insns` (raw struct bpf_insn bytes) when
+ * given, and closes it: tells whether this kernel lets us load that program type with that
+ * attach point (fentry is EPERM on some sandboxes even as root, while tp_btf of the same prog
+ * type works), or whether its verifier accepts a construct (bpf/features.ts).
  */
 static napi_value probe_prog_load(napi_env env, napi_callback_info info)
 {
-	GET_ARGS(3);
+	size_t argc = 4;
+	napi_value argv[4];
 	int32_t type, attach;
 	uint32_t btf_id;
 	char log[8192] = "";
-	const struct bpf_insn insns[] = {
+	static const struct bpf_insn ret0[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
+	const struct bpf_insn *insns = ret0;
+	size_t ninsns = 2;
 	napi_value o;
+	napi_valuetype t = napi_undefined;
 	int fd, err = 0;
 
+	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3)
+		return throw_type(env, "missing arguments");
 	NAPI_CALL(env, napi_get_value_int32(env, argv[0], &type));
 	NAPI_CALL(env, napi_get_value_int32(env, argv[1], &attach));
 	NAPI_CALL(env, napi_get_value_uint32(env, argv[2], &btf_id));
+	if (argc > 3)
+		NAPI_CALL(env, napi_typeof(env, argv[3], &t));
+	if (t != napi_undefined) {
+		void *data;
+		size_t len;
+
+		if (!get_bytes(env, argv[3], &data, &len))
+			return NULL;
+		if (len == 0 || len % sizeof(struct bpf_insn))
+			return throw_type(env, "insns: expected a Uint8Array of whole struct bpf_insn (8 bytes each)");
+		insns = data;
+		ninsns = len / sizeof(struct bpf_insn);
+	}
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = (enum bpf_attach_type)attach,
 		    .attach_btf_id = btf_id, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
-	fd = bpf_prog_load((enum bpf_prog_type)type, "retis_probe", "GPL", insns, 2, &opts);
+	fd = bpf_prog_load((enum bpf_prog_type)type, "retis_probe", "GPL", insns, ninsns, &opts);
 	if (fd < 0)
 		err = errno;
 	else

@@ -43,6 +43,8 @@ const volatile __u32 cfg_snaplen = 255;
 const volatile __u8 cfg_skb_key = 0;
 /* Benchmark knob (retis-capture --bench-repeat): emit each event this many times. */
 const volatile __u32 cfg_repeat = 1;
+/* BTF-typed programs may load packet bytes through skb->head (bpf/features.ts directPacketLoads). */
+const volatile __u8 cfg_direct_pkt = 0;
 
 struct tracking_info {
 	__u64 timestamp; /* first seen */
@@ -329,33 +331,71 @@ static __always_inline long packet_geometry(struct sk_buff *skb, bool direct, st
 	return 0;
 }
 
+/* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */
+#define PKT_ROOM (COLLECT(SKB) ? ((cfg_snaplen + 7) & ~7U) : 0)
+
+/* Packet bytes copied with plain loads at most (see copy_pkt()): the default snap length's. */
+#define DIRECT_COPY_MAX 256
+
+/*
+ * Copy `n` packet bytes from `src` to `dst`. Where the verifier types skb->head as untrusted
+ * read-only memory (cfg_direct_pkt, BTF-typed programs: `direct`), the first DIRECT_COPY_MAX bytes
+ * are read with plain 8-byte loads, which the JIT makes fault-safe like bpf_probe_read_kernel
+ * without its call (~20 ns per event of a loopback flood, bpf_stats); the last word is masked so
+ * that no byte past the packet reaches the record. Longer snap lengths and other kernels or
+ * program types use the helper. Unrolled: a loop the verifier walks word by word cost ~200 ms of
+ * start per probe.
+ */
+static __always_inline void copy_pkt(__u8 *dst, const unsigned char *src, __u64 n, bool direct)
+{
+	__u64 done = 0;
+
+	if (direct && cfg_direct_pkt) {
+		__u64 words = n / 8;
+
+#pragma unroll
+		for (int i = 0; i < DIRECT_COPY_MAX / 8; i++) {
+			if (i >= words)
+				break;
+			((__u64 *)dst)[i] = ((const __u64 *)src)[i];
+		}
+		if (words < DIRECT_COPY_MAX / 8) {
+			__u64 tail = n & 7;
+
+			if (tail)
+				((__u64 *)dst)[words] = ((const __u64 *)src)[words] & ((1ULL << (tail * 8)) - 1);
+			return;
+		}
+		done = DIRECT_COPY_MAX;
+	}
+	if (n > done)
+		bpf_probe_read_kernel(dst + done, n - done, src + done);
+}
+
 /*
  * Copy the packet (`cap` bytes described by `g`) and, with --stack, the stack after the packet's
- * 8-aligned end, into a record's data area of `room` + stack bytes. Returns the stack bytes.
- * Sizes are clamped to `room` right before each call, in the callee, where clang cannot reuse a
- * copy whose bounds the verifier never saw checked.
+ * 8-aligned end, into a record's data area of PKT_ROOM + stack bytes. Returns the stack bytes.
+ * Sizes are clamped to the room right before each copy, in the callee, where clang cannot reuse
+ * a copy whose bounds the verifier never saw checked.
  */
-static __noinline long copy_data(void *ctx, __u8 *data, long cap, struct pkt_geo *g, __u32 room)
+static __noinline long copy_data(void *ctx, __u8 *data, long cap, struct pkt_geo *g, bool direct)
 {
+	__u32 room = PKT_ROOM;
 	__u64 off;
 
 	if (room > 0 && cap > 0) {
-		if (g->proto) {
-			__u64 n = cap > ETH_HLEN ? cap - ETH_HLEN : 0;
+		/* Without a valid MAC header: a fake Ethernet header carrying skb->protocol first. */
+		__u64 l2 = g->proto ? ETH_HLEN : 0;
+		__u64 n = cap > l2 ? cap - l2 : 0;
 
+		if (l2) {
 			__builtin_memset(data, 0, 12);
 			data[12] = g->proto & 0xff; /* __be16 as stored: first byte is the high byte */
 			data[13] = g->proto >> 8;
-			if (n > room - ETH_HLEN)
-				n = room - ETH_HLEN;
-			bpf_probe_read_kernel(data + ETH_HLEN, n, g->src);
-		} else {
-			__u64 n = cap;
-
-			if (n > room)
-				n = room;
-			bpf_probe_read_kernel(data, n, g->src);
 		}
+		if (n > room - l2)
+			n = room - l2;
+		copy_pkt(data + l2, g->src, n, direct);
 	}
 	if (!COLLECT(STACK))
 		return 0;
@@ -682,8 +722,6 @@ static __always_inline void stage_leave(struct retis_stage *base, struct retis_s
 }
 
 #define STACK_ROOM (COLLECT(STACK) ? MAX_STACK_DEPTH * 8 : 0)
-/* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */
-#define PKT_ROOM (COLLECT(SKB) ? ((cfg_snaplen + 7) & ~7U) : 0)
 /* ct and nft blocks (nftct.layout.ts), after the stack room, when the probe collects them. */
 #define CT_ROOM (COLLECT(CT) ? CT_BLOCK_BYTES : 0)
 #define NFT_ROOM (COLLECT(NFT) ? sizeof(struct retis_nft_event) : 0)
@@ -759,7 +797,7 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 			e->sections |= RETIS_CAPTURE_SECTION_CT;
 		if (COLLECT(NFT) && nft_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM + CT_ROOM))
 			e->sections |= RETIS_CAPTURE_SECTION_NFT;
-		long sb = copy_data(ctx, (__u8 *)(e + 1), cap, &geo, PKT_ROOM);
+		long sb = copy_data(ctx, (__u8 *)(e + 1), cap, &geo, direct);
 
 		if (sb > 0) {
 			e->stack_bytes = sb;

@@ -56,7 +56,7 @@ describe.skipIf(!hasBtf)('resolveProbes (fake kernels)', () => {
   const n = (why: string): Feature => ({ supported: false, reason: why });
   const features = (over: Partial<KernelFeatures>): KernelFeatures => ({
     kernelRelease: 'test', btf: y, ringbuf: y, tracepoint: y, rawTracepoint: y, tpBtf: y, kprobe: y, kretprobe: y,
-    fentry: y, fexit: y, uprobe: y, uretprobe: y, usdt: y, bpfCookie: y, ...over,
+    fentry: y, fexit: y, uprobe: y, uretprobe: y, usdt: y, bpfCookie: y, directPacketLoads: y, ...over,
   });
   const ctx = (over: Partial<KernelFeatures>, withTracefs = true): ResolveContext => ({
     features: features(over), btf: Btf.vmlinux(), tracefs: withTracefs ? tracefs : undefined, kallsyms: () => new Set(['ip_rcv', 'udp_rcv']),

@@ -7,24 +7,24 @@
  * Traffic: udpflood (bench/capture/udpflood.c) for 1 s on the loopback of a namespace this file
  * creates. Skipped, with the reason printed, when not root, without the native build or a C compiler.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { captureSkipReason, loadRows, startCapture, until } from './run-capture.ts';
+import { captureSkipReason, loadRows, loopbackNamespace, startCapture, until } from './run-capture.ts';
 
 const skip = captureSkipReason(['cc', 'ip']);
 if (skip) console.log(`SKIP ring wrap test: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-ring-wrap-'));
-const ns = `rts-wrap-${process.pid}`;
+const lo = loopbackNamespace('wrap');
 
 describe('ring reader: records that wrap around the ring end', () => {
   afterAll(() => {
-    spawnSync('ip', ['netns', 'del', ns]);
+    lo.remove();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -34,8 +34,7 @@ describe('ring reader: records that wrap around the ring end', () => {
     async () => {
       const flood = path.join(tmp, 'udpflood');
       execFileSync('cc', ['-O2', '-o', flood, path.join(REPO_ROOT, 'bench', 'capture', 'udpflood.c')]);
-      execFileSync('ip', ['netns', 'add', ns]);
-      execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+      const ns = lo.name();
       const dir = path.join(tmp, 'cap');
       const cap = startCapture(['-o', dir, '--ring-mib', '1', '-p', 'tp:net:*', '-p', 'tp:skb:*', '--duration', '30'], { timeoutMs: 90_000 });
       await until(() => cap.stderr().includes('attached'), 60_000, 'the capture to attach');

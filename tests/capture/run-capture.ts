@@ -2,7 +2,7 @@
  * Running the real retis-capture in live tests: spawn it, collect its output, bound it in time;
  * wait for a condition; load what it wrote through the analyzer's loader.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Db } from '../../analyze/db.ts';
@@ -85,3 +85,27 @@ export function captureSkipReason(tools: readonly string[] = []): string | undef
   }
   return undefined;
 }
+
+/**
+ * A network namespace of this test file with its loopback up, made on first use (`name()`) and
+ * deleted by `remove()` (afterAll): where live tests send their traffic.
+ */
+export function loopbackNamespace(tag: string): { name: () => string; remove: () => void } {
+  const ns = `rts-${tag}-${process.pid}`;
+  let made = false;
+  return {
+    name: () => {
+      if (!made) {
+        execFileSync('ip', ['netns', 'add', ns]);
+        made = true;
+        execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+      }
+      return ns;
+    },
+    remove: () => {
+      if (made) spawnSync('ip', ['netns', 'del', ns]);
+      made = false;
+    },
+  };
+}
+

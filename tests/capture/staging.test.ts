@@ -11,29 +11,21 @@
  * this file creates. Skipped, with the reason printed, when not root, without the native build,
  * ping or a C compiler.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { captureSkipReason, startCapture, until } from './run-capture.ts';
+import { captureSkipReason, loopbackNamespace, startCapture, until } from './run-capture.ts';
 
 const skip = captureSkipReason(['cc', 'ip', 'ping']);
 if (skip) console.log(`SKIP staging tests: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-staging-'));
-const ns = `rts-stage-${process.pid}`;
-let nsMade = false;
-function netns(): string {
-  if (!nsMade) {
-    execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-    nsMade = true;
-  }
-  return ns;
-}
+const lo = loopbackNamespace('stage');
+const netns = lo.name;
 
 interface ProbeCounts {
   name: string;
@@ -44,7 +36,7 @@ interface ProbeCounts {
 
 describe('capture: per-CPU staging of records', () => {
   afterAll(() => {
-    if (nsMade) spawnSync('ip', ['netns', 'del', ns]);
+    lo.remove();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
