@@ -702,7 +702,8 @@ static __always_inline struct retis_stage *stage_enter(struct retis_stage **base
 	if (!*base)
 		return NULL;
 	level = (*base)->depth++;
-	st = level < STAGE_LEVELS ? bpf_map_lookup_elem(&retis_stage, &level) : NULL;
+	/* Level 0 (no run interrupted here: the common case) is the buffer already at hand. */
+	st = level == 0 ? *base : level < STAGE_LEVELS ? bpf_map_lookup_elem(&retis_stage, &level) : NULL;
 	if (!st) {
 		(*base)->depth--;
 		retis_count_lost();

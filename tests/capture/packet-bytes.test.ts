@@ -76,7 +76,8 @@ describe('capture: packet bytes', () => {
         // The nft drop makes each send to OUT_DROP_PORT fail (EPERM): expected, not an error.
         fs.writeFileSync(path.join(tmp, 'send.sh'), `${script}\n`);
         const dir = path.join(tmp, `cap-${snaplen}`);
-        const run = await runCapture(['-o', dir, '--snaplen', String(snaplen), '--cmd', `ip netns exec ${ns} bash ${path.join(tmp, 'send.sh')}`]);
+        // Bounded generously: under an emulated CPU (the 6.1 guest of tests/vm) a start takes ~40 s.
+        const run = await runCapture(['-o', dir, '--snaplen', String(snaplen), '--cmd', `ip netns exec ${ns} bash ${path.join(tmp, 'send.sh')}`], { timeoutMs: 150_000 });
         expect(run.status, run.stderr).toBe(0);
 
         const rows = await loadRows(
@@ -104,7 +105,7 @@ describe('capture: packet bytes', () => {
           [`skb:kfree_skb/${OUT_DROP_PORT}`]: SIZES.length,
         });
       },
-      120_000,
+      180_000,
     );
   }
 });
