@@ -338,38 +338,48 @@ static __always_inline long packet_geometry(struct sk_buff *skb, bool direct, st
 #define DIRECT_COPY_MAX 256
 
 /*
- * Copy `n` packet bytes from `src` to `dst`. Where the verifier types skb->head as untrusted
- * read-only memory (cfg_direct_pkt, BTF-typed programs: `direct`), the first DIRECT_COPY_MAX bytes
- * are read with plain 8-byte loads, which the JIT makes fault-safe like bpf_probe_read_kernel
- * without its call (~20 ns per event of a loopback flood, bpf_stats); the last word is masked so
- * that no byte past the packet reaches the record. Longer snap lengths and other kernels or
- * program types use the helper. Unrolled: a loop the verifier walks word by word cost ~200 ms of
- * start per probe.
+ * The packet bytes of a record's data area `data` (8-aligned, `room` bytes): the `n` bytes at
+ * `src`, stored at data + l2 (l2: the fake Ethernet header's room, 0 or ETH_HLEN, which the caller
+ * fills afterwards).
+ * Where the verifier types skb->head as untrusted read-only memory (cfg_direct_pkt, BTF-typed
+ * programs: `direct`), the first DIRECT_COPY_MAX bytes are read with plain 8-byte loads, which the
+ * JIT makes fault-safe like bpf_probe_read_kernel without its call (~20 ns per event of a
+ * loopback flood, bpf_stats). They copy whole words of the data area from l2 bytes before the
+ * packet (bytes the fake header then covers), so that every store stays within the room (the
+ * snap length rounded up to 8), and the last word is masked: no byte past the packet reaches
+ * the record. Longer snap lengths and other kernels or program types use the helper.
+ * Unrolled: a loop the verifier walks word by word cost ~200 ms of start per probe.
  */
-static __always_inline void copy_pkt(__u8 *dst, const unsigned char *src, __u64 n, bool direct)
+static __always_inline void copy_pkt(__u8 *data, __u32 room, const unsigned char *src, __u64 l2, __u64 n, bool direct)
 {
 	__u64 done = 0;
 
 	if (direct && cfg_direct_pkt) {
-		__u64 words = n / 8;
+		const __u64 *from = (const __u64 *)(src - l2);
+		__u64 total = l2 + n, words;
 
+		if (total > room)
+			total = room;
+		words = total / 8;
 #pragma unroll
 		for (int i = 0; i < DIRECT_COPY_MAX / 8; i++) {
-			if (i >= words)
+			/* The room test is what the verifier can decide (clang turns the other into
+			 * i == words, which leaves it every word up to DIRECT_COPY_MAX to check). */
+			if ((i + 1) * 8 > room || i >= words)
 				break;
-			((__u64 *)dst)[i] = ((const __u64 *)src)[i];
+			((__u64 *)data)[i] = from[i];
 		}
 		if (words < DIRECT_COPY_MAX / 8) {
-			__u64 tail = n & 7;
+			__u64 tail = total & 7;
 
 			if (tail)
-				((__u64 *)dst)[words] = ((const __u64 *)src)[words] & ((1ULL << (tail * 8)) - 1);
+				((__u64 *)data)[words] = from[words] & ((1ULL << (tail * 8)) - 1);
 			return;
 		}
-		done = DIRECT_COPY_MAX;
+		done = DIRECT_COPY_MAX - l2;
 	}
 	if (n > done)
-		bpf_probe_read_kernel(dst + done, n - done, src + done);
+		bpf_probe_read_kernel(data + l2 + done, n - done, src + done);
 }
 
 /*
@@ -388,14 +398,14 @@ static __noinline long copy_data(void *ctx, __u8 *data, long cap, struct pkt_geo
 		__u64 l2 = g->proto ? ETH_HLEN : 0;
 		__u64 n = cap > l2 ? cap - l2 : 0;
 
+		if (n > room - l2)
+			n = room - l2;
+		copy_pkt(data, room, g->src, l2, n, direct);
 		if (l2) {
 			__builtin_memset(data, 0, 12);
 			data[12] = g->proto & 0xff; /* __be16 as stored: first byte is the high byte */
 			data[13] = g->proto >> 8;
 		}
-		if (n > room - l2)
-			n = room - l2;
-		copy_pkt(data + l2, g->src, n, direct);
 	}
 	if (!COLLECT(STACK))
 		return 0;
@@ -686,9 +696,12 @@ __noinline int stage_flush(struct retis_stage *st)
 #define MAX_REC_ROOM                                                                               \
 	(sizeof(struct retis_capture_event) + MAX_SNAPLEN + MAX_STACK_DEPTH * 8 + CT_BLOCK_BYTES + \
 	 sizeof(struct retis_nft_event) + sizeof(struct retis_ovs_event))
+/* The verifier does not tie copy_pkt()'s masked last word to the room below a snap length of
+ * DIRECT_COPY_MAX (it allows one word more): a record's place keeps that much slack after it. */
+#define REC_SLACK 8
 /* stage_leave() flushes a batch once it holds STAGE_FLUSH_AT bytes or STAGE_MAX_RECORDS records,
  * so a buffer always has room for one more record when a run takes it. */
-_Static_assert(STAGE_FLUSH_AT + sizeof(struct retis_frame) + MAX_REC_ROOM <= STAGE_BYTES,
+_Static_assert(STAGE_FLUSH_AT + sizeof(struct retis_frame) + MAX_REC_ROOM + REC_SLACK <= STAGE_BYTES,
 	       "a staging buffer below STAGE_FLUSH_AT holds one more record of any probe");
 
 /* This run's staging buffer (room for one record, see above), or NULL (nested too deep: counted
@@ -788,7 +801,7 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 			continue;
 		__u32 off = st->len;
 
-		if (off > STAGE_BYTES - REC_ROOM - sizeof(struct retis_frame))
+		if (off > STAGE_BYTES - REC_ROOM - sizeof(struct retis_frame) - REC_SLACK)
 			off = 0; /* cannot happen (MAX_REC_ROOM's assertion); tells the verifier */
 		struct retis_frame *fr = (void *)st->data + off;
 		struct retis_capture_event *e = (void *)(fr + 1);

@@ -2,7 +2,7 @@
  * Live (root): the packet bytes of each event are the bytes that were sent, at every length
  * around the copy's word and DIRECT_COPY_MAX (256) edges, with the real Ethernet header of the
  * loopback and with the fake one the capture writes when an skb has no MAC header yet (a datagram
- * dropped by an nft output rule). With --snaplen 1500 and with the default 255 (truncated).
+ * dropped by an nft output rule). With --snaplen 1500, the default 255 and 61 (truncated).
  *
  * Traffic: a few UDP datagrams on the loopback of a namespace made here. Where the kernel lets
  * tp_btf programs load packet bytes directly (bpf/features.ts directPacketLoads) this checks that
@@ -15,13 +15,13 @@ import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { probeFeatures } from '../../bpf/features.ts';
 import { liveIt } from '../bpf/helpers.ts';
-import { captureSkipReason, loadRows, loopbackNamespace, runCapture } from './run-capture.ts';
+import { captureSkipReason, loadRows, lazyNetns, runCapture } from './run-capture.ts';
 
 const skip = captureSkipReason(['ip', 'nft', 'bash']);
 if (skip) console.log(`SKIP packet bytes tests: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-packet-bytes-'));
-const lo = loopbackNamespace('pkt');
+const lo = lazyNetns('pkt');
 const SENT_PORT = 7791; // nothing listens: delivered up to UDP, then dropped (no socket)
 const OUT_DROP_PORT = 7792; // dropped by an nft output rule, before any MAC header exists
 // Payload sizes: frames of 43 to 1042 bytes (14 + 20 + 8 + n), around 8-byte words, 255 and 256.
@@ -66,9 +66,16 @@ describe('capture: packet bytes', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  for (const snaplen of [1500, 255]) {
+  // Above DIRECT_COPY_MAX, the default, and a snap length under it that is not a multiple of 8,
+  // without skb tracking (a program of another shape for the verifier).
+  const runs: { snaplen: number; args: string[] }[] = [
+    { snaplen: 1500, args: [] },
+    { snaplen: 255, args: [] },
+    { snaplen: 61, args: ['-c', 'skb,skb-drop'] },
+  ];
+  for (const { snaplen, args } of runs) {
     liveIt(
-      `every event carries the datagram's bytes (--snaplen ${snaplen}; ${probeFeatures().directPacketLoads.reason})`,
+      `every event carries the datagram's bytes (${['--snaplen', snaplen, ...args].join(' ')}; ${probeFeatures().directPacketLoads.reason})`,
       skip,
       async () => {
         const ns = namespace();
@@ -77,7 +84,7 @@ describe('capture: packet bytes', () => {
         fs.writeFileSync(path.join(tmp, 'send.sh'), `${script}\n`);
         const dir = path.join(tmp, `cap-${snaplen}`);
         // Bounded generously: under an emulated CPU (the 6.1 guest of tests/vm) a start takes ~40 s.
-        const run = await runCapture(['-o', dir, '--snaplen', String(snaplen), '--cmd', `ip netns exec ${ns} bash ${path.join(tmp, 'send.sh')}`], { timeoutMs: 150_000 });
+        const run = await runCapture(['-o', dir, '--snaplen', String(snaplen), ...args, '--cmd', `ip netns exec ${ns} bash ${path.join(tmp, 'send.sh')}`], { timeoutMs: 150_000 });
         expect(run.status, run.stderr).toBe(0);
 
         const rows = await loadRows(

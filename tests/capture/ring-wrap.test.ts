@@ -14,13 +14,13 @@ import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { captureSkipReason, loadRows, loopbackNamespace, startCapture, until } from './run-capture.ts';
+import { captureSkipReason, loadRows, lazyNetns, startCapture, until } from './run-capture.ts';
 
 const skip = captureSkipReason(['cc', 'ip']);
 if (skip) console.log(`SKIP ring wrap test: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-ring-wrap-'));
-const lo = loopbackNamespace('wrap');
+const lo = lazyNetns('wrap');
 
 describe('ring reader: records that wrap around the ring end', () => {
   afterAll(() => {

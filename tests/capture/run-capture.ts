@@ -2,13 +2,13 @@
  * Running the real retis-capture in live tests: spawn it, collect its output, bound it in time;
  * wait for a condition; load what it wrote through the analyzer's loader.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Db } from '../../analyze/db.ts';
 import { loadInputs } from '../../analyze/load/index.ts';
 import { BUILD_DIR } from '../../bpf/native.ts';
-import { liveSkipReason } from '../bpf/helpers.ts';
+import { createNetns, liveSkipReason, type Netns } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
 
 export const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
@@ -87,25 +87,16 @@ export function captureSkipReason(tools: readonly string[] = []): string | undef
 }
 
 /**
- * A network namespace of this test file with its loopback up, made on first use (`name()`) and
- * deleted by `remove()` (afterAll): where live tests send their traffic.
+ * createNetns() (loopback up) on first use, so that skipped tests make none: `name()` creates it,
+ * `remove()` (afterAll) deletes it if it was made. Live tests send their traffic there.
  */
-export function loopbackNamespace(tag: string): { name: () => string; remove: () => void } {
-  const ns = `rts-${tag}-${process.pid}`;
-  let made = false;
+export function lazyNetns(tag: string): { name: () => string; remove: () => void } {
+  let ns: Netns | undefined;
   return {
-    name: () => {
-      if (!made) {
-        execFileSync('ip', ['netns', 'add', ns]);
-        made = true;
-        execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-      }
-      return ns;
-    },
+    name: () => (ns ??= createNetns(tag)).name,
     remove: () => {
-      if (made) spawnSync('ip', ['netns', 'del', ns]);
-      made = false;
+      ns?.remove();
+      ns = undefined;
     },
   };
 }
-

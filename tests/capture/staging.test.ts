@@ -18,13 +18,13 @@ import path from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { liveIt } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
-import { captureSkipReason, loopbackNamespace, startCapture, until } from './run-capture.ts';
+import { captureSkipReason, lazyNetns, startCapture, until } from './run-capture.ts';
 
 const skip = captureSkipReason(['cc', 'ip', 'ping']);
 if (skip) console.log(`SKIP staging tests: ${skip}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-staging-'));
-const lo = loopbackNamespace('stage');
+const lo = lazyNetns('stage');
 const netns = lo.name;
 
 interface ProbeCounts {
