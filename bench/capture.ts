@@ -357,8 +357,9 @@ async function bpfCost(ns: string, flooder: string, seconds: number, dir: string
 
 /**
  * A finished capture's capture.json; its files are then deleted. The overhead floods write
- * gigabytes: left on disk, their writeback and the kernel's dirty-page throttling slowed the
- * high-rate capture after them (0.80-0.91 M events/s in the bench vs 1.25-1.85 M alone).
+ * gigabytes: left on disk, their writeback 30 s later (vm.dirty_expire_centisecs) ran during the
+ * high-rate capture (0.80-0.91 M events/s in two bench runs, 1.15 M in the next with them deleted,
+ * 1.25-1.85 M for that capture alone).
  */
 function takeMeta(dir: string): Meta {
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as Meta;
@@ -415,6 +416,7 @@ async function main(): Promise<void> {
   const probesOnly = flood(ns, flooder, a.seconds, 'sink');
   process.kill(cap2.pid, 'SIGCONT');
   await cap2.stop();
+  const stopMeta = takeMeta(path.join(work, 'stopped'));
   const spin = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
   await sleep(200);
   const busy = flood(ns, flooder, a.seconds, 'sink');
@@ -428,7 +430,6 @@ async function main(): Promise<void> {
   // In-kernel cost per probe run (bpf_stats adds its own clock reads: a separate flood).
   const cost = await bpfCost(ns, flooder, a.seconds, path.join(work, 'bpf-cost'));
   fs.rmSync(path.join(work, 'bpf-cost'), { recursive: true, force: true });
-  const stopMeta = takeMeta(path.join(work, 'stopped'));
   if (typeof cost === 'string') log(`BPF cost per probe run: not measured: ${cost}`);
   else log(`BPF cost per probe run (bpf_stats): ${cost.nsPerRun.toFixed(0)} ns, ${cost.runsPerPacket.toFixed(2)} runs per flood packet = ${((cost.nsPerRun * cost.runsPerPacket) / 1000).toFixed(2)} µs per packet`);
 

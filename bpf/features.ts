@@ -39,7 +39,8 @@ export interface KernelFeatures {
   /**
    * BTF-typed programs (tp_btf, fentry) may load packet bytes through skb->head with plain
    * loads: the verifier types a member pointing to a non-struct type as untrusted read-only
-   * memory (Linux 6.16 and later), the loads fault-safe like bpf_probe_read_kernel but inline.
+   * memory (recent kernels: 6.18 does, 6.1 does not), the loads fault-safe like
+   * bpf_probe_read_kernel but inline. Probed by loading such a program, not by version.
    */
   directPacketLoads: Feature;
 }
