@@ -179,10 +179,13 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
   if (!btf) {
     tpBtf = fentry = fexit = directPacketLoads = no(`needs kernel BTF: ${btfFeature.reason}`);
   } else {
-    const [tpId] = btf.find('btf_trace_kfree_skb', 'typedef').concat(btf.find('btf_trace_sched_switch', 'typedef'));
-    tpBtf = tpId === undefined ? no('no btf_trace_* types in kernel BTF') : probeTracing(ATTACH_TRACE_RAW_TP, tpId, 'tp_btf');
     const [skbTpId] = btf.find('btf_trace_kfree_skb', 'typedef');
-    directPacketLoads = !tpBtf.supported ? tpBtf : skbTpId === undefined ? no('no skb:kfree_skb tracepoint in BTF to test on') : probeDirectPacketLoads(btf, skbTpId);
+    const [tpId] = skbTpId !== undefined ? [skbTpId] : btf.find('btf_trace_sched_switch', 'typedef');
+    // The packet-load program loads only where tp_btf works: one load (~30 ms of every start)
+    // answers both on recent kernels; elsewhere the smallest program tells tp_btf apart.
+    const direct = skbTpId === undefined ? no('no skb:kfree_skb tracepoint in BTF to test on') : probeDirectPacketLoads(btf, skbTpId);
+    tpBtf = direct.supported ? yes('tp_btf: test program loads') : tpId === undefined ? no('no btf_trace_* types in kernel BTF') : probeTracing(ATTACH_TRACE_RAW_TP, tpId, 'tp_btf');
+    directPacketLoads = tpBtf.supported ? direct : tpBtf;
     const fnId = fentryTarget(btf);
     fentry = fnId === undefined ? no('no probe target function in BTF') : probeTracing(ATTACH_TRACE_FENTRY, fnId, 'fentry');
     fexit = fnId === undefined ? fentry : probeTracing(ATTACH_TRACE_FEXIT, fnId, 'fexit');

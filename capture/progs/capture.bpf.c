@@ -361,6 +361,17 @@ static __always_inline void copy_pkt(__u8 *data, __u32 room, const unsigned char
 		if (total > room)
 			total = room;
 		words = total / 8;
+		bool whole = words < DIRECT_COPY_MAX / 8;
+
+		/* The masked last word before the loop, not after it: fewer paths for the verifier
+		 * to walk from the loop's exits (51k instead of 54k instructions verified per
+		 * default probe; 44k without this copy). */
+		if (whole) {
+			__u64 tail = total & 7;
+
+			if (tail)
+				((__u64 *)data)[words] = from[words] & ((1ULL << (tail * 8)) - 1);
+		}
 #pragma unroll
 		for (int i = 0; i < DIRECT_COPY_MAX / 8; i++) {
 			/* The room test is what the verifier can decide (clang turns the other into
@@ -369,13 +380,8 @@ static __always_inline void copy_pkt(__u8 *data, __u32 room, const unsigned char
 				break;
 			((__u64 *)data)[i] = from[i];
 		}
-		if (words < DIRECT_COPY_MAX / 8) {
-			__u64 tail = total & 7;
-
-			if (tail)
-				((__u64 *)data)[words] = from[words] & ((1ULL << (tail * 8)) - 1);
+		if (whole)
 			return;
-		}
 		done = DIRECT_COPY_MAX - l2;
 	}
 	if (n > done)
