@@ -62,13 +62,14 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
     const dir = path.join(tmp, 'ct');
     const n = 3;
     const send = `ip netns exec ${t.a} bash -c 'for i in $(seq 1 ${n}); do printf "rts%06d" $i > /dev/udp/${t.addrB}/8888; done'`;
-    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'retis-capture.js'), '-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('exit', (status) => resolve({ status, stderr }));
+      // 'close', not 'exit': after stderr is drained, so a failure shows all the capture said.
+      child.on('close', (status, signal) => resolve({ status, signal, stderr }));
     });
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, `${r.signal ? `killed by ${r.signal}\n` : ''}${r.stderr}`).toBe(0);
     const db = await Db.open();
     try {
       await loadInputs(db, [dir]);
