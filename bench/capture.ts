@@ -108,6 +108,11 @@ type FloodMode = 'read' | 'sink' | 'closed';
 /** `cpuS`: the flood process's own CPU time (user + system), which covers each datagram's whole path. */
 function flood(ns: string, bin: string, seconds: number, mode: FloodMode = 'closed'): { sent: number; seconds: number; cpuS: number } {
   const out = execFileSync('ip', ['netns', 'exec', ns, bin, '9', String(seconds), '32', mode], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
+  return floodSummary(out, mode);
+}
+
+/** udpflood's last line ("sent N seconds S cpu C read R"); in `read` mode, says when not all came back. */
+function floodSummary(out: string, mode: FloodMode): { sent: number; seconds: number; cpuS: number } {
   const m = /sent (\d+) seconds ([\d.]+) cpu ([\d.]+) read (\d+)/.exec(out);
   if (!m) throw new Error(`udpflood said: ${out}`);
   if (mode === 'read' && m[4] !== m[1]) log(`udpflood read ${m[4]} of ${m[1]} datagrams back`);
@@ -223,16 +228,20 @@ async function toggledOverhead(ns: string, flooder: string, mode: FloodMode, sec
   const ticks: Tick[] = [];
   const child = spawn('ip', ['netns', 'exec', ns, flooder, '9', String(seconds), '32', mode, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
+  let summary = '';
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
     let nl: number;
     while ((nl = out.indexOf('\n')) >= 0) {
-      const m = /^tick (\d+) (\d+) (\d+)/.exec(out.slice(0, nl));
+      const line = out.slice(0, nl);
+      const m = /^tick (\d+) (\d+) (\d+)/.exec(line);
       out = out.slice(nl + 1);
       if (m) ticks.push({ t: Number(m[1]), n: Number(m[2]), cpu: Number(m[3]) });
+      else summary += `${line}\n`;
     }
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close': after stdout is drained, so the summary line is in.
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   let running = true;
   void exited.then(() => (running = false));
   let on = false;
@@ -243,6 +252,7 @@ async function toggledOverhead(ns: string, flooder: string, mode: FloodMode, sec
     await setState(on);
   }
   if ((await exited) !== 0) throw new Error(`udpflood (${mode}) failed`);
+  floodSummary(summary + out, mode);
   const stop = await cap.stop();
   const meta = takeMeta(dir);
 

@@ -9,8 +9,8 @@
  * `sections` says which Retis sections the record carries (CaptureSection bits): a field whose
  * section bit is clear is garbage, not zero. A record without stack, ct, nft or ovs block ends
  * after its packet bytes (8-aligned). In the ring, records travel in batches, each record behind
- * a frame { u32 len, u32 probe_id } (capture.bpf.c stage_flush(); split by the reader). The C header build/include/capture.layout.h is generated
- * from this file by bpf/build.mjs.
+ * a frame { u32 len, u32 probe_id } (capture.bpf.c stage_flush(); split by the reader). The C
+ * header build/include/capture.layout.h is generated from this file by bpf/build.mjs.
  */
 import { defineEnum, defineLayout } from '../../bpf/layout.ts';
 
