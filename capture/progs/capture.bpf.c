@@ -143,6 +143,18 @@ struct sk_buff___old {
 #define TRACKING(bit) (cfg_tracking & RETIS_CAPTURE_TRACKING_##bit)
 
 /*
+ * A pointer as a plain number, for a global function's argument (ct_fill(), sk_netns()): a cast
+ * does not make one of a BTF-typed pointer (the verifier keeps a register's type through it),
+ * a trip through memory does. `slot` is a word of the record that the function overwrites
+ * first (storing a pointer in a map is allowed to root, as the tracking's e->skb is).
+ */
+static __always_inline __u64 ptr_number(__u64 *slot, const void *p)
+{
+	*(const void *volatile *)slot = p;
+	return *(volatile __u64 *)slot;
+}
+
+/*
  * Field reads. BTF-typed programs (tp_btf, fentry, fexit) get trusted kernel pointers and read
  * them with plain loads; the others go through bpf_probe_read_kernel. `direct` is a literal at
  * every call site, so the compiler keeps only one of the two forms per program.
@@ -364,8 +376,7 @@ static __always_inline void copy_pkt(__u8 *data, __u32 room, const unsigned char
 		bool whole = words < DIRECT_COPY_MAX / 8;
 
 		/* The masked last word before the loop, not after it: fewer paths for the verifier
-		 * to walk from the loop's exits (51k instead of 54k instructions verified per
-		 * default probe; 44k without this copy). */
+		 * to walk from the loop's exits (3k fewer instructions verified per default probe). */
 		if (whole) {
 			__u64 tail = total & 7;
 
@@ -488,6 +499,32 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 	}
 }
 
+/*
+ * netns from the skb's socket, for an skb without a device. A global function (verified once,
+ * see ct_fill()): inline, this rare branch made the verifier carry the states of both ways
+ * through the rest of the program, ~50 ms of each probe's load for ~900 instructions. Helper
+ * reads: a global function gets the skb as a plain number.
+ */
+__noinline int sk_netns(struct retis_capture_event *e, __u64 skb_addr)
+{
+	struct sk_buff *skb = (struct sk_buff *)skb_addr;
+	struct net *net;
+
+	if (!e)
+		return 0;
+	e->netns_cookie = 0;
+	net = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net);
+	if (!net)
+		return 0;
+	e->netns_inum = BPF_CORE_READ(net, ns.inum);
+	e->sections |= RETIS_CAPTURE_SECTION_NETNS;
+	if (bpf_core_field_exists(net->net_cookie)) {
+		e->netns_cookie = BPF_CORE_READ(net, net_cookie);
+		e->sections |= RETIS_CAPTURE_SECTION_NETNS_COOKIE;
+	}
+	return 1;
+}
+
 /* dev: the skb's device when there is an skb (what matters is where the packet is), else the
  * device argument. netns: from that device, else from the skb's socket. */
 static __always_inline void dev_ns(struct retis_capture_event *e, struct sk_buff *skb, struct net_device *dev, bool direct)
@@ -522,10 +559,7 @@ static __always_inline void dev_ns(struct retis_capture_event *e, struct sk_buff
 		if (COLLECT(NS))
 			net = RD(direct, dev, nd_net.net);
 	} else if (skb && COLLECT(NS)) {
-		struct sock *sk = RD(direct, skb, sk);
-
-		if (sk)
-			net = RD(direct, sk, __sk_common.skc_net.net);
+		sk_netns(e, ptr_number(&e->netns_cookie, skb));
 	}
 	if (net) {
 		e->netns_inum = RD(direct, net, ns.inum);
@@ -813,8 +847,12 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 		struct retis_capture_event *e = (void *)(fr + 1);
 
 		fill(e, skb, dev, reason, ip, direct, now, tracked, &tinfo, cap, &geo);
-		if (COLLECT(CT) && skb && ct_maybe(skb, direct) && ct_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM, skb))
-			e->sections |= RETIS_CAPTURE_SECTION_CT;
+		if (COLLECT(CT) && skb && ct_maybe(skb, direct)) {
+			struct retis_ct_block *ct = (void *)((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM);
+
+			if (ct_fill(ct, ptr_number((__u64 *)ct, skb)))
+				e->sections |= RETIS_CAPTURE_SECTION_CT;
+		}
 		if (COLLECT(NFT) && nft_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM + CT_ROOM))
 			e->sections |= RETIS_CAPTURE_SECTION_NFT;
 		long sb = copy_data(ctx, (__u8 *)(e + 1), cap, &geo, direct);

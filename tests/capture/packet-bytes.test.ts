@@ -87,9 +87,13 @@ describe('capture: packet bytes', () => {
         const run = await runCapture(['-o', dir, '--snaplen', String(snaplen), ...args, '--cmd', `ip netns exec ${ns} bash ${path.join(tmp, 'send.sh')}`], { timeoutMs: 150_000 });
         expect(run.status, run.stderr).toBe(0);
 
+        const collectsNs = !args.includes('-c');
+        const nsInum = Number(execFileSync('ip', ['netns', 'exec', ns, 'stat', '-L', '-c', '%i', '/proc/self/ns/net'], { encoding: 'utf8' }).trim());
+        // struct net has had its u64 net_cookie since 5.14: this kernel and the 6.1 guest.
+        const cookies = Number(os.release().split('.')[0]) >= 6;
         const rows = await loadRows(
           dir,
-          `SELECT symbol, dport, packet.data AS data, packet.capture_len AS caplen, packet.len AS len
+          `SELECT symbol, dport, packet.data AS data, packet.capture_len AS caplen, packet.len AS len, dev_name, netns.inum AS inum, netns.cookie AS cookie
            FROM events WHERE proto = 'udp' AND dport IN (${SENT_PORT}, ${OUT_DROP_PORT}) AND saddr = '127.0.0.1'`,
         );
         const seen = new Map<string, number>();
@@ -102,6 +106,13 @@ describe('capture: packet bytes', () => {
           checkFrame(r.data as Uint8Array, Number(r.caplen), len, n, port, where);
           expect(Number(r.caplen), `${where}: capture length`).toBe(Math.min(snaplen, len));
           seen.set(`${String(r.symbol)}/${port}`, (seen.get(`${String(r.symbol)}/${port}`) ?? 0) + 1);
+          if (collectsNs) {
+            // The output drops happen before the skb has a device: their netns comes from the
+            // skb's socket (sk_netns() in capture.bpf.c), the others' from the device.
+            if (port === OUT_DROP_PORT) expect(r.dev_name, `${where}: no device yet`).toBeNull();
+            expect(Number(r.inum), `${where}: netns inum`).toBe(nsInum);
+            if (cookies) expect(r.cookie, `${where}: netns cookie`).not.toBeNull();
+          }
         }
         // Each datagram is seen leaving and entering lo, and dropped without a socket; each one to
         // the output-dropped port only at its drop, without a MAC header (the fake Ethernet one).
