@@ -52,7 +52,7 @@
  * The capture is the bundled binary (dist/retis-capture.mjs, rebuilt here): what ships.
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -138,8 +138,14 @@ interface CaptureRun {
 /** Start the bundled capture; resolves once its probes are attached. */
 let bundlePath = path.join(ROOT_DIR, 'dist', 'retis-capture.mjs');
 
+/** Captures started and not yet exited: killed if the bench fails, so none keeps writing. */
+const liveCaptures = new Set<ChildProcess>();
+
 async function startCapture(args: string[]): Promise<CaptureRun> {
-  const child = spawn(process.execPath, [bundlePath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Run as users run the shipped file: a program, whose #! line gives node its options.
+  const child = spawn(bundlePath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  liveCaptures.add(child);
+  child.once('exit', () => liveCaptures.delete(child));
   let stderr = '';
   let stoppedAt = 0;
   child.stderr!.on('data', (d: Buffer) => {
@@ -402,6 +408,9 @@ async function main(): Promise<void> {
   const ns = `rts-bench-${process.pid}`;
   const work = fs.mkdtempSync(path.join(a.out, 'retis-ts-bench-capture-'));
   const cleanup = (): void => {
+    // A failure or Ctrl-C mid-flood: no capture outlives the bench (one left toggled on once
+    // kept writing gigabytes under the next runs' floods).
+    for (const c of liveCaptures) c.kill('SIGKILL');
     spawnSync('ip', ['netns', 'del', ns]);
     fs.rmSync(work, { recursive: true, force: true });
   };

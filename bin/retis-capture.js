@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// (The young-generation cap: see capture/bundle.mjs.)
 // Launcher: run the TypeScript sources directly through tsx's loader (no build step).
 import { register } from 'tsx/esm/api';
 

@@ -551,6 +551,20 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     meta.attach_ms = Math.round(attachMs);
     meta.probes_not_attached = notes;
     timing('attached');
+    if (opts.benchToggle) {
+      // Before anything says "attached": a SIGUSR1 that arrives while Node's default handler is
+      // still in place opens the inspector instead (a bench run hung on it).
+      process.on('SIGUSR1', () => {
+        if (stopping) return;
+        set.detach();
+        log('probes detached');
+      });
+      process.on('SIGUSR2', () => {
+        if (stopping) return;
+        set.attach();
+        log('probes attached');
+      });
+    }
     writeCaptureJson(dir, meta);
     timing('capture.json written');
     // Now that the probes record into the ring, tune the consumer: V8 type feedback for every
@@ -597,18 +611,6 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    if (opts.benchToggle) {
-      process.on('SIGUSR1', () => {
-        if (stopping) return;
-        set.detach();
-        log('probes detached');
-      });
-      process.on('SIGUSR2', () => {
-        if (stopping) return;
-        set.attach();
-        log('probes attached');
-      });
-    }
     let cmdStatus: number | undefined;
     if (opts.cmd !== undefined) {
       child = spawn('sh', ['-c', opts.cmd], { stdio: ['inherit', 'inherit', 'inherit'] });
