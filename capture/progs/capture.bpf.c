@@ -143,18 +143,6 @@ struct sk_buff___old {
 #define TRACKING(bit) (cfg_tracking & RETIS_CAPTURE_TRACKING_##bit)
 
 /*
- * A pointer as a plain number, for a global function's argument (ct_fill(), sk_netns()): a cast
- * does not make one of a BTF-typed pointer (the verifier keeps a register's type through it),
- * a trip through memory does. `slot` is a word of the record that the function overwrites
- * first (storing a pointer in a map is allowed to root, as the tracking's e->skb is).
- */
-static __always_inline __u64 ptr_number(__u64 *slot, const void *p)
-{
-	*(const void *volatile *)slot = p;
-	return *(volatile __u64 *)slot;
-}
-
-/*
  * Field reads. BTF-typed programs (tp_btf, fentry, fexit) get trusted kernel pointers and read
  * them with plain loads; the others go through bpf_probe_read_kernel. `direct` is a literal at
  * every call site, so the compiler keeps only one of the two forms per program.
@@ -179,7 +167,8 @@ static __always_inline void count_hits(__u32 n)
 #include "retis/filter.bpf.h"
 
 /* A kernel pointer as a plain number. BTF-typed pointers stay pointers for the verifier through
- * casts, and hashing a pointer is refused; a copy through memory yields a scalar. */
+ * casts, and hashing a pointer or passing it to a global function as a number is refused; a copy
+ * through memory yields a scalar. */
 static __always_inline __u64 scalar_of(void *p)
 {
 	__u64 v = 0;
@@ -512,7 +501,6 @@ __noinline int sk_netns(struct retis_capture_event *e, __u64 skb_addr)
 
 	if (!e)
 		return 0;
-	e->netns_cookie = 0;
 	net = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net);
 	if (!net)
 		return 0;
@@ -559,7 +547,7 @@ static __always_inline void dev_ns(struct retis_capture_event *e, struct sk_buff
 		if (COLLECT(NS))
 			net = RD(direct, dev, nd_net.net);
 	} else if (skb && COLLECT(NS)) {
-		sk_netns(e, ptr_number(&e->netns_cookie, skb));
+		sk_netns(e, scalar_of(skb));
 	}
 	if (net) {
 		e->netns_inum = RD(direct, net, ns.inum);
@@ -850,7 +838,7 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 		if (COLLECT(CT) && skb && ct_maybe(skb, direct)) {
 			struct retis_ct_block *ct = (void *)((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM);
 
-			if (ct_fill(ct, ptr_number((__u64 *)ct, skb)))
+			if (ct_fill(ct, scalar_of(skb)))
 				e->sections |= RETIS_CAPTURE_SECTION_CT;
 		}
 		if (COLLECT(NFT) && nft_fill((__u8 *)(e + 1) + PKT_ROOM + STACK_ROOM + CT_ROOM))

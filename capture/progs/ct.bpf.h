@@ -136,12 +136,7 @@ __noinline int ct_fill(struct retis_ct_block *blk, __u64 skb_addr)
 	__u16 l3;
 	__u8 l4;
 
-	if (!blk)
-		return 0;
-	/* The caller passed skb_addr through this word (ptr_number()). */
-	blk->head.state = 0;
-	blk->head.parent = 0;
-	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
+	if (!blk || !bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
 		return 0;
 	nfct = BPF_CORE_READ(skb, _nfct);
 	/* Untracked (ctinfo 7, no entry) and no conntrack at all: no section, as in Retis. */
@@ -153,6 +148,7 @@ __noinline int ct_fill(struct retis_ct_block *blk, __u64 skb_addr)
 	if (!ct_supported(l3, l4))
 		return 0;
 	blk->head.state = nfct & CT_NFCT_INFOMASK;
+	blk->head.parent = 0;
 	ct_conn(&blk->conn[0], ct, l3, l4);
 	master = BPF_CORE_READ(ct, master);
 	if (master) {
