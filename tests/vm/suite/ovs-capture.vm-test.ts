@@ -99,8 +99,9 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
       expect(Number(lookups!.ufid)).toBe(Number(lookups!.hit));
 
       // Every OVS event of a packet carries its tracking id and packet bytes.
-      const [bare] = await sql('SELECT count(*) AS n FROM events WHERE ovs IS NOT NULL AND (track_id IS NULL OR packet IS NULL)');
-      expect(Number(bare!.n)).toBe(0);
+      // (Failed once, session 8: one of 11 action events; passed on rerun. The rows say which next time.)
+      const bare = await sql('SELECT probe, ovs.event_type AS t, ovs.action AS action, track_id IS NULL AS no_track, packet IS NULL AS no_packet, dev_name, proto, len FROM events WHERE ovs IS NOT NULL AND (track_id IS NULL OR packet IS NULL)');
+      expect(bare.length, `OVS events without tracking id or packet: ${JSON.stringify(bare, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`).toBe(0);
       // Output actions name a datapath port.
       const outputs = await sql("SELECT DISTINCT ovs.port AS port FROM events WHERE ovs.action = 'output'");
       expect(outputs.length).toBeGreaterThan(0);
