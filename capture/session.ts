@@ -550,7 +550,6 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
 
     meta.attach_ms = Math.round(attachMs);
     meta.probes_not_attached = notes;
-    timing('attached');
     if (opts.benchToggle) {
       // Before anything says "attached": a SIGUSR1 that arrives while Node's default handler is
       // still in place opens the inspector instead (a bench run hung on it).
@@ -565,6 +564,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
         log('probes attached');
       });
     }
+    timing('attached');
     writeCaptureJson(dir, meta);
     timing('capture.json written');
     // Now that the probes record into the ring, tune the consumer: V8 type feedback for every

@@ -19,7 +19,7 @@ export function chooseNftPath(features: KernelFeatures, hasSymbol: (name: string
   if (forced === 'kprobe') return { path: 'kprobe', why: 'forced by RETIS_TS_NFT_PATH=kprobe' };
   // The attach types first: /proc/kallsyms takes the kernel ~65 ms to generate (5 MB), a tenth
   // of a capture's start, and no symbol helps a kernel that can probe neither way.
-  const via = features.kprobe.supported ? 'kprobe' : features.fentry.supported ? `fentry` : undefined;
+  const via = features.kprobe.supported ? 'kprobe' : features.fentry.supported ? 'fentry' : undefined;
   if (!via) return { path: 'netlink', why: `${NFT_SYMBOL} cannot be probed (kprobe: ${features.kprobe.reason}; fentry: ${features.fentry.reason}): nf_tables trace events over netlink` };
   if (!hasSymbol(NFT_SYMBOL)) return { path: 'netlink', why: `${NFT_SYMBOL} is not in /proc/kallsyms (inlined, or nf_tables not loaded): nf_tables trace events over netlink` };
   return { path: 'kprobe', why: via === 'kprobe' ? `kprobe on ${NFT_SYMBOL} (as Retis)` : `fentry on ${NFT_SYMBOL} (kprobes unavailable: ${features.kprobe.reason})` };
