@@ -488,6 +488,17 @@ static __always_inline void skb_sections(struct retis_capture_event *e, struct s
 	}
 }
 
+/* The ns section from a struct net: its inum and, on kernels that have one, its cookie. */
+static __always_inline void netns_fields(struct retis_capture_event *e, struct net *net, bool direct)
+{
+	e->netns_inum = RD(direct, net, ns.inum);
+	e->sections |= RETIS_CAPTURE_SECTION_NETNS;
+	if (bpf_core_field_exists(net->net_cookie)) {
+		e->netns_cookie = RD(direct, net, net_cookie);
+		e->sections |= RETIS_CAPTURE_SECTION_NETNS_COOKIE;
+	}
+}
+
 /*
  * netns from the skb's socket, for an skb without a device. A global function (verified once,
  * see ct_fill()): inline, this rare branch made the verifier carry the states of both ways
@@ -504,12 +515,7 @@ __noinline int sk_netns(struct retis_capture_event *e, __u64 skb_addr)
 	net = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net);
 	if (!net)
 		return 0;
-	e->netns_inum = BPF_CORE_READ(net, ns.inum);
-	e->sections |= RETIS_CAPTURE_SECTION_NETNS;
-	if (bpf_core_field_exists(net->net_cookie)) {
-		e->netns_cookie = BPF_CORE_READ(net, net_cookie);
-		e->sections |= RETIS_CAPTURE_SECTION_NETNS_COOKIE;
-	}
+	netns_fields(e, net, false);
 	return 1;
 }
 
@@ -549,14 +555,8 @@ static __always_inline void dev_ns(struct retis_capture_event *e, struct sk_buff
 	} else if (skb && COLLECT(NS)) {
 		sk_netns(e, scalar_of(skb));
 	}
-	if (net) {
-		e->netns_inum = RD(direct, net, ns.inum);
-		e->sections |= RETIS_CAPTURE_SECTION_NETNS;
-		if (bpf_core_field_exists(net->net_cookie)) {
-			e->netns_cookie = RD(direct, net, net_cookie);
-			e->sections |= RETIS_CAPTURE_SECTION_NETNS_COOKIE;
-		}
-	}
+	if (net)
+		netns_fields(e, net, direct);
 }
 
 /* Whether the skb may carry a conntrack entry. BTF-typed programs test skb->_nfct with a plain
