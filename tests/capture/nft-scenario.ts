@@ -40,7 +40,7 @@ export async function runNftScenario(t: Topology, dir: string, n: number, timeou
   const load = spawnSync('ip', ['netns', 'exec', t.b, 'nft', '-f', '-'], { input: JUMP_RULESET, encoding: 'utf8', timeout: 20_000 });
   if (load.status !== 0) throw new Error(`cannot load the jump ruleset: ${load.stderr || String(load.error)}`);
   const before = t.nftDropped();
-  const r = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
+  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'retis-capture.js'), '-o', dir, '-c', 'skb,skb-tracking,dev,ns,nft', '--nft-verdicts', 'all', '--allow-system-changes', '--cmd', `${t.sendScript(NFT_PORT, n)}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -48,14 +48,15 @@ export async function runNftScenario(t: Topology, dir: string, n: number, timeou
       child.kill('SIGKILL');
       reject(new Error(`capture timed out:\n${stderr}`));
     }, timeoutMs);
-    child.on('exit', (status) => {
+    // 'close', not 'exit': after stderr is drained, so a failure shows all the capture said.
+    child.on('close', (status, signal) => {
       clearTimeout(timer);
-      resolve({ status, stderr });
+      resolve({ status, signal, stderr });
     });
   });
   // VM runs: keep the capture's stderr (with RETIS_BPF_DEBUG=2, the whole libbpf log) for the host.
   if (process.env.VMRUN_OUT && r.status !== 0) fs.writeFileSync(path.join(process.env.VMRUN_OUT, 'nft-capture-stderr.txt'), r.stderr);
-  expect(r.status, r.stderr.split('\n').filter((l) => !l.startsWith('libbpf:')).join('\n')).toBe(0);
+  expect(r.status, `${r.signal ? `killed by ${r.signal}\n` : ''}${r.stderr.split('\n').filter((l) => !l.startsWith('libbpf:')).join('\n')}`).toBe(0);
   const dropped = t.nftDropped() - before;
   expect(dropped).toBe(n);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { nft: { path: string } };

@@ -41,8 +41,13 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
   liveIt('nft verdicts through kprobe:__nft_trace_packet, per packet, with tracking ids; helper table removed', skip, async () => {
     const dir = path.join(tmp, 'nft');
     process.env.RETIS_BPF_DEBUG = '2'; // on failure the whole libbpf log lands in $VMRUN_OUT
-    const r = await runNftScenario(t, dir, 5, 400_000);
-    delete process.env.RETIS_BPF_DEBUG;
+    let r: Awaited<ReturnType<typeof runNftScenario>>;
+    try {
+      r = await runNftScenario(t, dir, 5, 400_000);
+    } finally {
+      // Also when it fails: the files after this one share the process (one fork) and its env.
+      delete process.env.RETIS_BPF_DEBUG;
+    }
     console.log(`nft path ${r.path}; first packet: ${r.perPacket[0]!.join(' ')}`);
     expect(r.path).toBe('kprobe');
     const meta = JSON.parse(fs.readFileSync(path.join(dir, 'capture.json'), 'utf8')) as { nft: { why: string; helper_table: string }; probes: { probe: string; events: number }[] };

@@ -56,8 +56,8 @@ describe('retis-capture skb-tracking across pskb_expand_head (VM)', () => {
     const cmd = `ip netns exec ${client.name} ping -c ${n} -i 0.3 -W 1 -q 10.213.0.9; true`;
     const r = spawnSync(process.execPath, [join(ROOT, captureScript()), '-o', dir, '-c', 'skb,skb-tracking,dev,ns',
       '-p', 'tp:net:netif_receive_skb', '-p', 'tp:net:net_dev_start_xmit', '-p', 'kprobe:pskb_expand_head', '-p', 'tp:skb:consume_skb', '-p', 'tp:skb:kfree_skb',
-      '--cmd', cmd], { encoding: 'utf8', timeout: 480_000 });
-    expect(r.status, r.stderr).toBe(0);
+      '--cmd', cmd], { encoding: 'utf8', timeout: 480_000, maxBuffer: 256 << 20 });
+    expect(r.status, `${r.signal ? `killed by ${r.signal}${r.error ? ` (${r.error.message})` : ''}\n` : ''}${r.stderr}`).toBe(0);
     const meta = JSON.parse(readFileSync(join(dir, 'capture.json'), 'utf8')) as { probes: { probe: string; events: number }[] };
     expect(meta.probes.map((p) => p.probe)).toContain('kprobe:pskb_expand_head');
 
