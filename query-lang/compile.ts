@@ -141,6 +141,18 @@ interface Term {
 /** Placeholder SQL after an issue: compilation goes on to find further issues. */
 const BAD = 'NULL';
 
+/** `scope`, adding the name of every column a query resolves in it to `used`. */
+function noting(scope: Scope, used: Set<string>): Scope {
+  return {
+    ...scope,
+    resolve: (path) => {
+      const f = scope.resolve(path);
+      if (f) used.add(f.name);
+      return f;
+    },
+  };
+}
+
 ////  COMPILER  ////
 
 class Compiler {
@@ -155,27 +167,10 @@ class Compiler {
   private readonly trackCols = new Set<string>();
   private trackAll = false;
   /** The tracks scope, noting which columns the query reads (the others are not computed). */
-  private readonly tracks: Scope = {
-    name: 'tracks',
-    resolve: (path) => {
-      const f = trackScope.resolve(path);
-      if (f) this.trackCols.add(f.name);
-      return f;
-    },
-    names: () => trackScope.names(),
-    events: eventScope,
-  };
+  private readonly tracks = noting(trackScope, this.trackCols);
   private upcallAll = false;
   /** The upcalls scope, noting which columns the query reads (the others are not joined in). */
-  private readonly upcalls: Scope = {
-    name: 'upcalls',
-    resolve: (path) => {
-      const f = upcallScope.resolve(path);
-      if (f) this.upcallCols.add(f.name);
-      return f;
-    },
-    names: () => upcallScope.names(),
-  };
+  private readonly upcalls = noting(upcallScope, this.upcallCols);
   needsSeries = false;
 
   constructor(

@@ -15,6 +15,7 @@
  * written + lost == attempted.
  */
 #include "retis/common.bpf.h"
+#include "retis/skb.bpf.h"
 #include <bpf/usdt.bpf.h>
 #include "capture.layout.h"
 #include "ct.bpf.h"
@@ -142,14 +143,6 @@ struct sk_buff___old {
 #define COLLECT(bit) (cfg_collect & RETIS_CAPTURE_COLLECT_##bit)
 #define TRACKING(bit) (cfg_tracking & RETIS_CAPTURE_TRACKING_##bit)
 
-/*
- * Field reads. BTF-typed programs (tp_btf, fentry, fexit) get trusted kernel pointers and read
- * them with plain loads; the others go through bpf_probe_read_kernel. `direct` is a literal at
- * every call site, so the compiler keeps only one of the two forms per program.
- */
-#define RD(direct, p, f) ((direct) ? (p)->f : BPF_CORE_READ(p, f))
-#define RD_BF(direct, p, f) ((direct) ? BPF_CORE_READ_BITFIELD(p, f) : BPF_CORE_READ_BITFIELD_PROBED(p, f))
-
 static __always_inline void count_hits(__u32 n)
 {
 	__u32 key = retis_probe_id;
@@ -158,9 +151,6 @@ static __always_inline void count_hits(__u32 n)
 	if (cnt)
 		*cnt += n;
 }
-
-/* Offsets in skb->head can be unset (~0) or reset; see Retis's helpers.h. */
-#define OFF_UNSET(x) ((x) == (__u16)~0U)
 
 /* -f/-m: generated filters (bpf/filters/), run on packets not tracked yet. */
 #define RETIS_FILTER_SKB
@@ -277,9 +267,9 @@ static __always_inline void untrack(struct sk_buff *skb, __u64 head, bool direct
 	}
 }
 
-/* Where the packet bytes are (Retis's process_packet): from the MAC header when it is valid, else
- * from the network header behind a fake Ethernet header carrying skb->protocol. Linear data
- * only. Returns the bytes to capture (fake header included), 0 for none. */
+/* The packet bytes to capture (Retis's process_packet, retis_skb_geometry()): from the MAC header
+ * when it is valid, else from the network header behind a fake Ethernet header carrying
+ * skb->protocol. Linear data only. Returns the bytes to capture (fake header included), 0 for none. */
 struct pkt_geo {
 	unsigned char *src; /* first byte to copy */
 	__u32 len;          /* packet.len */
@@ -288,48 +278,29 @@ struct pkt_geo {
 
 static __always_inline long packet_geometry(struct sk_buff *skb, bool direct, struct pkt_geo *g)
 {
-	unsigned char *head = RD(direct, skb, head);
-	long headroom = (long)(RD(direct, skb, data) - head);
-	__u16 mac = RD(direct, skb, mac_header);
-	__u16 network = RD(direct, skb, network_header);
-	__u32 len = RD(direct, skb, len);
-	long linear = (long)len - (long)RD(direct, skb, data_len);
-	__u16 mac_len = RD(direct, skb, mac_len);
-	bool net_valid = network && !OFF_UNSET(network);
+	struct retis_skb_geo s;
 	long size;
 
-	if (linear <= 0)
+	if (!retis_skb_geometry(skb, direct, &s) || s.linear <= 0)
 		return 0;
-	if (!OFF_UNSET(mac) && !(net_valid && network == mac && mac_len == 0)) {
-		long mac_off = (long)mac - headroom;
-
-		size = linear - mac_off;
-		if (size > cfg_snaplen)
-			size = cfg_snaplen;
-		g->src = head + mac;
-		g->len = len - mac_off;
+	if (!s.l3) {
+		size = s.avail < cfg_snaplen ? s.avail : cfg_snaplen;
+		g->src = s.start;
+		g->len = s.wire;
 		g->proto = 0;
 		return size > 0 ? size : 0;
 	}
-	if (net_valid && !(!OFF_UNSET(mac) && mac == network && mac_len != 0)) {
-		__u16 proto = RD(direct, skb, protocol);
-		long net_off = (long)network - headroom;
-
-		/* Without skb->protocol we cannot tell what the bytes are (Retis also parses the IP
-		 * version here; the Tx paths we probe have the protocol set). */
-		if (!proto)
-			return 0;
-		size = linear - net_off;
-		if (size > (long)cfg_snaplen - ETH_HLEN)
-			size = (long)cfg_snaplen - ETH_HLEN;
-		if (size <= 0)
-			return 0;
-		g->src = head + network;
-		g->len = len - net_off + ETH_HLEN;
-		g->proto = proto;
-		return size + ETH_HLEN;
-	}
-	return 0;
+	/* Without skb->protocol we cannot tell what the bytes are (Retis also parses the IP version
+	 * here; the Tx paths we probe have the protocol set). */
+	if (!s.proto)
+		return 0;
+	size = s.avail < (long)cfg_snaplen - ETH_HLEN ? s.avail : (long)cfg_snaplen - ETH_HLEN;
+	if (size <= 0)
+		return 0;
+	g->src = s.start;
+	g->len = s.wire + ETH_HLEN;
+	g->proto = s.proto;
+	return size + ETH_HLEN;
 }
 
 /* Packet room: the snap length rounded up to 8 (a load-time constant for the verifier). */

@@ -110,52 +110,33 @@ static __noinline __u64 retis_filter_meta_prog(struct retis_filter_buf *buf, __u
 
 #ifdef RETIS_FILTER_SKB
 /*
- * The packet filter on an skb: pick the variant from where the packet starts, as
- * capture.bpf.c's packet_geometry() does (and Retis): the L2 program from a valid MAC header,
- * else the L3 program from the network header. Linear data only, at most RETIS_FILTER_DATA bytes:
- * a load past them is a non-match, as a cBPF load past the captured bytes.
- * Needs RD() and OFF_UNSET() from the including file.
+ * The packet filter on an skb, on the bytes the capture copies (retis/skb.bpf.h, include it
+ * first): the L2 program from a valid MAC header, else the L3 program from the network header.
+ * Linear data only, at most RETIS_FILTER_DATA bytes: a load past them is a non-match, as a cBPF
+ * load past the captured bytes.
  */
 static __always_inline bool retis_filter_packet(struct retis_filter_buf *buf, struct sk_buff *skb, bool direct)
 {
-	unsigned char *head = RD(direct, skb, head);
-	long headroom = (long)(RD(direct, skb, data) - head);
-	__u16 mac = RD(direct, skb, mac_header);
-	__u16 network = RD(direct, skb, network_header);
-	__u32 len = RD(direct, skb, len);
-	long linear = (long)len - (long)RD(direct, skb, data_len);
-	__u16 mac_len = RD(direct, skb, mac_len);
-	bool net_valid = network && !OFF_UNSET(network);
-	long off, n;
+	struct retis_skb_geo g;
+	__u32 to;
+	long n;
 
-	if (!OFF_UNSET(mac) && !(net_valid && network == mac && mac_len == 0)) {
-		off = (long)mac - headroom;
-		n = linear - off;
-		if (n < 0)
-			n = 0;
-		if (n > RETIS_FILTER_DATA)
-			n = RETIS_FILTER_DATA;
-		if (bpf_probe_read_kernel(buf->data, n, head + mac))
-			return false;
-		return retis_filter_l2(buf, n, len - off) != 0;
-	}
-	if (net_valid) {
-		__u16 proto = RD(direct, skb, protocol);
-
-		off = (long)network - headroom;
-		n = linear - off;
-		if (n < 0)
-			n = 0;
-		if (n > RETIS_FILTER_DATA)
-			n = RETIS_FILTER_DATA;
-		if (bpf_probe_read_kernel(buf->data + RETIS_FILTER_L3_OFF, n, head + network))
-			return false;
-		__builtin_memset(buf->data, 0, 12);
-		buf->data[12] = proto & 0xff; /* __be16 as stored */
-		buf->data[13] = proto >> 8;
-		return retis_filter_l3(buf, n, len - off) != 0;
-	}
-	return false;
+	if (!retis_skb_geometry(skb, direct, &g))
+		return false;
+	n = g.avail;
+	if (n < 0)
+		n = 0;
+	if (n > RETIS_FILTER_DATA)
+		n = RETIS_FILTER_DATA;
+	to = g.l3 ? RETIS_FILTER_L3_OFF : 0;
+	if (bpf_probe_read_kernel(buf->data + to, n, g.start))
+		return false;
+	if (!g.l3)
+		return retis_filter_l2(buf, n, g.wire) != 0;
+	__builtin_memset(buf->data, 0, 12);
+	buf->data[12] = g.proto & 0xff; /* __be16 as stored */
+	buf->data[13] = g.proto >> 8;
+	return retis_filter_l3(buf, n, g.wire) != 0;
 }
 
 /* Whether an skb not tracked yet is one to follow: every configured filter matches it. */
