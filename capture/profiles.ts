@@ -47,33 +47,31 @@ function scalar(s: string): Yaml {
   return t;
 }
 
-/** Strip a comment (a '#' after whitespace, outside quotes). */
-function stripComment(s: string): string {
+/** The first index of `s` outside quotes where `at` holds, or -1. */
+function findUnquoted(s: string, at: (i: number) => boolean): number {
   let q: string | null = null;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
     if (q) {
       if (c === q) q = null;
     } else if (c === '"' || c === "'") q = c;
-    else if (c === '#' && (i === 0 || /\s/.test(s[i - 1]!))) return s.slice(0, i);
+    else if (at(i)) return i;
   }
-  return s;
+  return -1;
+}
+
+/** Strip a comment (a '#' after whitespace, outside quotes). */
+function stripComment(s: string): string {
+  const i = findUnquoted(s, (i) => s[i] === '#' && (i === 0 || /\s/.test(s[i - 1]!)));
+  return i < 0 ? s : s.slice(0, i);
 }
 
 /** Split `key: value` at the first ': ' (or a trailing ':') outside quotes. */
 function keyValue(s: string): [string, string] | undefined {
-  let q: string | null = null;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (q) {
-      if (c === q) q = null;
-    } else if (c === '"' || c === "'") q = c;
-    else if (c === ':' && (i === s.length - 1 || s[i + 1] === ' ')) {
-      const k = s.slice(0, i).trim();
-      return [k.replace(/^["']|["']$/g, ''), s.slice(i + 1)];
-    }
-  }
-  return undefined;
+  const i = findUnquoted(s, (i) => s[i] === ':' && (i === s.length - 1 || s[i + 1] === ' '));
+  if (i < 0) return undefined;
+  const k = s.slice(0, i).trim();
+  return [k.replace(/^["']|["']$/g, ''), s.slice(i + 1)];
 }
 
 function parseBlock(lines: Line[], start: number, indent: number, file: string): [Yaml, number] {
