@@ -14,6 +14,21 @@ import { isRoot, liveIt, liveSkipReason } from './helpers.ts';
 
 const live = liveSkipReason();
 
+/** The error of loading one program of reject.bpf.o (which must fail). */
+function loadError(program: string): BpfError {
+  const obj = BpfObject.open(bpfObjectPath('reject'));
+  try {
+    obj.onlyPrograms([program]);
+    obj.load();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BpfError);
+    return e as BpfError;
+  } finally {
+    obj.close();
+  }
+  throw new Error(`${program} loaded: it should have been rejected`);
+}
+
 describe('environment checks', () => {
   it('reports every check with a fix for each problem', () => {
     const r = checkEnvironment();
@@ -57,57 +72,31 @@ describe('environment checks', () => {
   }, 40_000);
 
   liveIt('a verifier rejection names the verifier and shows the tail of its log', live, () => {
-    const obj = BpfObject.open(bpfObjectPath('reject'));
-    try {
-      obj.onlyPrograms(['reject_scalar_deref']);
-      let err: unknown;
-      try {
-        obj.load();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(BpfError);
-      const e = err as BpfError;
-      console.log(e.message);
-      expect(e.kind).toBe('verifier');
-      expect(e.op).toBe('bpf_object__load');
-      expect(e.verifierLog).toMatch(/invalid mem access 'scalar'/);
-      expect(e.message).toMatch(/verifier rejected the program/);
-      expect(e.message).toMatch(/verifier log \(tail\):\n {2}/);
-      expect(e.message.split('\n').length).toBeLessThan(30);
-    } finally {
-      obj.close();
-    }
+    const e = loadError('reject_scalar_deref');
+    console.log(e.message);
+    expect(e.kind).toBe('verifier');
+    expect(e.op).toBe('bpf_object__load');
+    expect(e.verifierLog).toMatch(/invalid mem access 'scalar'/);
+    expect(e.message).toMatch(/verifier rejected the program/);
+    expect(e.message).toMatch(/verifier log \(tail\):\n {2}/);
+    expect(e.message.split('\n').length).toBeLessThan(30);
   });
 
   liveIt('a verifier log far longer than a line buffer keeps its end: the error line', live, () => {
     // libbpf prints the whole verifier log as one message; it used to be cut to its first 4 KiB.
-    const obj = BpfObject.open(bpfObjectPath('reject'));
-    try {
-      obj.onlyPrograms(['reject_long_log']);
-      let err: unknown;
-      try {
-        obj.load();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(BpfError);
-      const e = err as BpfError;
-      expect(e.kind).toBe('verifier');
-      expect(e.libbpfLog).toMatch(/prog 'reject_long_log': -- BEGIN PROG LOAD LOG --/);
-      expect(e.libbpfLog).toMatch(/\.\.\. \[\d+ bytes cut by retis_bpf\] \.\.\./); // > 64 KiB: head + tail
-      expect(e.libbpfLog).toMatch(/-- END PROG LOAD LOG --/);
-      expect(e.libbpfLog.length).toBeGreaterThan(60 * 1024);
-      const tail = e.verifierLog!.split('\n');
-      console.log(`long verifier log, tail:\n${tail.slice(-6).join('\n')}`);
-      // The verifier's error line is in the tail, followed only by its summary lines.
-      const errLine = tail.findIndex((l) => /invalid mem access 'scalar'/.test(l));
-      expect(errLine).toBeGreaterThanOrEqual(0);
-      expect(tail.slice(errLine + 1).every((l) => /^(processed \d+ insns|verification time|stack depth|max_states|peak_states|mark_read)/.test(l))).toBe(true);
-      expect(e.message).toMatch(/invalid mem access 'scalar'/);
-    } finally {
-      obj.close();
-    }
+    const e = loadError('reject_long_log');
+    expect(e.kind).toBe('verifier');
+    expect(e.libbpfLog).toMatch(/prog 'reject_long_log': -- BEGIN PROG LOAD LOG --/);
+    expect(e.libbpfLog).toMatch(/\.\.\. \[\d+ bytes cut by retis_bpf\] \.\.\./); // > 64 KiB: head + tail
+    expect(e.libbpfLog).toMatch(/-- END PROG LOAD LOG --/);
+    expect(e.libbpfLog.length).toBeGreaterThan(60 * 1024);
+    const tail = e.verifierLog!.split('\n');
+    console.log(`long verifier log, tail:\n${tail.slice(-6).join('\n')}`);
+    // The verifier's error line is in the tail, followed only by its summary lines.
+    const errLine = tail.findIndex((l) => /invalid mem access 'scalar'/.test(l));
+    expect(errLine).toBeGreaterThanOrEqual(0);
+    expect(tail.slice(errLine + 1).every((l) => /^(processed \d+ insns|verification time|stack depth|max_states|peak_states|mark_read)/.test(l))).toBe(true);
+    expect(e.message).toMatch(/invalid mem access 'scalar'/);
   });
 
   liveIt('attach errors say what is wrong with the target', live, () => {
