@@ -843,30 +843,32 @@ function before(a: Pending, b: Pending): boolean {
   return a.key < b.key || (a.key === b.key && a.seq < b.seq);
 }
 
-class EventHeap {
-  private h: Pending[] = [];
+/** A binary min-heap under `less`. */
+class Heap<T> {
+  private h: T[] = [];
+  constructor(private readonly less: (a: T, b: T) => boolean) {}
   get size(): number {
     return this.h.length;
   }
-  top(): Pending {
-    return this.h[0];
+  top(): T {
+    return this.h[0] as T;
   }
-  push(e: Pending): void {
+  push(e: T): void {
     const h = this.h;
     let i = h.length;
     h.push(e);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(e, h[p])) break;
-      h[i] = h[p];
+      if (!this.less(e, h[p] as T)) break;
+      h[i] = h[p] as T;
       i = p;
     }
     h[i] = e;
   }
-  pop(): Pending {
+  pop(): T {
     const h = this.h;
-    const top = h[0];
-    const last = h.pop() as Pending;
+    const top = h[0] as T;
+    const last = h.pop() as T;
     const n = h.length;
     if (n > 0) {
       let i = 0;
@@ -874,9 +876,9 @@ class EventHeap {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const m = r < n && before(h[r], h[l]) ? r : l;
-        if (!before(h[m], last)) break;
-        h[i] = h[m];
+        const m = r < n && this.less(h[r] as T, h[l] as T) ? r : l;
+        if (!this.less(h[m] as T, last)) break;
+        h[i] = h[m] as T;
         i = m;
       }
       h[i] = last;
@@ -897,7 +899,7 @@ function tiLess(a: TrackInfo, b: TrackInfo): boolean {
  * events later starts a new one, so the series count depends on N.
  */
 class SortSim {
-  private heap: TrackInfo[] = [];
+  private heap = new Heap<TrackInfo>(tiLess);
   private untracked: number[] = [];
   private uHead = 0;
   private n = 0;
@@ -911,7 +913,7 @@ class SortSim {
 
   add(ti: TrackInfo | null, ts: number): void {
     if (ti) {
-      if (ti.live[this.slot]++ === 0) this.heapPush(ti);
+      if (ti.live[this.slot]++ === 0) this.heap.push(ti);
     } else {
       this.untracked.push(ts);
     }
@@ -926,8 +928,8 @@ class SortSim {
 
   private popOldest(): void {
     const hasU = this.uHead < this.untracked.length;
-    if (this.heap.length > 0 && (!hasU || this.heap[0].ts < this.untracked[this.uHead])) {
-      const ti = this.heapPop();
+    if (this.heap.size > 0 && (!hasU || this.heap.top().ts < this.untracked[this.uHead])) {
+      const ti = this.heap.pop();
       this.n -= ti.live[this.slot];
       ti.live[this.slot] = 0;
     } else {
@@ -939,40 +941,6 @@ class SortSim {
       }
     }
     this.series++;
-  }
-
-  private heapPush(e: TrackInfo): void {
-    const h = this.heap;
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!tiLess(e, h[p])) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = e;
-  }
-
-  private heapPop(): TrackInfo {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop() as TrackInfo;
-    const n = h.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const m = r < n && tiLess(h[r], h[l]) ? r : l;
-        if (!tiLess(h[m], last)) break;
-        h[i] = h[m];
-        i = m;
-      }
-      h[i] = last;
-    }
-    return top;
   }
 }
 
@@ -1094,7 +1062,7 @@ export class RetisEventGenerator {
   private readonly offsetSec: number;
   private readonly offsetNsec: number;
 
-  private heap = new EventHeap();
+  private heap = new Heap<Pending>(before);
   private arena = new Arena();
   private seq = 0;
   private committed = 0;
