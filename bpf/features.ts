@@ -213,6 +213,16 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
   return cached;
 }
 
+/** The text of a kallsyms file: lines "ADDR T name" or "ADDR t name\t[module]" ('' when it
+ * cannot be read: no symbol is known then). */
+function kallsymsText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Whether `/proc/kallsyms` lists `name` as a text symbol (what kallsymsFunctions(path).has(name)
  * says, false when the file cannot be read), without building the set of every function: the
@@ -220,14 +230,9 @@ export function probeFeatures(opts: { refresh?: boolean; btf?: Btf } = {}): Kern
  * was ~100 ms of a capture's start on top of reading the file.
  */
 export function kallsymsHas(name: string, path = '/proc/kallsyms'): boolean {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return false;
-  }
-  // Lines are "ADDR T name" or "ADDR t name\t[module]": find " T name" / " t name" followed by the
-  // end of the line or a tab (indexOf: a multi-line regex over the ~10 MB text took 20-30 ms).
+  const text = kallsymsText(path);
+  // Find " T name" / " t name" followed by the end of the line or a tab (indexOf: a multi-line
+  // regex over the ~10 MB text took 20-30 ms).
   for (const needle of [` T ${name}`, ` t ${name}`]) {
     for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
       const next = text.charCodeAt(at + needle.length);
@@ -237,16 +242,10 @@ export function kallsymsHas(name: string, path = '/proc/kallsyms'): boolean {
   return false;
 }
 
+/** Every text symbol of `/proc/kallsyms` (empty when the file cannot be read). */
 export function kallsymsFunctions(path = '/proc/kallsyms'): Set<string> {
   const out = new Set<string>();
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of text.split('\n')) {
-    // "ffffffff81000000 T _stext [module]"
+  for (const line of kallsymsText(path).split('\n')) {
     const sp1 = line.indexOf(' ');
     const t = line[sp1 + 1];
     if (t !== 'T' && t !== 't') continue;
