@@ -703,6 +703,12 @@ __noinline int stage_flush(struct retis_stage *st)
 _Static_assert(STAGE_FLUSH_AT + sizeof(struct retis_frame) + MAX_REC_ROOM + REC_SLACK <= STAGE_BYTES,
 	       "a staging buffer below STAGE_FLUSH_AT holds one more record of any probe");
 
+/* Whether a buffer's oldest record has waited long enough: the batch leaves now. */
+static __always_inline bool stage_stale(struct retis_stage *st, __u64 now)
+{
+	return now - st->first > STAGE_FLUSH_NS;
+}
+
 /* This run's staging buffer (room for one record, see above), or NULL (nested too deep: counted
  * lost). `base` (level 0, which keeps the depth) goes to stage_leave(). */
 static __always_inline struct retis_stage *stage_enter(struct retis_stage **base)
@@ -729,7 +735,7 @@ static __always_inline void stage_leave(struct retis_stage *base, struct retis_s
 		st->first = now;
 	st->len = end;
 	st->count++;
-	if (end >= STAGE_FLUSH_AT || st->count >= STAGE_MAX_RECORDS || now - st->first > STAGE_FLUSH_NS)
+	if (end >= STAGE_FLUSH_AT || st->count >= STAGE_MAX_RECORDS || stage_stale(st, now))
 		stage_flush(st);
 	base->depth--;
 }
@@ -1030,7 +1036,7 @@ static __always_inline void flush_level(struct retis_stage *base, __u32 level, _
 		return;
 	st = bpf_map_lookup_elem(&retis_stage, &level);
 	base->depth = level + 1;
-	if (st && st->len && (all || now - st->first > STAGE_FLUSH_NS))
+	if (st && st->len && (all || stage_stale(st, now)))
 		stage_flush(st);
 }
 
