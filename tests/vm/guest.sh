@@ -9,6 +9,12 @@ if [ "${RETIS_IN_VM:-}" != 1 ]; then
   exit 2
 fi
 echo "guest: kernel $(uname -r), $(nproc) CPU, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo), node $(node --version)"
+# A process that crashes (a signal with a core) leaves its core in the shared out directory,
+# named after its executable's path, for the host to read with gdb (tests/vm/vm.ts coreReports).
+if [ -n "${VMRUN_OUT:-}" ]; then
+  ulimit -c unlimited
+  echo "$VMRUN_OUT/core.%E.%p" > /proc/sys/kernel/core_pattern
+fi
 args=(run --config tests/vm/vitest.config.ts)
 if [ -n "${VMRUN_OUT:-}" ]; then
   args+=(--reporter=default --reporter=json "--outputFile.json=$VMRUN_OUT/vitest.json")

@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { installVmPackages, ROOT_DIR, runInVm } from './vm.ts';
+import { coreReports, installVmPackages, ROOT_DIR, runInVm } from './vm.ts';
 import { summarizeReport, verdict, type VitestReport } from './report.ts';
 
 const fail = (msg: string): never => {
@@ -74,8 +74,10 @@ if (suite && existsSync(reportPath)) {
   lines.push(`test:vm: ${v.ok ? 'OK' : 'FAILED'} (guest vitest status ${res.status})`);
 }
 if (res.vmError) lines.push(`test:vm: VM failed: ${res.vmError}`);
+const cores = coreReports(outDir);
+lines.push(...cores.map((c) => `test:vm: a process crashed: ${c}`));
 process.stderr.write(lines.join('\n') + '\n');
 
-if (status === 0) rmSync(outDir, { recursive: true, force: true });
-else process.stderr.write(`test:vm: kept ${outDir} (guest dmesg.txt${suite ? ', vitest.json' : ''})\n`);
+if (status === 0 && cores.length === 0) rmSync(outDir, { recursive: true, force: true });
+else process.stderr.write(`test:vm: kept ${outDir} (guest dmesg.txt${suite ? ', vitest.json' : ''}${cores.length ? ', cores' : ''})\n`);
 process.exit(status ?? 125);

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTests, REQUIRED, summarizeReport, verdict, type VitestReport } from './report.ts';
-import { ROOT_DIR, runInVm, vmUnavailableReason, type VmRunResult } from './vm.ts';
+import { coreReports, ROOT_DIR, runInVm, vmUnavailableReason, type VmRunResult } from './vm.ts';
 
 const TIMEOUT_S = Number(process.env.RETIS_VM_TIMEOUT ?? 900);
 
@@ -65,10 +65,12 @@ describe.skipIf(!!skip)('VM suite (Debian 6.1 kernel under QEMU)', () => {
     const s = (ms: number | undefined): string => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
     const lines = [`VM: boot ${s(res.bootMs)} (guest uptime ${res.guestBootS ?? '?'} s), total ${s(res.wallMs)}, guest status ${res.status ?? res.vmError}`];
     if (report) lines.push(...summarizeReport(report));
+    const cores = coreReports(outDir);
+    lines.push(...cores.map((c) => `VM: a process crashed: ${c}`));
     console.log(lines.join('\n'));
     // Known failures make the guest's status 1: keep the evidence only when the verdict is bad.
-    if (!res.vmError && report && verdict(report).ok) rmSync(outDir, { recursive: true, force: true });
-    else console.log(`VM: kept ${outDir} (dmesg.txt, vitest.json)`);
+    if (!res.vmError && report && verdict(report).ok && cores.length === 0) rmSync(outDir, { recursive: true, force: true });
+    else console.log(`VM: kept ${outDir} (dmesg.txt, vitest.json${cores.length ? ', cores' : ''})`);
   });
 
   /** The guest console's last lines, for assertion messages. */

@@ -3,7 +3,7 @@
  * running a command in the VM (tests/vm/vmrun.sh) with its output, exit status and timings.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -163,5 +163,24 @@ export function runInVm(cmd: string[], opts: VmRunOptions = {}): Promise<VmRunRe
       const vmError = st ? undefined : err.split('\n').filter((l) => l.startsWith('vmrun:')).join('\n') || `vmrun.sh ended with ${signal ?? `status ${code}`}: ${err.trim()}`;
       resolve({ status: st ? Number(st[1]) : undefined, vmError, output: out.join('\n'), bootMs, wallMs, guestBootS });
     });
+  });
+}
+
+/**
+ * Backtraces of the processes that crashed in the guest: guest.sh has the kernel write their
+ * cores into the shared out directory as core.<path of the executable, '!' for '/'>.<pid>, and
+ * the guest runs the host's binaries (its root is the host's), so the host's gdb reads them.
+ * One text per core, its crashing thread's stack and the shared objects' addresses; a note
+ * instead when gdb is missing.
+ */
+export function coreReports(outDir: string): string[] {
+  if (!existsSync(outDir)) return [];
+  const cores = readdirSync(outDir).filter((f) => /^core\./.test(f));
+  return cores.map((f) => {
+    const core = join(outDir, f);
+    const exe = /^core\.(.+)\.\d+$/.exec(f)?.[1]?.replaceAll('!', '/') ?? '';
+    const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'bt 40', '-ex', 'info threads', '-ex', 'info sharedlibrary', ...(exe ? [exe] : []), core], { encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 });
+    if (gdb.error) return `${core}: a core from the guest (gdb not available here to read it: ${gdb.error.message})`;
+    return `${core} (${exe || 'executable unknown'}):\n${gdb.stdout}${gdb.stderr}`;
   });
 }
