@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { coreReports, installVmPackages, ROOT_DIR, runInVm } from './vm.ts';
+import { bundleCapture, coreReports, installVmPackages, ROOT_DIR, runInVm } from './vm.ts';
 import { summarizeReport, verdict, type VitestReport } from './report.ts';
 
 const fail = (msg: string): never => {
@@ -41,6 +41,11 @@ if (suite) {
     const r = spawnSync('npm', ['run', 'build:bpf'], { cwd: ROOT_DIR, stdio: 'inherit' });
     if (r.status !== 0) fail('npm run build:bpf failed (see above; bpf/README.md lists its packages)');
   }
+}
+
+if (suite) {
+  const why = bundleCapture();
+  if (why) process.stderr.write(`test:vm: capture bundle not built (${why}): the guest starts retis-capture through tsx\n`);
 }
 
 mkdirSync(join(ROOT_DIR, 'build', 'vm'), { recursive: true });

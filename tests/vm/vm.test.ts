@@ -11,12 +11,11 @@
  * suite, mostly the verifier on its 11 programs) so this file stays under 16 minutes even when the
  * guest hangs.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTests, REQUIRED, summarizeReport, verdict, type VitestReport } from './report.ts';
-import { coreReports, ROOT_DIR, runInVm, vmUnavailableReason, type VmRunResult } from './vm.ts';
+import { bundleCapture, coreReports, ROOT_DIR, runInVm, vmUnavailableReason, type VmRunResult } from './vm.ts';
 
 const TIMEOUT_S = Number(process.env.RETIS_VM_TIMEOUT ?? 900);
 
@@ -43,13 +42,8 @@ describe.skipIf(!!skip)('VM suite (Debian 6.1 kernel under QEMU)', () => {
 
   beforeAll(async () => {
     mkdirSync(join(ROOT_DIR, 'build', 'vm'), { recursive: true });
-    // The guest's capture tests start retis-capture from the bundle when it is fresh: through tsx,
-    // each start compiles the sources, a minute under TCG. Best effort: they fall back to tsx.
-    try {
-      execFileSync('npm', ['run', '-s', 'bundle:capture'], { cwd: ROOT_DIR, stdio: 'pipe', timeout: 180_000 });
-    } catch (e) {
-      console.log(`VM suite: capture bundle not built (${(e as Error).message.split('\n')[0]}): the guest starts retis-capture through tsx`);
-    }
+    const why = bundleCapture();
+    if (why) console.log(`VM suite: capture bundle not built (${why}): the guest starts retis-capture through tsx`);
     outDir = mkdtempSync(join(ROOT_DIR, 'build', 'vm', 'out-'));
     res = await runInVm(['tests/vm/guest.sh'], {
       outDir,

@@ -2,7 +2,7 @@
  * Host side of the VM tests: what is missing and how to get it, installing it on demand, and
  * running a command in the VM (tests/vm/vmrun.sh) with its output, exit status and timings.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,4 +183,18 @@ export function coreReports(outDir: string): string[] {
     if (gdb.error) return `${core}: a core from the guest (gdb not available here to read it: ${gdb.error.message})`;
     return `${core} (${exe || 'executable unknown'}):\n${gdb.stdout}${gdb.stderr}`;
   });
+}
+
+/**
+ * Build the capture bundle for the guest's capture tests (tests/capture/run-capture.ts
+ * captureScript()): through tsx, each start compiles the sources, a minute under TCG. Best effort:
+ * returns why it could not be built (the tests then start retis-capture through tsx).
+ */
+export function bundleCapture(): string | undefined {
+  try {
+    execFileSync('npm', ['run', '-s', 'bundle:capture'], { cwd: ROOT_DIR, stdio: 'pipe', timeout: 180_000 });
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
 }

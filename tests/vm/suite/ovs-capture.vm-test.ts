@@ -12,7 +12,7 @@
  * (capture/progs/ovs_hooks.bpf.h), and --ovs-track's refusal is checked.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { ovsQueueId } from '../../../bench/gen/jhash.ts';
@@ -20,29 +20,15 @@ import { liveIt } from '../../bpf/helpers.ts';
 import { ensureSeries } from '../../../query-lang/run.ts';
 import { load, query, type Loaded } from '../../query-lang/util.ts';
 import { OvsLab, ovsSkipReason } from './ovs-lab.ts';
+import { captureScript } from '../../capture/run-capture.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 
 const skip = vmSuiteSkipReason() ?? ovsSkipReason();
 if (skip) console.log(`SKIP OVS capture tests: ${skip}`);
 
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-
 function node(script: string, args: string[], timeoutMs: number): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-/**
- * retis-capture: the bundle (plain node) when it is newer than every capture source, else the
- * tsx entry point. Under TCG, tsx compiling the sources at each start costs over a minute.
- */
-function captureScript(): string {
-  const bundle = join(ROOT, 'dist', 'retis-capture.mjs');
-  if (!existsSync(bundle)) return 'bin/retis-capture.js';
-  const built = statSync(bundle).mtimeMs;
-  const dirs = ['capture', 'capture/ovs', 'capture/progs', 'bpf', 'analyze/model'];
-  const newer = dirs.some((d) => readdirSync(join(ROOT, d)).some((f) => f.endsWith('.ts') && statSync(join(ROOT, d, f)).mtimeMs > built));
-  return newer ? 'bin/retis-capture.js' : 'dist/retis-capture.mjs';
 }
 
 /**
