@@ -35,13 +35,13 @@ export interface ScenarioResult {
 }
 
 /** Run the capture over `n` datagrams A -> B:NFT_PORT and check the verdicts. */
-export async function runNftScenario(t: Topology, dir: string, n: number, timeoutMs: number, capture = CAPTURE): Promise<ScenarioResult> {
+export async function runNftScenario(t: Topology, dir: string, n: number, timeoutMs: number): Promise<ScenarioResult> {
   spawnSync('ip', ['netns', 'exec', t.b, 'nft', 'delete', 'table', 'inet', 'nft_test']);
   const load = spawnSync('ip', ['netns', 'exec', t.b, 'nft', '-f', '-'], { input: JUMP_RULESET, encoding: 'utf8', timeout: 20_000 });
   if (load.status !== 0) throw new Error(`cannot load the jump ruleset: ${load.stderr || String(load.error)}`);
   const before = t.nftDropped();
   const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [capture, '-o', dir, '-c', 'skb,skb-tracking,dev,ns,nft', '--nft-verdicts', 'all', '--allow-system-changes', '--cmd', `${t.sendScript(NFT_PORT, n)}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CAPTURE, '-o', dir, '-c', 'skb,skb-tracking,dev,ns,nft', '--nft-verdicts', 'all', '--allow-system-changes', '--cmd', `${t.sendScript(NFT_PORT, n)}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {

@@ -11,33 +11,8 @@ import { BUILD_DIR } from '../../bpf/native.ts';
 import { createNetns, liveSkipReason, type Netns } from '../bpf/helpers.ts';
 import { REPO_ROOT } from '../util/paths.ts';
 
+/** The launcher: the bundle when it is built from the sources as they are, else tsx (capture/fresh-bundle.mjs). */
 export const CAPTURE = path.join(REPO_ROOT, 'bin', 'retis-capture.js');
-
-/** The newest modification time of the .ts files below `dir`. */
-function newestSource(dir: string): number {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const f = path.join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestSource(f));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, fs.statSync(f).mtimeMs);
-  }
-  return t;
-}
-
-/**
- * retis-capture as the VM tests start it: the bundle (plain node, what ships) when it is newer
- * than every source it is built from, else CAPTURE (tsx). Under TCG, tsx compiling the sources
- * costs a minute at each start; and started through tsx, the 6.1 guest's ct capture was killed by
- * SIGSEGV with nothing on stderr in about one full VM run in six (sessions 7-9), never one started
- * from the bundle (tests/vm keeps the core of such a crash, with its backtrace).
- */
-export function captureScript(): string {
-  const bundle = path.join(REPO_ROOT, 'dist', 'retis-capture.mjs');
-  if (!fs.existsSync(bundle)) return CAPTURE;
-  const built = fs.statSync(bundle).mtimeMs;
-  const stale = ['capture', 'bpf', 'analyze'].some((d) => newestSource(path.join(REPO_ROOT, d)) > built);
-  return stale ? CAPTURE : bundle;
-}
 
 export interface Run {
   status: number | null;

@@ -186,9 +186,9 @@ export function coreReports(outDir: string): string[] {
 }
 
 /**
- * Build the capture bundle for the guest's capture tests (tests/capture/run-capture.ts
- * captureScript()): through tsx, each start compiles the sources, a minute under TCG. Best effort:
- * returns why it could not be built (the tests then start retis-capture through tsx).
+ * Build the capture bundle, which bin/retis-capture.js runs when it is current (the guest's
+ * capture tests start it): through tsx, each start compiles the sources, a minute under TCG.
+ * Best effort: returns why it could not be built (retis-capture then runs through tsx).
  */
 export function bundleCapture(): string | undefined {
   try {

@@ -14,7 +14,7 @@ import { Db } from '../../../analyze/db.ts';
 import { loadInputs } from '../../../analyze/load/index.ts';
 import { liveIt } from '../../bpf/helpers.ts';
 import { runNftScenario } from '../../capture/nft-scenario.ts';
-import { captureScript } from '../../capture/run-capture.ts';
+import { CAPTURE } from '../../capture/run-capture.ts';
 import { createTopology, type Topology } from '../../capture/topology.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 
@@ -43,7 +43,7 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
     process.env.RETIS_BPF_DEBUG = '2'; // on failure the whole libbpf log lands in $VMRUN_OUT
     let r: Awaited<ReturnType<typeof runNftScenario>>;
     try {
-      r = await runNftScenario(t, dir, 5, 400_000, captureScript());
+      r = await runNftScenario(t, dir, 5, 400_000);
     } finally {
       // Also when it fails: the files after this one share the process (one fork) and its env.
       delete process.env.RETIS_BPF_DEBUG;
@@ -68,7 +68,7 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
     const n = 3;
     const send = `ip netns exec ${t.a} bash -c 'for i in $(seq 1 ${n}); do printf "rts%06d" $i > /dev/udp/${t.addrB}/8888; done'`;
     const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [captureScript(), '-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [CAPTURE, '-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       // 'close', not 'exit': after stderr is drained, so a failure shows all the capture said.
