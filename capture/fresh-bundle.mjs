@@ -1,6 +1,6 @@
 // Whether dist/retis-capture.mjs (capture/bundle.mjs) is built from the sources as they are: what
 // bin/retis-capture.js runs when it is, instead of compiling the TypeScript through tsx at each
-// start (1.5-1.8 s to attached on the development host, 0.6-0.8 s from the bundle).
+// start (1.5-1.8 s to attached on the development host, 0.6-0.9 s from the bundle).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
