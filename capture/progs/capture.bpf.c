@@ -156,17 +156,6 @@ static __always_inline void count_hits(__u32 n)
 #define RETIS_FILTER_SKB
 #include "retis/filter.bpf.h"
 
-/* A kernel pointer as a plain number. BTF-typed pointers stay pointers for the verifier through
- * casts, and hashing a pointer or passing it to a global function as a number is refused; a copy
- * through memory yields a scalar. */
-static __always_inline __u64 scalar_of(void *p)
-{
-	__u64 v = 0;
-
-	bpf_probe_read_kernel(&v, sizeof(v), &p);
-	return v;
-}
-
 /* The ovs collector's state and helpers (capture/progs/ovs.bpf.h). */
 #include "ovs.bpf.h"
 

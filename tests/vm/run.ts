@@ -41,9 +41,6 @@ if (suite) {
     const r = spawnSync('npm', ['run', 'build:bpf'], { cwd: ROOT_DIR, stdio: 'inherit' });
     if (r.status !== 0) fail('npm run build:bpf failed (see above; bpf/README.md lists its packages)');
   }
-}
-
-if (suite) {
   const why = bundleCapture();
   if (why) process.stderr.write(`test:vm: capture bundle not built (${why}): the guest starts retis-capture through tsx\n`);
 }

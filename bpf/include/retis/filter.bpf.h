@@ -155,11 +155,8 @@ static __always_inline bool retis_filter_match(struct sk_buff *skb, bool direct)
 	if (cfg_filter_packet && !retis_filter_packet(buf, skb, direct))
 		return false;
 	if (cfg_filter_meta) {
-		__u64 addr = 0;
-
 		/* The address as a number: the generated code only hands it to bpf_probe_read_kernel. */
-		bpf_probe_read_kernel(&addr, sizeof(addr), &skb);
-		if (!retis_filter_meta_prog(buf, addr))
+		if (!retis_filter_meta_prog(buf, scalar_of(skb)))
 			return false;
 	}
 	return true;

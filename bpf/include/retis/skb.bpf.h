@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Reading an skb: field reads for both kinds of programs, and where its packet starts. Shared by
- * the capture's packet copy and the packet filters, which must agree on the bytes they see.
+ * Reading an skb: field reads for both kinds of programs, its address as a number, and where its
+ * packet starts. Shared by the capture's probes and the packet filters, which must agree on the
+ * bytes they see.
  *
  * Include after retis/common.bpf.h.
  */
@@ -15,6 +16,17 @@
  */
 #define RD(direct, p, f) ((direct) ? (p)->f : BPF_CORE_READ(p, f))
 #define RD_BF(direct, p, f) ((direct) ? BPF_CORE_READ_BITFIELD(p, f) : BPF_CORE_READ_BITFIELD_PROBED(p, f))
+
+/* A kernel pointer as a plain number. BTF-typed pointers stay pointers for the verifier through
+ * casts, and hashing a pointer or passing it to a global function as a number is refused; a copy
+ * through memory yields a scalar. */
+static __always_inline __u64 scalar_of(void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
 
 /* Offsets in skb->head can be unset (~0) or reset; see Retis's helpers.h. */
 #define OFF_UNSET(x) ((x) == (__u16)~0U)

@@ -22,7 +22,6 @@ import { tunnelRouter } from './tunnel-lab.ts';
 const skip = vmSuiteSkipReason();
 if (skip) console.log(`SKIP VM tracking capture test: ${skip}`);
 
-
 describe('retis-capture skb-tracking across pskb_expand_head (VM)', () => {
   let client: Netns;
   let router: Netns;
