@@ -11,6 +11,7 @@
 //   build/include/vmlinux.h          kernel types from BTF (bpftool); CO-RE relocates them at load
 //   build/include/<name>.layout.h    C structs generated from *.layout.ts (the single record definition)
 //   build/bpf/<name>.bpf.o           one BPF object per *.bpf.c
+//   build/bpf/<name>.<v>.bpf.o       its variants (<name>.variants.ts: constants fixed at compile time)
 //   build/native/retis_bpf.node      the addon
 //   build/native/retis_json.node     the analyzer's JSON reader (analyze/native; built first, on its own)
 //   build/bpf-build.json             what was built, with which tools (read by bpf/native.ts for messages)
@@ -143,19 +144,24 @@ function generateVmlinux(inc) {
   return out;
 }
 
-async function generateLayouts(inc) {
-  const files = SOURCE_DIRS.flatMap((d) => listFiles(d, '.layout.ts'));
-  if (files.length === 0) return [];
+/** A TypeScript module of this tree (layouts, variants), through tsx. */
+async function importTs(file) {
   let tsImport;
   try {
     ({ tsImport } = await import('tsx/esm/api'));
   } catch {
-    throw new BuildError('tsx is not installed (needed to read *.layout.ts)', 'run npm install first');
+    throw new BuildError(`tsx is not installed (needed to read ${relative(ROOT, file)})`, 'run npm install first');
   }
-  const layoutMod = await tsImport(pathToFileURL(join(ROOT, 'bpf', 'layout.ts')).href, import.meta.url);
+  return tsImport(pathToFileURL(file).href, import.meta.url);
+}
+
+async function generateLayouts(inc) {
+  const files = SOURCE_DIRS.flatMap((d) => listFiles(d, '.layout.ts'));
+  if (files.length === 0) return [];
+  const layoutMod = await importTs(join(ROOT, 'bpf', 'layout.ts'));
   const outs = [];
   for (const f of files) {
-    const mod = await tsImport(pathToFileURL(f).href, import.meta.url);
+    const mod = await importTs(f);
     const rel = relative(ROOT, f);
     const header = layoutMod.generateCHeader(mod, rel);
     const out = join(inc, basename(f).replace(/\.ts$/, '.h'));
@@ -166,7 +172,34 @@ async function generateLayouts(inc) {
   return outs;
 }
 
-function compileBpf(tc, lib, inc) {
+/**
+ * Variants of each x.bpf.c that has an x.variants.ts beside it (its `variants`: name and constants
+ * fixed at compile time, see bpf/probe-set.ts). Returns { src: [{ name, fixed }] }.
+ */
+async function readVariants() {
+  const out = {};
+  for (const src of SOURCE_DIRS.flatMap((d) => listFiles(d, '.bpf.c'))) {
+    const file = src.replace(/\.bpf\.c$/, '.variants.ts');
+    if (!existsSync(file)) continue;
+    const { variants } = await importTs(file);
+    for (const v of variants ?? []) {
+      if (!/^[a-z0-9-]+$/.test(v.name)) throw new BuildError(`${relative(ROOT, file)}: variant name '${v.name}' (lower-case letters, digits, '-')`);
+      for (const [k, x] of Object.entries(v.fixed)) {
+        if (!/^[A-Za-z_]\w*$/.test(k) || !Number.isInteger(x)) throw new BuildError(`${relative(ROOT, file)}: variant ${v.name}: ${k} = ${x} (a constant's name and an integer)`);
+      }
+    }
+    out[src] = variants ?? [];
+  }
+  return out;
+}
+
+/**
+ * Compile every x.bpf.c to x.bpf.o, and each of its variants to x.<variant>.bpf.o with
+ * -DRETIS_FIXED_<constant>=<value>. Returns the objects and the variants built
+ * ([{ source: 'x', name, object, fixed }], recorded in bpf-build.json: user space picks variants
+ * from what was built, so an object's fixed values and what the loader believes never differ).
+ */
+function compileBpf(tc, lib, inc, variantsOf) {
   const arch = BPF_ARCH[process.arch];
   if (!arch) throw new BuildError(`unsupported architecture for BPF tracing: ${process.arch}`);
   const multiarch = MULTIARCH[process.arch];
@@ -176,28 +209,40 @@ function compileBpf(tc, lib, inc) {
     ...readdirSync(inc).map((f) => join(inc, f)),
     ...readdirSync(join(ROOT, 'bpf', 'include', 'retis')).map((f) => join(ROOT, 'bpf', 'include', 'retis', f)),
   ];
+  const flags = [
+    '-O2', '-g', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-Wno-unused-function',
+    '-I', inc, '-I', join(ROOT, 'bpf', 'include'), '-I', lib.include,
+  ];
+  // <bpf/usdt.bpf.h> pulls <asm/errno.h>, which lives under the multiarch include dir.
+  if (multiarch && existsSync(`/usr/include/${multiarch}`)) flags.push('-I', `/usr/include/${multiarch}`);
   const built = [];
+  const variants = [];
   for (const src of SOURCE_DIRS.flatMap((d) => listFiles(d, '.bpf.c'))) {
-    const out = join(outDir, basename(src).replace(/\.c$/, '.o'));
     // Headers beside the program (e.g. capture/progs/ct.bpf.h) count too: a stale object would
     // load old code without a word.
     const local = readdirSync(dirname(src)).filter((f) => f.endsWith('.h')).map((f) => join(dirname(src), f));
-    if (!force && mtime(out) > newest([src, ...headers, ...local])) {
-      built.push(relative(ROOT, out));
-      continue;
+    const inputs = newest([src, ...headers, ...local]);
+    const stem = basename(src).replace(/\.bpf\.c$/, '');
+    const builds = [{ out: join(outDir, `${stem}.bpf.o`), defines: [] }];
+    for (const v of variantsOf[src] ?? []) {
+      const out = join(outDir, `${stem}.${v.name}.bpf.o`);
+      builds.push({ out, defines: Object.entries(v.fixed).map(([k, x]) => `-DRETIS_FIXED_${k}=${x}`) });
+      variants.push({ source: stem, name: v.name, object: basename(out), fixed: v.fixed });
     }
-    const flags = [
-      '-O2', '-g', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-Wall', '-Wno-unused-function',
-      '-I', inc, '-I', join(ROOT, 'bpf', 'include'), '-I', lib.include,
-    ];
-    // <bpf/usdt.bpf.h> pulls <asm/errno.h>, which lives under the multiarch include dir.
-    if (multiarch && existsSync(`/usr/include/${multiarch}`)) flags.push('-I', `/usr/include/${multiarch}`);
-    run(tc.clang, [...flags, '-c', src, '-o', out]);
-    // -g is needed for BTF (CO-RE, layouts, .rodata names); the DWARF that comes with it is not.
-    if (tc.strip) run(tc.strip, ['-g', out]);
-    built.push(relative(ROOT, out));
+    for (const { out, defines } of builds) {
+      // The defines an object was built with, beside it: a variant whose values changed is rebuilt.
+      const stamp = `${out}.defines`;
+      const fresh = mtime(out) > inputs && existsSync(stamp) && readFileSync(stamp, 'utf8') === defines.join(' ');
+      if (force || !fresh) {
+        run(tc.clang, [...flags, ...defines, '-c', src, '-o', out]);
+        // -g is needed for BTF (CO-RE, layouts, .rodata names); the DWARF that comes with it is not.
+        if (tc.strip) run(tc.strip, ['-g', out]);
+        writeFileSync(stamp, defines.join(' '));
+      }
+      built.push(relative(ROOT, out));
+    }
   }
-  return built;
+  return { objects: built, variants };
 }
 
 function findNodeGyp() {
@@ -289,6 +334,13 @@ async function main() {
   writeFileSync(LOG, `build started ${new Date().toISOString()} node ${process.version}\n`);
   const status = { ok: false, time: new Date().toISOString(), node: process.version, errors: [] };
   const statusFile = join(BUILD, 'bpf-build.json');
+  const previousStatus = () => {
+    try {
+      return JSON.parse(readFileSync(statusFile, 'utf8'));
+    } catch {
+      return {}; // none yet
+    }
+  };
   const save = () => writeFileSync(statusFile, `${JSON.stringify(status, null, 2)}\n`);
   // The analyzer's reader first, whatever happens to the capture side: retis-query reads
   // JSON faster with it, and works without it (analyze/load/native-json.ts).
@@ -303,12 +355,7 @@ async function main() {
     }
     if (only === 'analyze') {
       // Keep what an earlier full build recorded (bpf/native.ts reads it for its messages).
-      let previous = {};
-      try {
-        previous = JSON.parse(readFileSync(statusFile, 'utf8'));
-      } catch {
-        // none yet
-      }
+      const previous = previousStatus();
       delete previous.analyzerError;
       writeFileSync(statusFile, `${JSON.stringify({ ...previous, analyzerAddon: status.analyzerAddon, ...(status.analyzerError ? { analyzerError: status.analyzerError } : {}) }, null, 2)}\n`);
       return status.analyzerError && !optional ? 1 : 0;
@@ -326,7 +373,12 @@ async function main() {
       mkdirSync(inc, { recursive: true });
       generateVmlinux(inc);
       status.layouts = (await generateLayouts(inc)).map((p) => relative(ROOT, p));
-      status.objects = compileBpf(tc, lib, inc);
+      Object.assign(status, compileBpf(tc, lib, inc, await readVariants()));
+    } else {
+      // The objects an earlier build made are still there: keep their record (variants above all,
+      // which user space loads from what is recorded).
+      const { clang, libbpfHeaders, layouts, objects, variants } = previousStatus();
+      Object.assign(status, { clang, libbpfHeaders, layouts, objects, variants });
     }
     if (only !== 'bpf') Object.assign(status, buildNative());
     status.ok = true;

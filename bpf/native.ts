@@ -145,15 +145,19 @@ export function addonPath(): string {
   return process.env.RETIS_BPF_ADDON ?? join(BUILD_DIR, 'native', 'retis_bpf.node');
 }
 
+/** What bpf/build.mjs recorded of its last run (bpf-build.json), if anything. */
+function buildStatus(): { ok?: boolean; errors?: string[]; variants?: (BpfVariant & { source: string; object: string })[] } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(BUILD_DIR, 'bpf-build.json'), 'utf8')) as ReturnType<typeof buildStatus>;
+  } catch {
+    return undefined; // No status file: never built.
+  }
+}
+
 /** The last build's error, if bpf/build.mjs recorded one (for a more precise message). */
 function lastBuildError(): string | undefined {
-  try {
-    const s = JSON.parse(readFileSync(join(BUILD_DIR, 'bpf-build.json'), 'utf8')) as { ok?: boolean; errors?: string[] };
-    if (!s.ok && s.errors?.length) return s.errors[0]!.split('\n')[0];
-  } catch {
-    // No status file: never built.
-  }
-  return undefined;
+  const s = buildStatus();
+  return !s?.ok && s?.errors?.length ? s.errors[0]!.split('\n')[0] : undefined;
 }
 
 let cached: NativeBinding | undefined;
@@ -203,6 +207,27 @@ export function nativeStatus(): { available: true; libbpf: string } | { availabl
     if (e instanceof NativeMissingError) return { available: false, reason: e.reason, message: e.message };
     return { available: false, reason: 'load-failed', message: String(e) };
   }
+}
+
+/**
+ * A build of a BPF object with some `.rodata` constants fixed at compile time (`<name>.variants.ts`
+ * beside its source: bpf/build.mjs builds `<name>.<variant>.bpf.o` with -DRETIS_FIXED_<constant>).
+ */
+export interface BpfVariant {
+  name: string;
+  /** Constant name -> the value compiled in. */
+  fixed: Readonly<Record<string, number>>;
+}
+
+/**
+ * The variants of `<name>.bpf.o` the last build made, with their paths: what bpf-build.json
+ * recorded (the values each object was compiled with), not what the sources say now. [] if none.
+ */
+export function bpfObjectVariants(name: string): (BpfVariant & { object: string })[] {
+  return (buildStatus()?.variants ?? [])
+    .filter((v) => v.source === name)
+    .map((v) => ({ name: v.name, fixed: v.fixed, object: join(BUILD_DIR, 'bpf', v.object) }))
+    .filter((v) => existsSync(v.object));
 }
 
 /** Path of a built BPF object (`build/bpf/<name>.bpf.o`); throws NativeMissingError if absent. */

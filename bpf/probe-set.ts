@@ -1,5 +1,5 @@
 /**
- * A set of probes loaded from one BPF object file.
+ * A set of probes loaded from one BPF object file (or its variants, see ProbeSetOptions.variants).
  *
  * Each probe gets its own instance of the object, with:
  * - only the program of its attach type enabled (bpf_program__set_autoload): an attach type the
@@ -26,6 +26,12 @@ export type ProbePrograms = Partial<Record<AttachType, string>>;
 export interface ProbeSetOptions {
   /** Path of the .bpf.o (bpfObjectPath(name)). */
   object: string;
+  /**
+   * Builds of the same source with some constants fixed at compile time (bpfObjectVariants()):
+   * a probe whose constants equal all of a variant's `fixed` ones loads that variant (the first
+   * such), any other probe `object`. The shared maps are the same in each.
+   */
+  variants?: readonly { object: string; fixed: Readonly<Record<string, ConstantValue>> }[];
   programs: ProbePrograms;
   /** loadAsync: instances verified at once (default: the CPUs available). */
   loadParallelism?: number;
@@ -62,6 +68,8 @@ export interface LoadedProbe {
   probe: ResolvedProbe;
   program: string;
   object: BpfObject;
+  /** The file it was loaded from: ProbeSetOptions.object or one of its variants. */
+  objectPath: string;
   link: BpfLink | undefined;
 }
 
@@ -114,7 +122,7 @@ export class ProbeSet {
     const set = new ProbeSet(opts);
     const t0 = performance.now();
     let id = opts.firstProbeId ?? 1;
-    const pending: { probe: ResolvedProbe; id: number; obj: BpfObject; program: string; done: Promise<void> }[] = [];
+    const pending: { probe: ResolvedProbe; id: number; obj: BpfObject; program: string; objectPath: string; done: Promise<void> }[] = [];
     // As many loads at once as CPUs: more only adds peak memory (each libbpf load parses the
     // kernel BTF, ~30 MiB) without verifying any faster.
     const width = Math.max(1, Math.min(opts.loadParallelism ?? availableParallelism(), 8));
@@ -153,7 +161,7 @@ export class ProbeSet {
     results.forEach((r, k) => {
       const x = pending[k]!;
       if (r.status === 'fulfilled') {
-        set.#probes.push({ id: x.id, probe: x.probe, program: x.program, object: x.obj, link: undefined });
+        set.#probes.push({ id: x.id, probe: x.probe, program: x.program, object: x.obj, objectPath: x.objectPath, link: undefined });
         return;
       }
       x.obj.close();
@@ -172,7 +180,7 @@ export class ProbeSet {
   }
 
   /** Open and configure the instance of one probe, not loaded (undefined: skipped, noted). */
-  #prepare(probe: ResolvedProbe, id: number): { obj: BpfObject; program: string } | undefined {
+  #prepare(probe: ResolvedProbe, id: number): { obj: BpfObject; program: string; objectPath: string } | undefined {
     const o = this.#opts;
     const program = o.programFor?.(probe) ?? o.programs[probe.attach.type];
     if (!program) {
@@ -181,20 +189,22 @@ export class ProbeSet {
     const owner = this.#probes[0]?.object;
     let obj: BpfObject | undefined;
     try {
-      obj = BpfObject.open(o.object, owner ? {} : { layouts: o.layouts ?? [] });
-      obj.onlyPrograms(owner || !o.stageFlush ? [program] : [program, o.stageFlush]);
-      if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
-      obj.setConstants({
+      const constants: Record<string, ConstantValue> = {
         retis_probe_id: id,
         retis_wakeup_bytes: o.wakeupBytes ?? 256 * 1024,
         ...(o.constants?.(probe, id) ?? {}),
-      });
+      };
+      const objectPath = o.variants?.find((v) => Object.entries(v.fixed).every(([k, x]) => constants[k] === x))?.object ?? o.object;
+      obj = BpfObject.open(objectPath, owner ? {} : { layouts: o.layouts ?? [] });
+      obj.onlyPrograms(owner || !o.stageFlush ? [program] : [program, o.stageFlush]);
+      if (probe.btfTarget) obj.setAttachTarget(program, probe.btfTarget);
+      obj.setConstants(constants);
       for (const name of o.sharedMaps ?? DEFAULT_SHARED) {
         if (owner) obj.map(name).reuseFd(owner.map(name).fd);
         else if (name === 'retis_events' && o.ringbufBytes) obj.map(name).setMaxEntries(o.ringbufBytes);
       }
       o.beforeLoad?.(obj, probe, program);
-      return { obj, program };
+      return { obj, program, objectPath };
     } catch (e) {
       obj?.close();
       const err = withProbe(e, probe, 'load');
@@ -207,10 +217,10 @@ export class ProbeSet {
   #loadOne(probe: ResolvedProbe, id: number): void {
     const prepared = this.#prepare(probe, id);
     if (!prepared) return;
-    const { obj, program } = prepared;
+    const { obj, program, objectPath } = prepared;
     try {
       obj.load();
-      this.#probes.push({ id, probe, program, object: obj, link: undefined });
+      this.#probes.push({ id, probe, program, object: obj, objectPath, link: undefined });
     } catch (e) {
       obj.close();
       const err = withProbe(e, probe, 'load');

@@ -8,6 +8,7 @@ import fs, { existsSync } from 'node:fs';
 import type { Btf } from '../bpf/btf.ts';
 import type { KernelFeatures } from '../bpf/features.ts';
 import { ovsTestUsdtOnly } from './ovs/probes.ts';
+import { CaptureCollect } from './progs/capture.layout.ts';
 
 export const COLLECTORS = ['skb', 'skb-drop', 'skb-tracking', 'dev', 'ns', 'nft', 'ct', 'ovs'] as const;
 export type CollectorName = (typeof COLLECTORS)[number];
@@ -36,6 +37,26 @@ export const COLLECTOR_INFO: Record<CollectorName, CollectorInfo> = {
     about: 'Open vSwitch kernel datapath: upcalls, their enqueue and return, executed actions, flow lookups (the kprobe-based ones where the kernel has kprobes); ovs-vswitchd upcall handling with --ovs-track (USDT)',
   },
 };
+
+/** The cfg_collect bits (capture.bpf.c) of a probe that every collector in `collectors` reads. */
+export function collectBits(collectors: readonly CollectorName[], skbSections: ReadonlySet<string>): number {
+  const C = CaptureCollect.values;
+  const has = (c: CollectorName): boolean => collectors.includes(c);
+  let bits = 0;
+  if (has('skb')) {
+    bits |= C.skb;
+    const all = skbSections.has('all');
+    if (all || skbSections.has('meta')) bits |= C.meta;
+    if (all || skbSections.has('dataref')) bits |= C.dataref;
+    if (all || skbSections.has('gso')) bits |= C.gso;
+  }
+  if (has('skb-drop')) bits |= C.drop;
+  if (has('skb-tracking')) bits |= C.tracking;
+  if (has('dev')) bits |= C.dev;
+  if (has('ns')) bits |= C.ns;
+  if (has('ct')) bits |= C.ct;
+  return bits;
+}
 
 /** Retis's default probes when the user gives none. */
 export const DEFAULT_PROBES = ['tp:net:netif_receive_skb', 'tp:net:net_dev_start_xmit'];

@@ -24,6 +24,8 @@ export interface ProbeRecord {
   why: string;
   symbol: string;
   probe_type: string;
+  /** The BPF object it runs: capture.bpf.o, or a variant with its constants compiled in (capture.<variant>.bpf.o). */
+  object: string;
   events: number;
   attempted: number;
   lost: number;

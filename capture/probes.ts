@@ -10,11 +10,11 @@ import path from 'node:path';
 import { Btf as BtfClass, type Btf } from '../bpf/btf.ts';
 import { BpfError } from '../bpf/errors.ts';
 import { kallsymsFunctions, type KernelFeatures } from '../bpf/features.ts';
-import { bpfObjectPath } from '../bpf/native.ts';
+import { bpfObjectPath, bpfObjectVariants } from '../bpf/native.ts';
 import { BpfObject } from '../bpf/object.ts';
 import { ProbeSet, type ProbePrograms } from '../bpf/probe-set.ts';
 import { parseProbeSpec, resolveProbes, listTracefsEvents, ProbeResolveError, ProbeSpecError, type ResolvedProbe } from '../bpf/probe-spec.ts';
-import type { CollectorName } from './collectors.ts';
+import { collectBits, type CollectorName } from './collectors.ts';
 import { captureEvent, CaptureCollect, CaptureTracking } from './progs/capture.layout.ts';
 import { NFT_SYMBOL } from './nft/path.ts';
 import { verdictMask } from './nft/section.ts';
@@ -268,19 +268,7 @@ export interface Plan {
 export function planProbes(o: PlanOptions): Plan {
   const has = (c: CollectorName): boolean => o.collectors.includes(c);
   const C = CaptureCollect.values;
-  let baseCollect = 0;
-  if (has('skb')) {
-    baseCollect |= C.skb;
-    const all = o.skbSections.has('all');
-    if (all || o.skbSections.has('meta')) baseCollect |= C.meta;
-    if (all || o.skbSections.has('dataref')) baseCollect |= C.dataref;
-    if (all || o.skbSections.has('gso')) baseCollect |= C.gso;
-  }
-  if (has('skb-drop')) baseCollect |= C.drop;
-  if (has('skb-tracking')) baseCollect |= C.tracking;
-  if (has('dev')) baseCollect |= C.dev;
-  if (has('ns')) baseCollect |= C.ns;
-  if (has('ct')) baseCollect |= C.ct;
+  const baseCollect = collectBits(o.collectors, o.skbSections);
 
   const kallsyms = ((): (() => Set<string>) => {
     let cache: Set<string> | undefined;
@@ -497,6 +485,9 @@ export async function loadProbes(plan: Plan, o: LoadOptions): Promise<{ set: Pro
     plan.probes.map((p) => p.resolved),
     {
       object: bpfObjectPath('capture'),
+      // capture.variants.ts: the default probes' constants compiled in. RETIS_TS_BPF_VARIANTS=off
+      // loads the generic object for every probe (to rule a variant out).
+      variants: process.env.RETIS_TS_BPF_VARIANTS === 'off' ? [] : bpfObjectVariants('capture'),
       programs: CAPTURE_PROGRAMS,
       sharedMaps: SHARED_MAPS,
       stageFlush: 'capture_flush',

@@ -385,6 +385,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
     timing('outputs open');
     exporter?.push(startupEvent(startup));
 
+    const objectOf = new Map(set.probes.map((lp) => [lp.id, path.basename(lp.objectPath)]));
     const probeRecords = (): ProbeRecord[] =>
       [...plans.entries()].map(([id, p]) => ({
         id,
@@ -396,6 +397,7 @@ async function captureIn(env: EnvReport, opts: CaptureOptions, io: SessionIO, lo
         why: p.resolved.why,
         symbol: p.symbol,
         probe_type: p.probeType,
+        object: objectOf.get(id) ?? '',
         events: 0,
         attempted: 0,
         lost: 0,

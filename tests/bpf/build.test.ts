@@ -3,11 +3,12 @@
  * and capture says exactly what to install. Also: the offline build itself works.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../../bpf/native.ts';
+import { variants } from '../../capture/progs/capture.variants.ts';
 
 const build = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [join(ROOT_DIR, 'bpf', 'build.mjs'), ...args], { cwd: ROOT_DIR, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
@@ -60,14 +61,26 @@ describe('native build', () => {
       const r = build([`--build-dir=${dir}`]);
       expect(r.stderr).toMatch(/native capture support built/);
       expect(r.status).toBe(0);
-      for (const f of ['bpf/selftest.bpf.o', 'bpf/bench.bpf.o', 'native/retis_bpf.node', 'include/vmlinux.h', 'include/selftest.layout.h']) {
+      for (const f of ['bpf/selftest.bpf.o', 'bpf/bench.bpf.o', 'bpf/capture.bpf.o', 'bpf/capture.default.bpf.o', 'native/retis_bpf.node', 'include/vmlinux.h', 'include/selftest.layout.h']) {
         expect(existsSync(join(dir, f)), f).toBe(true);
       }
-      const status = JSON.parse(readFileSync(join(dir, 'bpf-build.json'), 'utf8')) as { ok: boolean; nodedir: string | null };
+      const status = JSON.parse(readFileSync(join(dir, 'bpf-build.json'), 'utf8')) as { ok: boolean; nodedir: string | null; variants: unknown[] };
       expect(status.ok).toBe(true);
       expect(status.nodedir).not.toBeNull(); // never downloads headers
+      // capture.variants.ts's variants, with the values compiled into each object.
+      expect(status.variants).toEqual(variants.map((v) => ({ source: 'capture', name: v.name, object: `capture.${v.name}.bpf.o`, fixed: v.fixed })));
+
+      // Up to date: nothing recompiled. A variant built with other values than the file's now: rebuilt.
+      const obj = join(dir, 'bpf', 'capture.default.bpf.o');
+      const before = statSync(obj).mtimeMs;
+      expect(build([`--build-dir=${dir}`, '--only=bpf']).status).toBe(0);
+      expect(statSync(obj).mtimeMs).toBe(before);
+      writeFileSync(`${obj}.defines`, '-DRETIS_FIXED_cfg_snaplen=60');
+      expect(build([`--build-dir=${dir}`, '--only=bpf']).status).toBe(0);
+      expect(statSync(obj).mtimeMs).toBeGreaterThan(before);
+      expect(readFileSync(`${obj}.defines`, 'utf8')).toMatch(/-DRETIS_FIXED_cfg_snaplen=255/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 180_000);
 });
