@@ -6,13 +6,13 @@
  * drops the datagram. Captured with --nft-verdicts all, each packet's series must hold that
  * sequence, with names, handles and tracking ids, and the drops must equal the nft counter.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { Db } from '../../analyze/db.ts';
 import { loadInputs } from '../../analyze/load/index.ts';
-import { CAPTURE } from './run-capture.ts';
+import { runCapture } from './run-capture.ts';
 import { NFT_PORT, type Topology } from './topology.ts';
 
 export const JUMP_RULESET = `table inet nft_test {
@@ -40,20 +40,7 @@ export async function runNftScenario(t: Topology, dir: string, n: number, timeou
   const load = spawnSync('ip', ['netns', 'exec', t.b, 'nft', '-f', '-'], { input: JUMP_RULESET, encoding: 'utf8', timeout: 20_000 });
   if (load.status !== 0) throw new Error(`cannot load the jump ruleset: ${load.stderr || String(load.error)}`);
   const before = t.nftDropped();
-  const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [CAPTURE, '-o', dir, '-c', 'skb,skb-tracking,dev,ns,nft', '--nft-verdicts', 'all', '--allow-system-changes', '--cmd', `${t.sendScript(NFT_PORT, n)}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`capture timed out:\n${stderr}`));
-    }, timeoutMs);
-    // 'close', not 'exit': after stderr is drained, so a failure shows all the capture said.
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stderr });
-    });
-  });
+  const r = await runCapture(['-o', dir, '-c', 'skb,skb-tracking,dev,ns,nft', '--nft-verdicts', 'all', '--allow-system-changes', '--cmd', `${t.sendScript(NFT_PORT, n)}; sleep 0.5`], { timeoutMs });
   // VM runs: keep the capture's stderr (with RETIS_BPF_DEBUG=2, the whole libbpf log) for the host.
   if (process.env.VMRUN_OUT && r.status !== 0) fs.writeFileSync(path.join(process.env.VMRUN_OUT, 'nft-capture-stderr.txt'), r.stderr);
   expect(r.status, `${r.signal ? `killed by ${r.signal}\n` : ''}${r.stderr.split('\n').filter((l) => !l.startsWith('libbpf:')).join('\n')}`).toBe(0);

@@ -28,7 +28,7 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Start retis-capture; `done` settles when it exits (or rejects after the timeout, killed). */
+/** Start retis-capture; `done` settles when it has exited and said everything (or rejects after the timeout, killed). */
 export function startCapture(args: string[], o: StartOptions = {}): { child: ChildProcess; done: Promise<Run>; stderr: () => string } {
   const timeoutMs = o.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, [CAPTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
@@ -37,15 +37,22 @@ export function startCapture(args: string[], o: StartOptions = {}): { child: Chi
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<Run>((resolve, reject) => {
+    let grace: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
+      clearTimeout(grace);
       child.kill('SIGKILL');
       reject(new Error(`retis-capture ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
     }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (status, signal) => {
+    const finish = (status: number | null, signal: NodeJS.Signals | null): void => {
       clearTimeout(timer);
+      clearTimeout(grace);
       resolve({ status, signal, stdout, stderr });
-    });
+    };
+    child.on('error', reject);
+    // On 'close', once its output is drained, so a failure shows all the capture said; but a
+    // --cmd child that outlives it may hold the pipes: then 2 s after its exit.
+    child.on('exit', (status, signal) => (grace = setTimeout(() => finish(status, signal), 2000)));
+    child.on('close', finish);
   });
   return { child, done, stderr: () => stderr };
 }

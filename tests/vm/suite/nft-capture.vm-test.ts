@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Db } from '../../../analyze/db.ts';
 import { loadInputs } from '../../../analyze/load/index.ts';
 import { liveIt } from '../../bpf/helpers.ts';
 import { runNftScenario } from '../../capture/nft-scenario.ts';
-import { CAPTURE } from '../../capture/run-capture.ts';
+import { runCapture } from '../../capture/run-capture.ts';
 import { createTopology, type Topology } from '../../capture/topology.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 
@@ -67,13 +67,7 @@ describe('retis-capture nft collector, kprobe path (VM)', () => {
     const dir = path.join(tmp, 'ct');
     const n = 3;
     const send = `ip netns exec ${t.a} bash -c 'for i in $(seq 1 ${n}); do printf "rts%06d" $i > /dev/udp/${t.addrB}/8888; done'`;
-    const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CAPTURE, '-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      // 'close', not 'exit': after stderr is drained, so a failure shows all the capture said.
-      child.on('close', (status, signal) => resolve({ status, signal, stderr }));
-    });
+    const r = await runCapture(['-o', dir, '-c', 'skb,skb-tracking,dev,ns,ct', '--cmd', `${send}; sleep 0.5`], { timeoutMs: 400_000 });
     expect(r.status, `${r.signal ? `killed by ${r.signal}\n` : ''}${r.stderr}`).toBe(0);
     const db = await Db.open();
     try {
