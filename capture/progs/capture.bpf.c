@@ -48,11 +48,12 @@ const volatile __u32 cfg_repeat = 1;
 const volatile __u8 cfg_direct_pkt = 0;
 /*
  * Variants (capture.variants.ts): bpf/build.mjs also builds this source with some of the constants
- * above fixed at compile time (-DRETIS_FIXED_<name>=<value>), and user space loads a variant for
- * the probes whose constants equal its fixed ones (bpf/probe-set.ts). The verifier prunes what the
- * constants decide either way, but leaves a load of the constant at each use and the arithmetic
- * on it; known to clang, they fold into the code around them (default probes: 1909 -> 1486
- * instructions, ~1.5% more packets/s under a loopback flood, capture/README.md).
+ * above fixed at compile time (-DRETIS_FIXED_<name>=<value>, for the CFG_* macros below: fixing
+ * the others gained nothing measurable), and user space loads a variant for the probes whose
+ * constants equal its fixed ones (bpf/probe-set.ts). The verifier prunes what the constants decide
+ * either way, but leaves a load of the constant at each use and the arithmetic on it; known to
+ * clang, they fold into the code around them (default probes: 1909 -> 1486 instructions, +0.01
+ * on the loopback flood's overhead ratio, capture/README.md).
  */
 #ifdef RETIS_FIXED_cfg_collect
 #define CFG_COLLECT ((__u32)(RETIS_FIXED_cfg_collect))
@@ -68,21 +69,6 @@ const volatile __u8 cfg_direct_pkt = 0;
 #define CFG_SNAPLEN ((__u32)(RETIS_FIXED_cfg_snaplen))
 #else
 #define CFG_SNAPLEN cfg_snaplen
-#endif
-#ifdef RETIS_FIXED_cfg_skb_key
-#define CFG_SKB_KEY ((__u8)(RETIS_FIXED_cfg_skb_key))
-#else
-#define CFG_SKB_KEY cfg_skb_key
-#endif
-#ifdef RETIS_FIXED_cfg_direct_pkt
-#define CFG_DIRECT_PKT ((__u8)(RETIS_FIXED_cfg_direct_pkt))
-#else
-#define CFG_DIRECT_PKT cfg_direct_pkt
-#endif
-#ifdef RETIS_FIXED_cfg_repeat
-#define CFG_REPEAT ((__u32)(RETIS_FIXED_cfg_repeat))
-#else
-#define CFG_REPEAT cfg_repeat
 #endif
 
 struct tracking_info {
@@ -206,14 +192,14 @@ static __always_inline void count_hits(__u32 n)
 static __always_inline bool track(struct sk_buff *skb, __u64 head, __u64 now, struct tracking_info *out,
 				  bool direct, bool *filtered)
 {
-	__u64 addr = CFG_SKB_KEY || TRACKING(INV_HEAD) ? scalar_of(skb) : 0;
+	__u64 addr = cfg_skb_key || TRACKING(INV_HEAD) ? scalar_of(skb) : 0;
 	struct track_set *set = track_set_of(head);
 	struct track_slot *ti;
 
 	if (!set)
 		return false;
 	ti = track_find(set, head);
-	if (!ti && CFG_SKB_KEY) {
+	if (!ti && cfg_skb_key) {
 		struct track_set *aset = track_set_of(addr);
 		struct track_slot *moved = aset ? track_find(aset, addr) : NULL;
 
@@ -278,7 +264,7 @@ static __always_inline void untrack(struct sk_buff *skb, __u64 head, bool direct
 		 * holds it (cloned and dataref > 1): then the clone's own free will remove it. */
 		bool gone = true;
 
-		if (CFG_SKB_KEY)
+		if (cfg_skb_key)
 			track_del(scalar_of(skb));
 		if (RD_BF(direct, skb, cloned)) {
 			unsigned char *h = (unsigned char *)head;
@@ -353,7 +339,7 @@ static __always_inline void copy_pkt(__u8 *data, __u32 room, const unsigned char
 {
 	__u64 done = 0;
 
-	if (direct && CFG_DIRECT_PKT) {
+	if (direct && cfg_direct_pkt) {
 		const __u64 *from = (const __u64 *)(src - l2);
 		__u64 total = l2 + n, words;
 
@@ -819,13 +805,13 @@ static __always_inline int capture_ex(void *ctx, struct sk_buff *skb, struct net
 	if (TRACKING(SILENT) || filtered)
 		goto out;
 
-	count_hits(CFG_REPEAT);
+	count_hits(cfg_repeat);
 	if (cfg_ovs && ovs)
 		ovs_pre(ovs, now);
 	if (skb && COLLECT(SKB))
 		cap = packet_geometry(skb, direct, &geo);
 	for (__u32 i = 0; i < 64; i++) {
-		if (i >= CFG_REPEAT)
+		if (i >= cfg_repeat)
 			break;
 		struct retis_stage *base, *st = stage_enter(&base);
 

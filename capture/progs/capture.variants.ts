@@ -6,9 +6,9 @@
  *
  * Why: the verifier prunes the branches these constants decide either way, but leaves a load of
  * the constant at each use and the arithmetic on it; known to clang, they fold into the code
- * around them. For the default probes that is 1909 -> 1486 instructions and ~1.5% more loopback
- * packets/s under capture (capture/README.md). Each variant costs ~2.5 s of build and ~500 KiB:
- * one per configuration most captures run.
+ * around them. For the default probes that is 1909 -> 1486 instructions and +0.01 on the
+ * loopback flood's overhead ratio (capture/README.md). Each variant costs ~2.5 s of build and
+ * ~500 KiB: one per configuration most captures run.
  */
 import type { BpfVariant } from '../../bpf/native.ts';
 import { collectBits, COLLECTORS, type CollectorName } from '../collectors.ts';
