@@ -39,7 +39,8 @@
  *     costs on this machine).
  * (c) peak RSS of the capture process (VmHWM, polled) in (a) and (b).
  * (d) start to attached: capture.json's attach_ms (process start to probes attached, the bundle)
- *     for the default probes.
+ *     for the default probes; and which build of capture.bpf.c each of them ran
+ *     (bpf_objects_default: a variant of capture.variants.ts, or the generic object).
  * Diagnostic: BPF run time per probe run of the default capture (kernel.bpf_stats_enabled=1 for
  * one more flood, then restored; bpftool prog show: run_time_ns / run_cnt of the capture_* programs),
  * and probe runs per flood packet: the in-kernel cost independent of the machine's load, which
@@ -387,7 +388,7 @@ interface Meta {
   attach_ms: number;
   counts: { events: number; lost_total: number; attempted: number; ignored: number; malformed: number; arrow_batches: number };
   files: { bytes: Record<string, number> };
-  probes: { name: string; events: number }[];
+  probes: { name: string; events: number; object: string }[];
 }
 
 async function main(): Promise<void> {
@@ -472,6 +473,9 @@ async function main(): Promise<void> {
   log(`capture CPU during the flood: ${cpuFlood.toFixed(2)} s, ${cpuUsPerEvent.toFixed(2)} µs per event written`);
   const attachS = [onMeta.attach_ms, stopMeta.attach_ms].sort((x, y) => x - y).map((x) => x / 1000);
   log(`start to attached (default probes, bundle): ${attachS.map((x) => x.toFixed(2)).join(', ')} s`);
+  // Which build of capture.bpf.c each default probe ran (capture.variants.ts).
+  const objects = Object.fromEntries(onMeta.probes.map((p) => [p.name, p.object]));
+  log(`BPF objects of the default probes: ${Object.entries(objects).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   //// (d) the writer alone ////
   const w = writerAlone(work, 2_000_000);
@@ -488,6 +492,7 @@ async function main(): Promise<void> {
     overhead_ratio_quartiles: read.quartiles,
     rss_mib: Math.round(rssMiB),
     start_to_attached_s: Number(((attachS[0]! + attachS[1]!) / 2).toFixed(3)),
+    bpf_objects_default: objects,
     capture_cpu_us_per_event: Number(cpuUsPerEvent.toFixed(3)),
     events: c.events,
     attempted: c.attempted,
