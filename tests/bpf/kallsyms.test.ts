@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kallsymsFunctions, kallsymsHas } from '../../bpf/features.ts';
 
 const SAMPLE = [
@@ -25,6 +25,7 @@ describe('kallsymsHas', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'retis-ts-kallsyms-'));
   const file = path.join(dir, 'kallsyms');
   fs.writeFileSync(file, SAMPLE);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('agrees with kallsymsFunctions on a sample', () => {
     const set = kallsymsFunctions(file);
