@@ -20,16 +20,11 @@ import { liveIt } from '../../bpf/helpers.ts';
 import { ensureSeries } from '../../../query-lang/run.ts';
 import { load, query, type Loaded } from '../../query-lang/util.ts';
 import { OvsLab, ovsSkipReason } from './ovs-lab.ts';
-import { CAPTURE } from '../../capture/run-capture.ts';
+import { CAPTURE, runCapture } from '../../capture/run-capture.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 
 const skip = vmSuiteSkipReason() ?? ovsSkipReason();
 if (skip) console.log(`SKIP OVS capture tests: ${skip}`);
-
-function node(script: string, args: string[], timeoutMs: number): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
 
 /**
  * The analysis runs in this process (the analyzer's own API, as retis-query uses it): under TCG a
@@ -61,7 +56,7 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
     const pings = 4;
     const ping = `ip netns exec ${lab.ports[0]!.ns.name} ping -c ${pings} -i 0.3 -W 5 ${lab.ports[1]!.ip}`;
     const t0 = Date.now();
-    const cap = node(CAPTURE, ['-c', 'ovs,skb,skb-tracking,dev', '-o', dir, '--parquet', '--cmd', ping], 400_000);
+    const cap = await runCapture(['-c', 'ovs,skb,skb-tracking,dev', '-o', dir, '--parquet', '--cmd', ping], { timeoutMs: 400_000 });
     console.log(`${CAPTURE} (${((Date.now() - t0) / 1000).toFixed(1)} s): exit ${cap.status}\n${cap.stderr.split('\n').slice(-12).join('\n')}`);
     expect(cap.status, cap.stderr).toBe(0);
     expect(cap.stdout + cap.stderr).toMatch(new RegExp(`${pings} packets transmitted, ${pings} received`));
@@ -126,8 +121,8 @@ describe('retis-capture -c ovs on the OVS kernel datapath (VM)', () => {
     }
   }, 600_000);
 
-  liveIt('--ovs-track refuses clearly when ovs-vswitchd has no USDT probes', skip, () => {
-    const r = node(CAPTURE, ['-c', 'ovs,skb', '--ovs-track', '-o', join(tmp, 'track'), '--duration', '1'], 120_000);
+  liveIt('--ovs-track refuses clearly when ovs-vswitchd has no USDT probes', skip, async () => {
+    const r = await runCapture(['-c', 'ovs,skb', '--ovs-track', '-o', join(tmp, 'track'), '--duration', '1'], { timeoutMs: 120_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/no USDT probes: Open vSwitch must be built with --enable-usdt-probes/);
   }, 200_000);

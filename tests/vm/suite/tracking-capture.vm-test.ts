@@ -8,14 +8,13 @@
  * through pskb_expand_head, to the tunnel's transmit and the free; the ids are not shared
  * between packets.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Db } from '../../../analyze/db.ts';
 import { loadInputs } from '../../../analyze/load/index.ts';
 import { createNetns, liveIt, type Netns } from '../../bpf/helpers.ts';
-import { CAPTURE } from '../../capture/run-capture.ts';
+import { runCapture } from '../../capture/run-capture.ts';
 import { vmSuiteSkipReason } from './probes.ts';
 import { tunnelRouter } from './tunnel-lab.ts';
 
@@ -43,10 +42,10 @@ describe('retis-capture skb-tracking across pskb_expand_head (VM)', () => {
     const n = 3;
     // The tunnel leads nowhere: ping's failure (no reply) is expected, hence `; true`.
     const cmd = `ip netns exec ${client.name} ping -c ${n} -i 0.3 -W 1 -q 10.213.0.9; true`;
-    const r = spawnSync(process.execPath, [CAPTURE, '-o', dir, '-c', 'skb,skb-tracking,dev,ns',
+    const r = await runCapture(['-o', dir, '-c', 'skb,skb-tracking,dev,ns',
       '-p', 'tp:net:netif_receive_skb', '-p', 'tp:net:net_dev_start_xmit', '-p', 'kprobe:pskb_expand_head', '-p', 'tp:skb:consume_skb', '-p', 'tp:skb:kfree_skb',
-      '--cmd', cmd], { encoding: 'utf8', timeout: 480_000, maxBuffer: 256 << 20 });
-    expect(r.status, `${r.signal ? `killed by ${r.signal}${r.error ? ` (${r.error.message})` : ''}\n` : ''}${r.stderr}`).toBe(0);
+      '--cmd', cmd], { timeoutMs: 480_000 });
+    expect(r.status, `${r.signal ? `killed by ${r.signal}\n` : ''}${r.stderr}`).toBe(0);
     const meta = JSON.parse(readFileSync(join(dir, 'capture.json'), 'utf8')) as { probes: { probe: string; events: number }[] };
     expect(meta.probes.map((p) => p.probe)).toContain('kprobe:pskb_expand_head');
 
